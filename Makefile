@@ -1,0 +1,49 @@
+# The two commands that matter: `make run` (the demo shop) and `make test` (everything).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run serve test lint format test-sqlite test-postgres test-fast css bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The demo: SQLite, the Stripe emulator, a seeded catalog, on http://localhost:8000
+run: $(STAMP)
+	$(PY) scripts/dev.py
+
+## Everything: lint, the suite on SQLite, then on a throwaway PostgreSQL (browser tests included)
+test: $(STAMP) lint
+	scripts/ensure-chromium.sh
+	$(MAKE) test-sqlite
+	$(MAKE) test-postgres
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test-sqlite: $(STAMP)
+	@echo "== test suite on SQLite"
+	DATABASE_URL=sqlite:///$(CURDIR)/.test.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	@echo "== test suite on PostgreSQL"
+	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+## Rebuild static/css/app.css with the Tailwind CLI (needs Node; the built file is committed)
+css:
+	npm install --no-audit --no-fund
+	npm run css
+	npm run vendor
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

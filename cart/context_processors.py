@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from cart.selectors import cart_item_count
+
+
+def cart_summary(request: HttpRequest) -> dict[str, object]:
+    """The header's item count, computed only if a template asks for it."""
+    return {"cart_count": lambda: cart_item_count(request)}

@@ -1,0 +1,65 @@
+"""The one module that talks to Stripe (or to the emulator, which only changes the base URL).
+
+Everything else calls these functions and gets plain dicts back, so no other module builds
+request parameters by hand or needs to know the SDK's object types.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+StripeError = stripe.StripeError
+SignatureVerificationError = stripe.SignatureVerificationError
+
+
+@cache
+def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
+    base_addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
+    return stripe.StripeClient(api_key, base_addresses=base_addresses, max_network_retries=2)
+
+
+def client() -> stripe.StripeClient:
+    return _client_for(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """SDK objects are not dicts (`.get` raises); hand the rest of the app plain data."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def verify_webhook(*, payload: bytes, signature: str) -> dict[str, Any]:
+    """Check `Stripe-Signature` on the raw body, then parse it.
+
+    Raises SignatureVerificationError for a missing, forged or stale signature and
+    ValueError for a body that is not a JSON object.
+    """
+    stripe.WebhookSignature.verify_header(
+        payload.decode("utf-8", errors="replace"),
+        signature,
+        settings.STRIPE_WEBHOOK_SECRET,
+        stripe.Webhook.DEFAULT_TOLERANCE,
+    )
+    event = json.loads(payload)
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        raise ValueError("not a Stripe event")
+    return event
+
+
+def products_iter() -> Iterator[dict[str, Any]]:
+    for product in client().v1.products.list(params={"limit": 100}).auto_paging_iter():
+        yield as_dict(product)
+
+
+def prices_iter() -> Iterator[dict[str, Any]]:
+    for price in client().v1.prices.list(params={"limit": 100}).auto_paging_iter():
+        yield as_dict(price)
+
+
+def product_retrieve(product_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.products.retrieve(product_id))

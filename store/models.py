@@ -1,0 +1,92 @@
+"""The local copy of the Stripe catalog, plus the one thing Stripe does not know: stock."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+
+class ProductQuerySet(models.QuerySet["Product"]):
+    def visible(self) -> ProductQuerySet:
+        """What the shop sells: live in Stripe, with an active price, not the access pass."""
+        products = self.filter(active=True, price__isnull=False, price__active=True).exclude(
+            price__lookup_key=settings.ACCESS_PRICE_LOOKUP_KEY
+        )
+        if settings.ACCESS_PRICE_ID:
+            products = products.exclude(price__stripe_id=settings.ACCESS_PRICE_ID)
+        return products.select_related("price")
+
+    def with_reserved(self) -> ProductQuerySet:
+        """Annotate `reserved`: units held by orders still on Checkout (see payments.Order)."""
+        live = Q(
+            order_lines__order__status="pending",
+            order_lines__order__reserved_until__gt=timezone.now(),
+        )
+        return self.annotate(reserved=Coalesce(Sum("order_lines__quantity", filter=live), 0))
+
+
+class Product(models.Model):
+    stripe_id = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    images = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False, help_text="Deleted in Stripe; kept for orders.")
+    metadata = models.JSONField(default=dict, blank=True)
+    # Stripe's `default_price` id; the Price row may arrive after the product.
+    default_price_stripe_id = models.CharField(max_length=255, blank=True)
+    # The price the shop sells at: the default price if active, else the newest active one.
+    price = models.ForeignKey(
+        "store.Price", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    stock = models.PositiveIntegerField(default=0, help_text="Units on hand (Amazin's own).")
+    # `created` of the newest Stripe event applied; older events are ignored.
+    stripe_event_created = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(stock__gte=0), name="product_stock_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.stripe_id
+
+    @property
+    def image(self) -> str:
+        return self.images[0] if self.images else ""
+
+    def available(self) -> int:
+        """Stock minus live reservations; needs `with_reserved()` on the queryset."""
+        return max(self.stock - getattr(self, "reserved", 0), 0)
+
+
+class Price(models.Model):
+    class Type(models.TextChoices):
+        ONE_TIME = "one_time"
+        RECURRING = "recurring"
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
+    unit_amount = models.BigIntegerField(null=True, blank=True, help_text="In minor units.")
+    currency = models.CharField(max_length=3)
+    active = models.BooleanField(default=True)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.ONE_TIME)
+    lookup_key = models.CharField(max_length=255, blank=True)
+    stripe_created = models.BigIntegerField(default=0)
+    stripe_event_created = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-stripe_created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} ({self.unit_amount} {self.currency})"

@@ -1,0 +1,135 @@
+"""Writes to the catalog: apply Stripe's view of a product or price to the local copy.
+
+Stripe does not promise event order, so each row remembers the `created` time of the newest
+event applied to it; an older event changes nothing. A price may arrive before its product:
+the product row is then created empty and inactive, and filled in when its own event (or a
+`sync_stripe`) comes, so the end state is the same in any order.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from django.db import transaction
+
+from store import live
+from store.models import Price, Product
+
+
+class Applied(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+def _stripe_id(value: Any) -> str:
+    """A reference may be an id or, when expanded, the object itself."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
+def _product_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    deleted = bool(obj.get("deleted"))
+    fields: dict[str, Any] = {"active": bool(obj.get("active")) and not deleted, "deleted": deleted}
+    if "name" in obj:  # the `deleted` stub carries no other field
+        fields |= {
+            "name": obj.get("name") or "",
+            "description": obj.get("description") or "",
+            "images": list(obj.get("images") or []),
+            "metadata": dict(obj.get("metadata") or {}),
+            "default_price_stripe_id": _stripe_id(obj.get("default_price")),
+        }
+    return fields
+
+
+def _price_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "unit_amount": obj.get("unit_amount"),
+        "currency": (obj.get("currency") or "").lower(),
+        "active": bool(obj.get("active")) and not obj.get("deleted"),
+        "type": obj.get("type") or Price.Type.ONE_TIME,
+        "lookup_key": obj.get("lookup_key") or "",
+        "stripe_created": obj.get("created") or 0,
+    }
+
+
+def _assign(row: Product | Price, fields: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in fields.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+def _product_refresh_price(product: Product) -> None:
+    """Point `product.price` at what the shop sells: the active default, else the newest."""
+    prices = product.prices.filter(active=True)
+    chosen = (
+        prices.filter(stripe_id=product.default_price_stripe_id).first()
+        if product.default_price_stripe_id
+        else None
+    ) or prices.filter(type=Price.Type.ONE_TIME).first()
+    if product.price_id != (chosen.pk if chosen else None):
+        product.price = chosen
+        product.save(update_fields=["price", "updated_at"])
+
+
+def _product_locked(stripe_id: str) -> tuple[Product, bool]:
+    product, created = Product.objects.get_or_create(stripe_id=stripe_id)
+    if not created:
+        product = Product.objects.select_for_update().get(pk=product.pk)
+    return product, created
+
+
+@transaction.atomic
+def product_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Applied:
+    """Create or update the local product from a Stripe product (or its `deleted` stub)."""
+    product, created = _product_locked(obj["id"])
+    if event_created < product.stripe_event_created:
+        return Applied.STALE
+    changed = _assign(product, _product_fields(obj))
+    product.stripe_event_created = event_created
+    product.save()
+    _product_refresh_price(product)
+    live.publish_on_commit([product.pk])
+    if created:
+        return Applied.CREATED
+    return Applied.UPDATED if changed else Applied.UNCHANGED
+
+
+@transaction.atomic
+def price_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Applied:
+    """Create or update the local price; its product row is created empty if unseen yet."""
+    product, _ = _product_locked(_stripe_id(obj.get("product")))
+    price = Price.objects.select_for_update().filter(stripe_id=obj["id"]).first()
+    created = price is None
+    if price is None:
+        price = Price(stripe_id=obj["id"], product=product)
+    elif event_created < price.stripe_event_created:
+        return Applied.STALE
+    changed = _assign(price, _price_fields(obj))
+    price.product = product
+    price.stripe_event_created = event_created
+    price.save()
+    _product_refresh_price(product)
+    live.publish_on_commit([product.pk])
+    if created:
+        return Applied.CREATED
+    return Applied.UPDATED if changed else Applied.UNCHANGED
+
+
+@transaction.atomic
+def products_archive_missing(*, seen_stripe_ids: set[str], as_of: int) -> int:
+    """After a full sync: products Stripe no longer has are deleted there; hide them here."""
+    missing = list(
+        Product.objects.filter(active=True, stripe_event_created__lte=as_of)
+        .exclude(stripe_id__in=seen_stripe_ids)
+        .values_list("pk", flat=True)
+    )
+    Product.objects.filter(pk__in=missing).update(active=False, deleted=True)
+    live.publish_on_commit(missing)
+    return len(missing)

@@ -1,0 +1,11 @@
+from django import template
+
+from store.money import format_money
+
+register = template.Library()
+
+
+@register.filter
+def money(amount: int | None, currency: str) -> str:
+    """`{{ price.unit_amount|money:price.currency }}`"""
+    return format_money(amount, currency)

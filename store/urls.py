@@ -1,0 +1,9 @@
+from django.urls import path
+
+from store import views
+
+app_name = "store"
+urlpatterns = [
+    path("", views.product_grid, name="grid"),
+    path("products/<int:pk>/", views.product_detail, name="detail"),
+]

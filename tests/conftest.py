@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from tests.support.stripe_events import WebhookPoster
+
+
+@pytest.fixture
+def webhook(client) -> WebhookPoster:  # type: ignore[no-untyped-def]
+    """Post Stripe-signed events to /stripe/webhook/ as Stripe would."""
+    return WebhookPoster(client)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="concurrency needs PostgreSQL (row locks); run `make test`")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
