@@ -63,3 +63,23 @@ def prices_iter() -> Iterator[dict[str, Any]]:
 
 def product_retrieve(product_id: str) -> dict[str, Any]:
     return as_dict(client().v1.products.retrieve(product_id))
+
+
+def product_create(
+    *, name: str, description: str, images: list[str], metadata: dict[str, str]
+) -> dict[str, Any]:
+    params: Any = {"name": name, "description": description, "images": images, "metadata": metadata}
+    return as_dict(client().v1.products.create(params=params))
+
+
+def product_set_default_price(product_id: str, price_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.products.update(product_id, params={"default_price": price_id}))
+
+
+def price_create(
+    *, product_id: str, unit_amount: int, currency: str, lookup_key: str = ""
+) -> dict[str, Any]:
+    params: Any = {"product": product_id, "unit_amount": unit_amount, "currency": currency}
+    if lookup_key:
+        params["lookup_key"] = lookup_key
+    return as_dict(client().v1.prices.create(params=params))
