@@ -1,0 +1,120 @@
+"""Writes and reads for the members' area: who may enter, and how they got (or lost) access.
+
+Fulfilment (payments) calls `entitlement_grant_for_order` inside its own transaction for a
+paid access order, and the `charge.refunded` handler calls `entitlement_revoke_for_order`.
+Both are idempotent: the database constraints on `Entitlement` (one row per order, one live
+row per user) are what make "exactly once" hold under concurrency, not a read-then-write.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Entitlement
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from payments.models import Order
+
+logger = logging.getLogger(__name__)
+
+MEMBERS_AREA = Entitlement.Feature.MEMBERS_AREA
+
+
+def user_has_access(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """True if the user holds a live (unrevoked) members' area entitlement. One query."""
+    if user is None or not user.is_authenticated:
+        return False
+    return Entitlement.objects.live().filter(user_id=user.pk, feature=MEMBERS_AREA).exists()
+
+
+def entitlement_grant_for_order(*, order: Order) -> Entitlement | None:
+    """Grant what a paid access order bought, exactly once per order.
+
+    Safe to call twice, from the webhook and the success page, even at the same moment:
+    the insert runs in a savepoint, and losing the race on a unique constraint means the
+    other caller's row is the answer. Returns the order's entitlement, the user's existing
+    live one (they already had access: no second live row), or None for an order that
+    grants nothing (goods, no user, refunded).
+    """
+    from payments.models import Order
+
+    if order.kind != Order.Kind.ACCESS or order.user_id is None:
+        return None
+    if order.status == Order.Status.REFUNDED:
+        return None
+    existing = Entitlement.objects.filter(order=order, feature=MEMBERS_AREA).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Entitlement.objects.create(
+                user_id=order.user_id,
+                order=order,
+                feature=MEMBERS_AREA,
+                note=f"Bought with order #{order.pk}",
+            )
+    except IntegrityError:
+        pass
+    # Lost a race for this order, or the user already had live access from elsewhere.
+    existing = Entitlement.objects.filter(order=order, feature=MEMBERS_AREA).first()
+    if existing is not None:
+        return existing
+    logger.info("Order %s paid for access that user %s already had", order.pk, order.user_id)
+    return Entitlement.objects.live().filter(user_id=order.user_id, feature=MEMBERS_AREA).first()
+
+
+def entitlement_revoke_for_order(*, order: Order) -> int:
+    """Revoke what a refunded order granted. Returns how many entitlements were revoked.
+
+    If the same user has another paid access order that granted nothing (they paid twice
+    before the first payment landed), access moves to that order instead of disappearing.
+    """
+    from payments.models import Order
+
+    with transaction.atomic():
+        revoked = (
+            Entitlement.objects.live()
+            .filter(order=order)
+            .update(revoked_at=timezone.now(), revoked_by=None)
+        )
+        if revoked and order.user_id is not None:
+            other = (
+                Order.objects.filter(
+                    user_id=order.user_id, kind=Order.Kind.ACCESS, status=Order.Status.PAID
+                )
+                .exclude(pk=order.pk)
+                .exclude(entitlements__feature=MEMBERS_AREA)
+                .order_by("paid_at", "pk")
+                .first()
+            )
+            if other is not None:
+                entitlement_grant_for_order(order=other)
+    return revoked
+
+
+def entitlement_grant(
+    *, user: AbstractBaseUser, by: AbstractBaseUser | None, note: str = ""
+) -> Entitlement:
+    """Staff grant by hand. If the user already has live access, that row is returned."""
+    try:
+        with transaction.atomic():
+            return Entitlement.objects.create(
+                user_id=user.pk, feature=MEMBERS_AREA, granted_by=by, note=note
+            )
+    except IntegrityError:
+        return Entitlement.objects.live().get(user_id=user.pk, feature=MEMBERS_AREA)
+
+
+def entitlement_revoke(*, entitlement: Entitlement, by: AbstractBaseUser | None) -> Entitlement:
+    """Staff revoke by hand; revoking twice keeps the first revocation's time and author."""
+    Entitlement.objects.filter(pk=entitlement.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=by
+    )
+    entitlement.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    return entitlement
