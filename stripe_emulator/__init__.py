@@ -1,0 +1,7 @@
+"""A small local stand-in for the parts of Stripe's API that Amazin uses.
+
+Run it with ``python -m stripe_emulator``; see README.md in this package.
+Standard library only, so it never adds a dependency to the project.
+"""
+
+API_VERSION = "2026-10-28.endive"

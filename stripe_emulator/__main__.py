@@ -1,0 +1,84 @@
+"""``python -m stripe_emulator``: parse options, load state, serve until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from stripe_emulator.server import Emulator, make_server
+from stripe_emulator.store import Store
+from stripe_emulator.webhooks import Deliverer
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m stripe_emulator",
+        description="A local stand-in for the Stripe API, Checkout and webhooks.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument(
+        "--forward-to",
+        default="http://127.0.0.1:8000/stripe/webhook/",
+        help='webhook endpoint; "" turns delivery off',
+    )
+    parser.add_argument("--webhook-secret", default="whsec_amazin_emulator_secret")
+    parser.add_argument("--data", type=Path, default=Path(".stripe_emulator.json"))
+    parser.add_argument("--public-url", default="", help="base of Checkout URLs")
+    parser.add_argument("--retry-base", type=float, default=0.5, help="first retry delay (s)")
+    parser.add_argument("--max-attempts", type=int, default=8)
+    parser.add_argument("--delivery-timeout", type=float, default=10.0)
+    parser.add_argument("--chaos", action="store_true", help="duplicate and reorder deliveries")
+    parser.add_argument("--chaos-seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    return parser.parse_args(argv)
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    # Turn SIGTERM into a normal exit so the finally block below runs.
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    store = Store(args.data)
+    deliverer = Deliverer(
+        store,
+        forward_to=args.forward_to,
+        secret=args.webhook_secret,
+        retry_base=args.retry_base,
+        max_attempts=args.max_attempts,
+        timeout=args.delivery_timeout,
+        chaos=args.chaos,
+        chaos_seed=args.chaos_seed,
+    )
+    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    emulator = Emulator(store, deliverer, public_url=public_url, quiet=args.quiet)
+    server = make_server(emulator, args.host, args.port)
+    port = server.server_address[1]
+    if not args.public_url:
+        emulator.api.public_url = f"http://{args.host}:{port}"
+    base = f"http://{args.host}:{port}"
+    forward = args.forward_to or "nowhere (delivery off)"
+    print(
+        f"Stripe emulator: API {base}/v1  dashboard {base}/  webhooks -> {forward}",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _terminate)
+    emulator.start_background()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop_background()
+        server.server_close()
+        store.save()
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

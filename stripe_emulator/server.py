@@ -1,0 +1,389 @@
+"""HTTP layer: routing, API keys, idempotency keys and Stripe-shaped answers."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import re
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from stripe_emulator import API_VERSION, pages
+from stripe_emulator.api import Api, ApiError, RequestContext
+from stripe_emulator.cards import CardError
+from stripe_emulator.forms import FormError, parse_form, parse_pairs
+from stripe_emulator.store import Store, new_id
+from stripe_emulator.webhooks import Deliverer
+
+MAX_BODY = 1_000_000
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[..., Any]
+
+
+def _routes(api: Api) -> list[Route]:
+    """API routes: handler(params, ctx, **path groups) -> JSON-able dict."""
+
+    def r(method: str, path: str, handler: Callable[..., Any]) -> Route:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+        return Route(method, re.compile(f"^{regex}$"), handler)
+
+    return [
+        r("POST", "/v1/products", lambda p, c: api.product_create(p, c)),
+        r("GET", "/v1/products", lambda p, c: api.product_list(p)),
+        r("GET", "/v1/products/{id}", lambda p, c, id: api.product_retrieve(id, p)),
+        r("POST", "/v1/products/{id}", lambda p, c, id: api.product_update(id, p, c)),
+        r("DELETE", "/v1/products/{id}", lambda p, c, id: api.product_delete(id, c)),
+        r("POST", "/v1/prices", lambda p, c: api.price_create(p, c)),
+        r("GET", "/v1/prices", lambda p, c: api.price_list(p)),
+        r("GET", "/v1/prices/{id}", lambda p, c, id: api.price_retrieve(id, p)),
+        r("POST", "/v1/prices/{id}", lambda p, c, id: api.price_update(id, p, c)),
+        r("POST", "/v1/checkout/sessions", lambda p, c: api.session_create(p, c)),
+        r("GET", "/v1/checkout/sessions", lambda p, c: api.session_list(p)),
+        r("GET", "/v1/checkout/sessions/{id}", lambda p, c, id: api.session_retrieve(id, p)),
+        r(
+            "GET",
+            "/v1/checkout/sessions/{id}/line_items",
+            lambda p, c, id: api.session_line_items(id, p),
+        ),
+        r(
+            "POST",
+            "/v1/checkout/sessions/{id}/expire",
+            lambda p, c, id: api.session_expire(id, p, c),
+        ),
+        r("GET", "/v1/payment_intents", lambda p, c: api.payment_intent_list(p)),
+        r("GET", "/v1/payment_intents/{id}", lambda p, c, id: api.payment_intent_retrieve(id, p)),
+        r("GET", "/v1/charges", lambda p, c: api.charge_list(p)),
+        r("GET", "/v1/charges/{id}", lambda p, c, id: api.charge_retrieve(id, p)),
+        r("POST", "/v1/refunds", lambda p, c: api.refund_create(p, c)),
+        r("GET", "/v1/refunds", lambda p, c: api.refund_list(p)),
+        r("GET", "/v1/refunds/{id}", lambda p, c, id: api.refund_retrieve(id, p)),
+        r("GET", "/v1/events", lambda p, c: api.event_list(p)),
+        r("GET", "/v1/events/{id}", lambda p, c, id: api.event_retrieve(id, p)),
+    ]
+
+
+class Emulator:
+    """Everything one running emulator needs, shared by all request threads."""
+
+    def __init__(
+        self,
+        store: Store,
+        deliverer: Deliverer,
+        *,
+        public_url: str,
+        quiet: bool = False,
+    ) -> None:
+        self.store = store
+        self.deliverer = deliverer
+        self.api = Api(store, public_url=public_url, on_event=deliverer.enqueue)
+        self.routes = _routes(self.api)
+        self.quiet = quiet
+        self._stop = threading.Event()
+
+    def start_background(self) -> None:
+        self.deliverer.start()
+        threading.Thread(target=self._sweep, name="session-sweeper", daemon=True).start()
+
+    def stop_background(self) -> None:
+        self._stop.set()
+        self.deliverer.stop()
+
+    def _sweep(self) -> None:
+        # Expiry is also checked on every access; this makes the expired event
+        # fire on time even when nobody looks at the session.
+        while not self._stop.wait(1.0):
+            self.api.expire_due_sessions()
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    server_version = "StripeEmulator/1.0"
+    protocol_version = "HTTP/1.1"
+    emulator: Emulator  # set on the subclass made by make_server
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if not self.emulator.quiet:
+            super().log_message(format, *args)
+
+    def _body(self) -> str:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large.")
+        return self.rfile.read(length).decode("utf-8") if length else ""
+
+    def send_body(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(data, indent=2).encode("utf-8")
+        self.send_body(status, body, "application/json", headers)
+
+    def send_html(self, status: int, html: str) -> None:
+        self.send_body(status, html.encode("utf-8"), "text/html; charset=utf-8")
+
+    def redirect(self, location: str) -> None:
+        self.send_body(HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": location})
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        path = url.path
+        try:
+            if path.startswith("/v1/"):
+                self._api(method, path, url.query)
+            elif path == "/healthz":
+                self.send_body(HTTPStatus.OK, b"ok", "text/plain")
+            elif path.startswith("/_emulator/"):
+                self._test_endpoint(method, path, url.query)
+            elif path == "/" or path.startswith(("/pay/", "/dashboard/")):
+                self._page(method, path, url.query)
+            else:
+                raise ApiError(
+                    HTTPStatus.NOT_FOUND, f"Unrecognized request URL ({method}: {path})."
+                )
+        except ApiError as exc:
+            self.send_json(exc.status, exc.body())
+        except FormError as exc:
+            self.send_json(HTTPStatus.BAD_REQUEST, ApiError(400, str(exc), param=exc.param).body())
+        except Exception:
+            # A bug in the emulator: say so in Stripe's shape instead of dropping
+            # the connection, and leave the traceback in the log.
+            traceback.print_exc()
+            error = ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "Emulator bug.", type="api_error")
+            self.send_json(error.status, error.body())
+
+    # -- the Stripe API ------------------------------------------------------------
+
+    def _api_key(self) -> str:
+        header = self.headers.get("Authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        key = credentials.strip()
+        if scheme.lower() == "basic":
+            try:
+                key = base64.b64decode(key).decode().partition(":")[0]
+            except ValueError:
+                key = ""
+        if not key or scheme.lower() not in ("bearer", "basic"):
+            raise ApiError(
+                HTTPStatus.UNAUTHORIZED,
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+                "YOUR_SECRET_KEY').",
+            )
+        if not key.startswith("sk_test_"):
+            shown = key[:8] + "*" * max(0, len(key) - 12) + key[-4:]
+            raise ApiError(
+                HTTPStatus.UNAUTHORIZED,
+                f"Invalid API Key provided: {shown}",
+                code="api_key_invalid",
+            )
+        return key
+
+    def _api(self, method: str, path: str, query: str) -> None:
+        request_id = new_id("req_", 14)
+        headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        try:
+            api_key = self._api_key()
+            body = self._body()
+            params = parse_form(body if method == "POST" else query)
+            for route in self.emulator.routes:
+                match = route.pattern.match(path)
+                if match and route.method == method:
+                    break
+            else:
+                raise ApiError(
+                    HTTPStatus.NOT_FOUND, f"Unrecognized request URL ({method}: {path})."
+                )
+            idempotency_key = self.headers.get("Idempotency-Key") if method == "POST" else None
+            ctx = RequestContext(request_id, idempotency_key)
+            call = functools.partial(route.handler, params, ctx, **match.groupdict())
+            if idempotency_key:
+                status, data, replayed = self._idempotent(
+                    api_key, idempotency_key, method, path, params, call
+                )
+                if replayed:
+                    headers["Idempotent-Replayed"] = "true"
+                headers["Idempotency-Key"] = idempotency_key
+            else:
+                status, data = HTTPStatus.OK, call()
+        except ApiError as exc:
+            status, data = exc.status, exc.body()
+        except FormError as exc:
+            status, data = HTTPStatus.BAD_REQUEST, ApiError(400, str(exc), param=exc.param).body()
+        self.send_json(status, data, headers)
+
+    def _idempotent(
+        self,
+        api_key: str,
+        key: str,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        call: Callable[[], Any],
+    ) -> tuple[int, Any, bool]:
+        """Replay the stored answer for a known key, refuse it for another request.
+
+        The whole check-run-store happens under the store lock, so two requests
+        racing with one key cannot both run. Only successful answers are kept:
+        Stripe does not save a result when the parameters failed validation.
+        """
+        store = self.emulator.store
+        fingerprint = hashlib.sha256(
+            json.dumps([method, path, params], sort_keys=True).encode()
+        ).hexdigest()
+        scope = hashlib.sha256(api_key.encode()).hexdigest()[:16]
+        with store.lock:
+            record = store.idempotency_get(scope, key)
+            if record is not None:
+                if record["fingerprint"] != fingerprint:
+                    raise ApiError(
+                        HTTPStatus.BAD_REQUEST,
+                        "Keys for idempotent requests can only be used with the same "
+                        "parameters they were first used with. Try using a key other than "
+                        f"'{key}' if you meant to execute a different request.",
+                        type="idempotency_error",
+                    )
+                return record["status"], record["body"], True
+            data = call()
+            store.idempotency_put(
+                scope, key, {"fingerprint": fingerprint, "status": 200, "body": data}
+            )
+            store.save()
+            return HTTPStatus.OK, data, False
+
+    # -- test endpoints ------------------------------------------------------------
+
+    def _test_endpoint(self, method: str, path: str, query: str) -> None:
+        emulator = self.emulator
+        params = parse_form(query)
+        if method == "GET" and path == "/_emulator/deliveries":
+            rows = emulator.deliverer.listing(params.get("event"))
+            self.send_json(HTTPStatus.OK, {"object": "list", "data": rows})
+            return
+        if method == "POST" and path == "/_emulator/flush":
+            timeout = min(float(params.get("timeout", 10)), 30.0)
+            self.send_json(HTTPStatus.OK, emulator.deliverer.flush(timeout))
+            return
+        if method == "POST" and path == "/_emulator/clock/advance":
+            body = parse_form(self._body())
+            seconds = int(params.get("seconds", body.get("seconds", 0)))
+            now = emulator.store.advance_clock(seconds)
+            expired = emulator.api.expire_due_sessions()
+            self.send_json(HTTPStatus.OK, {"now": now, "expired_sessions": expired})
+            return
+        match = re.fullmatch(r"/_emulator/sessions/([^/]+)/pay", path)
+        if method == "POST" and match:
+            self._test_pay(match.group(1))
+            return
+        match = re.fullmatch(r"/_emulator/events/([^/]+)/resend", path)
+        if method == "POST" and match:
+            found = emulator.deliverer.resend(match.group(1))
+            self.send_json(HTTPStatus.OK if found else HTTPStatus.NOT_FOUND, {"resent": found})
+            return
+        raise ApiError(HTTPStatus.NOT_FOUND, f"Unrecognized request URL ({method}: {path}).")
+
+    def _test_pay(self, session_id: str) -> None:
+        form = parse_pairs(parse_qsl(self._body(), keep_blank_values=True))
+        api = self.emulator.api
+        try:
+            session = api.session_pay(
+                session_id,
+                card_number=str(form.get("card", "4242424242424242")),
+                expiry=str(form.get("expiry", "12/34")),
+                cvc=str(form.get("cvc", "123")),
+                email=str(form.get("email", "buyer@example.com")),
+                name=str(form.get("name", "")) or None,
+            )
+        except CardError as exc:
+            session = api.session(session_id)
+            self.send_json(
+                exc.status,
+                {
+                    "paid": False,
+                    "error": {
+                        "code": exc.code,
+                        "decline_code": exc.decline_code,
+                        "message": exc.message,
+                    },
+                    "session": api.render(session),
+                },
+            )
+            return
+        self.send_json(
+            HTTPStatus.OK,
+            {
+                "paid": True,
+                "redirect": pages.fill_session_id(session["success_url"], session_id),
+                "session": api.render(session),
+            },
+        )
+
+    # -- HTML pages ------------------------------------------------------------------
+
+    def _page(self, method: str, path: str, query: str) -> None:
+        if path.startswith("/pay/"):
+            session_id = path.removeprefix("/pay/").strip("/")
+            if method == "GET":
+                status, html = pages.checkout_get(self.emulator.api, session_id)
+                self.send_html(status, html)
+                return
+            if method == "POST":
+                form = parse_pairs(parse_qsl(self._body(), keep_blank_values=True))
+                outcome = pages.checkout_post(self.emulator.api, session_id, form)
+                if outcome.redirect:
+                    self.redirect(outcome.redirect)
+                else:
+                    self.send_html(outcome.status, outcome.html)
+                return
+        elif method == "GET" and path == "/":
+            notice = dict(parse_qsl(query)).get("notice", "")
+            self.send_html(HTTPStatus.OK, pages.dashboard(self.emulator, notice))
+            return
+        elif method == "POST" and path.startswith("/dashboard/"):
+            form = parse_pairs(parse_qsl(self._body(), keep_blank_values=True))
+            self.redirect(pages.dashboard_action(self.emulator, path, form))
+            return
+        raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}.")
+
+
+def make_server(emulator: Emulator, host: str, port: int) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (RequestHandler,), {"emulator": emulator})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

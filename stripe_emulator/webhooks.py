@@ -1,0 +1,281 @@
+"""Signing events and delivering them to one endpoint, as Stripe does.
+
+One background thread sends deliveries in the order their events were
+created; an API call only records the delivery and wakes the thread, so it
+never waits on the receiver. A failed attempt (non-2xx, refused connection,
+timeout) is retried with exponential backoff; after ``max_attempts`` the
+delivery is marked failed (the dashboard can resend it). Deliveries live in
+the store, so the ones still pending when the process stops resume after a
+restart.
+
+``chaos`` imitates two things Stripe warns about: an event delivered twice and
+events arriving out of order. The choice is made per event from
+``chaos_seed`` and the event's sequence number, so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from stripe_emulator.objects import public
+from stripe_emulator.store import Store
+
+USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+MAX_DELAY = 300.0
+# A held-back event waits for a later one to be sent first, but not forever.
+HOLD_MAX = 1.0
+
+
+def sign(payload: bytes, secret: str, timestamp: int) -> str:
+    """The `Stripe-Signature` header: HMAC-SHA256 keyed with the whole secret."""
+    signed = f"{timestamp}.".encode() + payload
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+class Deliverer:
+    """Queues and sends webhook deliveries; all state lives in the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        forward_to: str,
+        secret: str,
+        retry_base: float = 0.5,
+        max_attempts: int = 8,
+        timeout: float = 10.0,
+        chaos: bool = False,
+        chaos_seed: int = 0,
+    ) -> None:
+        self.store = store
+        self.forward_to = forward_to
+        self.secret = secret
+        self.retry_base = retry_base
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self.chaos = chaos
+        self.chaos_seed = chaos_seed
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def deliveries(self) -> dict[str, dict[str, Any]]:
+        return self.store.state["deliveries"]
+
+    # -- queueing (called under the store lock) ------------------------------
+
+    def enqueue(self, event: dict[str, Any]) -> int:
+        """Record a delivery for a new event; returns its `pending_webhooks`."""
+        if not self.forward_to:
+            return 0
+        duplicate = hold = False
+        if self.chaos:
+            rng = random.Random(f"{self.chaos_seed}:{event['_seq']}")
+            duplicate = rng.random() < 1 / 3
+            hold = rng.random() < 1 / 4
+        self.deliveries[event["id"]] = {
+            "event": event["id"],
+            "type": event["type"],
+            "seq": event["_seq"],
+            "status": "pending",
+            "attempts": [],
+            "round_start": 0,
+            "queued_at": time.time(),
+            "next_attempt_at": time.time(),
+            "chaos_duplicate": duplicate,
+            "chaos_hold": hold,
+        }
+        self._wake.set()
+        return 1
+
+    def resend(self, event_id: str) -> bool:
+        with self.store.lock:
+            event = self.store.get("events", event_id)
+            if event is None or not self.forward_to:
+                return False
+            delivery = self.deliveries.get(event_id)
+            if delivery is None:
+                self.enqueue(event)
+            else:
+                delivery.update(
+                    status="pending",
+                    round_start=len(delivery["attempts"]),
+                    next_attempt_at=time.time(),
+                    chaos_hold=False,
+                )
+            event["pending_webhooks"] = 1
+            self.store.save()
+        self._wake.set()
+        return True
+
+    # -- the worker ----------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.forward_to:
+            return
+        self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 1)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            job, wait = self._next_due()
+            if job is None:
+                self._wake.wait(timeout=wait)
+                self._wake.clear()
+                continue
+            self._attempt(job)
+
+    def _next_due(self) -> tuple[dict[str, Any] | None, float]:
+        """The oldest due delivery, or None and how long to sleep."""
+        now = time.time()
+        with self.store.lock:
+            pending = sorted(
+                (d for d in self.deliveries.values() if d["status"] == "pending"),
+                key=lambda d: d["seq"],
+            )
+            wait = 1.0
+            for delivery in pending:
+                if delivery["next_attempt_at"] > now:
+                    wait = min(wait, delivery["next_attempt_at"] - now)
+                    continue
+                if self._held(delivery, now):
+                    wait = min(wait, 0.05)
+                    continue
+                return dict(delivery), 0.0
+            return None, max(wait, 0.01)
+
+    def _held(self, delivery: dict[str, Any], now: float) -> bool:
+        """Chaos: let a later event go first before sending this one."""
+        if not delivery["chaos_hold"] or delivery["attempts"]:
+            return False
+        if now - delivery["queued_at"] > HOLD_MAX:
+            return False
+        return not any(
+            d["seq"] > delivery["seq"] and d["attempts"] for d in self.deliveries.values()
+        )
+
+    def _attempt(self, job: dict[str, Any]) -> None:
+        with self.store.lock:
+            event = self.store.get("events", job["event"])
+            payload = json.dumps(public(event), indent=2).encode("utf-8") if event else b""
+        if event is None:
+            self._finish(job["event"], "failed")
+            return
+        attempt = self._post(payload)
+        ok = attempt["status"] is not None and 200 <= attempt["status"] < 300
+        if ok and self.chaos and job["chaos_duplicate"]:
+            duplicate = self._post(payload)
+            duplicate["chaos_duplicate"] = True
+            self._record(job["event"], attempt, ok)
+            with self.store.lock:
+                self.deliveries[job["event"]]["attempts"].append(duplicate)
+                self.deliveries[job["event"]]["chaos_duplicate"] = False
+                self.store.save()
+            return
+        self._record(job["event"], attempt, ok)
+
+    def _post(self, payload: bytes) -> dict[str, Any]:
+        timestamp = int(time.time())
+        request = urllib.request.Request(
+            self.forward_to,
+            data=payload,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": sign(payload, self.secret, timestamp),
+                "User-Agent": USER_AGENT,
+                "Cache-Control": "no-cache",
+            },
+        )
+        started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status = response.status
+                response.read()
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            error = "timeout" if isinstance(reason, TimeoutError) else str(reason)
+        return {
+            "at": timestamp,
+            "status": status,
+            "error": error,
+            "duration_ms": round((time.monotonic() - started) * 1000),
+        }
+
+    def _record(self, event_id: str, attempt: dict[str, Any], ok: bool) -> None:
+        with self.store.lock:
+            delivery = self.deliveries[event_id]
+            delivery["attempts"].append(attempt)
+            tries = len(delivery["attempts"]) - delivery["round_start"]
+            if ok:
+                self._finish(event_id, "delivered")
+            elif tries >= self.max_attempts:
+                self._finish(event_id, "failed")
+            else:
+                delay = min(self.retry_base * 2 ** (tries - 1), MAX_DELAY)
+                delivery["next_attempt_at"] = time.time() + delay
+                self.store.save()
+
+    def _finish(self, event_id: str, status: str) -> None:
+        with self.store.lock:
+            self.deliveries[event_id]["status"] = status
+            event = self.store.get("events", event_id)
+            if event is not None:
+                event["pending_webhooks"] = 0
+            self.store.save()
+
+    # -- inspection ------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        with self.store.lock:
+            result = {"pending": 0, "delivered": 0, "failed": 0}
+            for delivery in self.deliveries.values():
+                result[delivery["status"]] += 1
+            return result
+
+    def flush(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until nothing is pending (or the timeout passes)."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        while True:
+            counts = self.counts()
+            if counts["pending"] == 0 or time.monotonic() >= deadline:
+                return {**counts, "flushed": counts["pending"] == 0}
+            # A short server-side poll; the worker owns the queue.
+            time.sleep(0.01)
+
+    def listing(self, event_id: str | None = None) -> list[dict[str, Any]]:
+        with self.store.lock:
+            rows = sorted(self.deliveries.values(), key=lambda d: d["seq"])
+            if event_id:
+                rows = [d for d in rows if d["event"] == event_id]
+            return [
+                {
+                    "event": d["event"],
+                    "type": d["type"],
+                    "status": d["status"],
+                    "attempts": list(d["attempts"]),
+                    "next_attempt_at": d["next_attempt_at"] if d["status"] == "pending" else None,
+                }
+                for d in rows
+            ]

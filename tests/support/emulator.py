@@ -1,0 +1,216 @@
+"""Run the Stripe emulator as a subprocess for a test suite.
+
+    with running_emulator(forward_to=url, webhook_secret="whsec_test") as emulator:
+        client = emulator.client()          # stripe.StripeClient bound to it
+        session = client.v1.checkout.sessions.create(...)
+        emulator.pay(session.id)            # as a shopper paying on the hosted page
+        emulator.flush()                    # wait for webhook deliveries
+
+Only the standard library is used here (the `client()` helper imports stripe
+lazily), so any test suite can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "sk_test_emulator"
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 5.0, interval: float = 0.02, message: str = ""
+) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    """A running emulator process and helpers to drive it."""
+
+    api_base: str
+    webhook_secret: str
+    data_file: Path
+    process: subprocess.Popen[bytes]
+    api_key: str = API_KEY
+    args: list[str] = field(default_factory=list)
+    log_file: Path | None = None
+
+    def request(
+        self, method: str, path: str, data: dict[str, str] | None = None, timeout: float = 15
+    ) -> tuple[int, Any]:
+        """Call the emulator over HTTP; returns (status, parsed JSON or text)."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(self.api_base + path, data=body, method=method)
+        if path.startswith("/v1/"):
+            req.add_header("Authorization", f"Bearer {self.api_key}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode()
+
+    def pay(
+        self,
+        session_id: str,
+        card: str = "4242424242424242",
+        email: str = "buyer@example.com",
+    ) -> dict[str, Any]:
+        """Pay as the hosted page would; the answer has `paid`, `session`, maybe `error`."""
+        _, result = self.request(
+            "POST", f"/_emulator/sessions/{session_id}/pay", {"card": card, "email": email}
+        )
+        return result
+
+    def flush(self, timeout: float = 10) -> dict[str, Any]:
+        """Block until every pending webhook delivery is done (or failed)."""
+        _, result = self.request("POST", f"/_emulator/flush?timeout={timeout}", {})
+        return result
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        _, result = self.request("GET", "/_emulator/deliveries")
+        return result["data"]
+
+    def advance_clock(self, seconds: int) -> dict[str, Any]:
+        """Move the emulator's clock forward (expires sessions that fall due)."""
+        _, result = self.request("POST", f"/_emulator/clock/advance?seconds={seconds}", {})
+        return result
+
+    def client(self) -> Any:
+        """A `stripe.StripeClient` talking to this emulator."""
+        import stripe
+
+        return stripe.StripeClient(self.api_key, base_addresses={"api": self.api_base})
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and data file."""
+        self.stop()
+        self.process = _spawn(self.args, self.log_file)
+        _wait_healthy(self)
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file and self.log_file.exists() else ""
+
+
+def _spawn(args: list[str], log_file: Path | None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    # The log goes to a file: an unread pipe would fill up and block the server.
+    log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "stripe_emulator", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+
+
+def _wait_healthy(emulator: Emulator, timeout: float = 10.0) -> None:
+    def healthy() -> bool:
+        if emulator.process.poll() is not None:
+            raise RuntimeError(f"emulator exited early:\n{emulator.log()}")
+        try:
+            with urllib.request.urlopen(emulator.api_base + "/healthz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, timeout=timeout, message=f"emulator not healthy:\n{emulator.log()}")
+
+
+@contextmanager
+def running_emulator(
+    *,
+    forward_to: str = "",
+    webhook_secret: str = "whsec_test",
+    chaos: bool = False,
+    data_file: Path | None = None,
+    retry_base: float = 0.05,
+    max_attempts: int = 5,
+    chaos_seed: int = 0,
+) -> Iterator[Emulator]:
+    """Start `python -m stripe_emulator` on a free 127.0.0.1 port, wait for /healthz,
+    yield, terminate it. Without `data_file` the state lives in a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="stripe-emulator-") as tmp:
+        data = data_file or Path(tmp) / "state.json"
+        port = free_port()
+        args = [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--forward-to",
+            forward_to,
+            "--webhook-secret",
+            webhook_secret,
+            "--data",
+            str(data),
+            "--retry-base",
+            str(retry_base),
+            "--max-attempts",
+            str(max_attempts),
+            "--chaos-seed",
+            str(chaos_seed),
+            "--quiet",
+        ]
+        if chaos:
+            args.append("--chaos")
+        log_file = Path(tmp) / "emulator.log"
+        emulator = Emulator(
+            api_base=f"http://127.0.0.1:{port}",
+            webhook_secret=webhook_secret,
+            data_file=data,
+            process=_spawn(args, log_file),
+            args=args,
+            log_file=log_file,
+        )
+        try:
+            _wait_healthy(emulator)
+            yield emulator
+        finally:
+            emulator.stop()
