@@ -123,6 +123,12 @@ class Deliverer:
     def start(self) -> None:
         if not self.forward_to:
             return
+        with self.store.lock:
+            # Whatever was pending when the process stopped is due now: a restart
+            # is usually a developer fixing things, who should not wait a backoff.
+            for delivery in self.deliveries.values():
+                if delivery["status"] == "pending":
+                    delivery["next_attempt_at"] = min(delivery["next_attempt_at"], time.time())
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
         self._thread.start()
 
