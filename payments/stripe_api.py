@@ -65,6 +65,25 @@ def product_retrieve(product_id: str) -> dict[str, Any]:
     return as_dict(client().v1.products.retrieve(product_id))
 
 
+def _current(retrieve: Any, stripe_id: str) -> dict[str, Any]:
+    try:
+        return as_dict(retrieve(stripe_id))
+    except stripe.InvalidRequestError as exc:
+        if exc.code == "resource_missing":
+            return {"id": stripe_id, "deleted": True}
+        raise
+
+
+def product_current(product_id: str) -> dict[str, Any]:
+    """The product as Stripe has it now, or a `deleted` stub if it is gone."""
+    return _current(client().v1.products.retrieve, product_id)
+
+
+def price_current(price_id: str) -> dict[str, Any]:
+    """The price as Stripe has it now, or a `deleted` stub if it is gone."""
+    return _current(client().v1.prices.retrieve, price_id)
+
+
 def product_create(
     *, name: str, description: str, images: list[str], metadata: dict[str, str]
 ) -> dict[str, Any]:

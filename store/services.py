@@ -1,7 +1,10 @@
 """Writes to the catalog: apply Stripe's view of a product or price to the local copy.
 
 Stripe does not promise event order, so each row remembers the `created` time of the newest
-event applied to it; an older event changes nothing. A price may arrive before its product:
+event applied to it; an older event changes nothing. `created` has one-second resolution:
+for an event from the same second as the last one applied, their order is unknown, so the
+object's current state is fetched from Stripe instead of trusting either payload.
+A price may arrive before its product:
 the product row is then created empty and inactive, and filled in when its own event (or a
 `sync_stripe`) comes, so the end state is the same in any order.
 """
@@ -13,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
+from payments import stripe_api
 from store import live
 from store.models import Price, Product
 
@@ -91,6 +95,8 @@ def product_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Ap
     product, created = _product_locked(obj["id"])
     if event_created < product.stripe_event_created:
         return Applied.STALE
+    if event_created == product.stripe_event_created and not created:
+        obj = stripe_api.product_current(obj["id"])
     changed = _assign(product, _product_fields(obj))
     product.stripe_event_created = event_created
     product.save()
@@ -111,6 +117,8 @@ def price_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Appl
         price = Price(stripe_id=obj["id"], product=product)
     elif event_created < price.stripe_event_created:
         return Applied.STALE
+    elif event_created == price.stripe_event_created:
+        obj = stripe_api.price_current(obj["id"])
     changed = _assign(price, _price_fields(obj))
     price.product = product
     price.stripe_event_created = event_created

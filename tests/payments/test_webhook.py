@@ -102,6 +102,20 @@ def test_older_product_update_changes_nothing(webhook):
     assert Product.objects.get().name == "New"
 
 
+def test_same_second_events_defer_to_stripes_current_state(webhook):
+    now = int(time.time())
+    webhook.post(event("product.updated", product("prod_A", name="v2"), created=now))
+    current = product("prod_A", name="v3")
+
+    with mock.patch("payments.stripe_api.product_current", return_value=current) as fetch:
+        # v1 was sent before v2 in the same second but arrives after it: order unknown.
+        response = webhook.post(event("product.updated", product("prod_A", name="v1"), created=now))
+
+    assert response.status_code == HTTPStatus.OK
+    fetch.assert_called_once_with("prod_A")
+    assert Product.objects.get().name == "v3"
+
+
 def test_price_before_product_ends_like_product_before_price(webhook):
     now = int(time.time())
     webhook.post(event("price.created", price("price_1", "prod_A", unit_amount=900), created=now))
@@ -145,11 +159,13 @@ def test_deleted_product_leaves_the_grid_and_a_later_price_update_does_not_reviv
 
 
 def test_archived_price_falls_back_to_another_active_price(webhook):
+    now = int(time.time())
     webhook.post(event("product.created", product("prod_A", default_price="price_1")))
-    webhook.post(event("price.created", price("price_1", "prod_A", unit_amount=100, created=1)))
+    price_1 = price("price_1", "prod_A", unit_amount=100, created=1)
+    webhook.post(event("price.created", price_1, created=now - 10))
     webhook.post(event("price.created", price("price_2", "prod_A", unit_amount=200, created=2)))
 
-    webhook.post(event("price.updated", price("price_1", "prod_A", active=False, created=1)))
+    webhook.post(event("price.updated", price_1 | {"active": False}, created=now))
 
     assert Product.objects.get().price.stripe_id == "price_2"
 
