@@ -1181,6 +1181,7 @@ class Api:
                     "ending_before",
                 ),
             )
+            self.expire_due_sessions()
             items = self.store.all("events")
             if "type" in params:
                 items = [e for e in items if _type_matches(e["type"], str(params["type"]))]

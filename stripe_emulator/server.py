@@ -128,11 +128,18 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not self.emulator.quiet:
             super().log_message(format, *args)
 
-    def _body(self) -> str:
+    def _read_body(self) -> None:
+        # Read the whole body before anything can fail: on a kept-alive
+        # connection unread bytes would be taken for the next request.
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            self.close_connection = True
+            self._raw_body = ""
             raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large.")
-        return self.rfile.read(length).decode("utf-8") if length else ""
+        self._raw_body = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+
+    def _body(self) -> str:
+        return self._raw_body
 
     def send_body(
         self,
@@ -165,6 +172,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path
         try:
+            self._read_body()
             if path.startswith("/v1/"):
                 self._api(method, path, url.query)
             elif path == "/healthz":

@@ -188,3 +188,12 @@ def test_objects_have_every_field_of_stripes_samples(emulator: Emulator) -> None
         assert obj["object"] == samples[name]["object"], name
         if "livemode" in obj:
             assert obj["livemode"] is False
+
+
+def test_refused_post_does_not_poison_a_kept_alive_connection(emulator: Emulator) -> None:
+    with requests.Session() as http:
+        refused = http.post(f"{emulator.api_base}/v1/products", data={"name": "x" * 5000})
+        health = http.get(f"{emulator.api_base}/healthz")
+
+    assert refused.status_code == 401
+    assert health.status_code == 200 and health.text == "ok"
