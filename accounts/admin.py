@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.models import Entitlement
+
+
+class LiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return [("live", "Live"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        if self.value() == "live":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(admin.ModelAdmin):
+    """Grant by hand with "Add" (you are recorded as the granter), revoke with the action."""
+
+    list_display = (
+        "user",
+        "feature",
+        "is_live",
+        "order",
+        "granted_at",
+        "granted_by",
+        "revoked_at",
+        "revoked_by",
+    )
+    list_filter = (LiveFilter, "feature", "granted_at")
+    list_select_related = ("user", "order", "granted_by", "revoked_by")
+    search_fields = ("user__email", "user__username", "note")
+    raw_id_fields = ("user",)
+    actions = ["revoke"]
+
+    @admin.display(boolean=True, description="Live")
+    def is_live(self, obj: Entitlement) -> bool:
+        return obj.revoked_at is None
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return ("user", "feature", "note")
+        return (
+            "user",
+            "feature",
+            "order",
+            "note",
+            "granted_at",
+            "granted_by",
+            "revoked_at",
+            "revoked_by",
+        )
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is None:
+            return ()
+        # Who, when and why a grant exists is history: only the note stays editable.
+        return (
+            "user",
+            "feature",
+            "order",
+            "granted_at",
+            "granted_by",
+            "revoked_at",
+            "revoked_by",
+        )
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if not change:
+            obj.granted_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # revoke instead, so the record of who had access stays
+
+    @admin.action(description="Revoke the selected entitlements")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Entitlement]) -> None:
+        live = list(queryset.filter(revoked_at__isnull=True))
+        for entitlement in live:
+            services.entitlement_revoke(entitlement=entitlement, by=request.user)
+        self.message_user(request, f"Revoked {len(live)} entitlement(s).", messages.SUCCESS)

@@ -8,9 +8,12 @@ row per user) are what make "exactly once" hold under concurrency, not a read-th
 
 from __future__ import annotations
 
+import enum
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
     from payments.models import Order
+    from store.models import Price
 
 logger = logging.getLogger(__name__)
 
@@ -118,3 +122,107 @@ def entitlement_revoke(*, entitlement: Entitlement, by: AbstractBaseUser | None)
     )
     entitlement.refresh_from_db(fields=["revoked_at", "revoked_by"])
     return entitlement
+
+
+# --- Buying the pass -------------------------------------------------------------------------
+
+
+class PurchaseOutcome(enum.Enum):
+    ALREADY_MEMBER = "already_member"  # nothing to buy: to the dashboard
+    RESUMED = "resumed"  # an open Checkout Session for the pass exists: back to it
+    STARTED = "started"  # a new pending order and Checkout Session
+    UNAVAILABLE = "unavailable"  # no access price configured, or Stripe refused
+
+
+@dataclass(frozen=True)
+class AccessPurchase:
+    outcome: PurchaseOutcome
+    url: str = ""
+    order: Order | None = None
+    message: str = ""
+
+
+def access_price() -> Price | None:
+    """The price that buys the members' area, from the local copy of the catalog.
+
+    `ACCESS_PRICE_ID` names it; left empty, the demo pass's lookup key finds it.
+    """
+    from store.models import Price
+
+    prices = Price.objects.filter(active=True, unit_amount__isnull=False).select_related("product")
+    if settings.ACCESS_PRICE_ID:
+        return prices.filter(stripe_id=settings.ACCESS_PRICE_ID).first()
+    return prices.filter(lookup_key=settings.ACCESS_PRICE_LOOKUP_KEY).first()
+
+
+def access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
+    """Send a logged-in user to pay for the pass, once.
+
+    An entitled user is not charged again; a user with an open Checkout Session for the pass
+    goes back to that session rather than getting a second one (two tabs, a back button).
+    Everything else goes through the cart's checkout path with the pass as the only line.
+    """
+    from payments import services as payments
+    from payments.models import Order
+
+    if user_has_access(user):
+        return AccessPurchase(outcome=PurchaseOutcome.ALREADY_MEMBER)
+    pending = _open_access_checkout(user=user)
+    if pending is not None:
+        order, url = pending
+        return AccessPurchase(outcome=PurchaseOutcome.RESUMED, url=url, order=order)
+    price = access_price()
+    if price is None:
+        logger.warning(
+            "No access price: ACCESS_PRICE_ID=%r, lookup key %r not in the local catalog",
+            settings.ACCESS_PRICE_ID,
+            settings.ACCESS_PRICE_LOOKUP_KEY,
+        )
+        return AccessPurchase(
+            outcome=PurchaseOutcome.UNAVAILABLE,
+            message="The members' pass is not on sale right now. Please try again later.",
+        )
+    try:
+        started = payments.checkout_start(
+            user=user,
+            lines=[(price, 1)],
+            kind=Order.Kind.ACCESS,
+            email=getattr(user, "email", ""),
+        )
+    except payments.CheckoutError as exc:
+        logger.warning("Access checkout for user %s failed: %s", user.pk, exc)
+        return AccessPurchase(
+            outcome=PurchaseOutcome.UNAVAILABLE,
+            message="We could not start the payment just now. Please try again in a moment.",
+        )
+    return AccessPurchase(outcome=PurchaseOutcome.STARTED, url=started.url, order=started.order)
+
+
+def _open_access_checkout(*, user: AbstractBaseUser) -> tuple[Order, str] | None:
+    """The user's newest pending pass order whose Checkout Session Stripe still has open."""
+    from payments import stripe_api
+    from payments.models import Order
+
+    pending = (
+        Order.objects.filter(
+            user_id=user.pk,
+            kind=Order.Kind.ACCESS,
+            status=Order.Status.PENDING,
+            reserved_until__gt=timezone.now(),
+            stripe_session_id__isnull=False,
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if pending is None or not pending.stripe_session_id:
+        return None
+    try:
+        session = stripe_api.checkout_session_retrieve(pending.stripe_session_id)
+    except stripe_api.StripeError:
+        logger.warning(
+            "Could not look up session %s; starting a new one", pending.stripe_session_id
+        )
+        return None
+    if session.get("status") == "open" and session.get("url"):
+        return pending, session["url"]
+    return None

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+from axes.utils import reset
+
+
+@pytest.fixture(autouse=True)
+def _axes_reset(db):  # type: ignore[no-untyped-def]
+    """Each test starts with no failed log-ins on record (axes keeps them in the database)."""
+    reset()
+    yield
+    reset()
+
+
+PASSWORD = "correct horse battery"
+
+
+def _make_user(**kwargs):  # type: ignore[no-untyped-def]
+    """A user whose password is really stored.
+
+    `UserFactory` sets the password after create with `skip_postgeneration_save`, so the
+    hash never reaches the database; save it here until the factory is fixed.
+    """
+    from tests.factories import UserFactory
+
+    user = UserFactory(**kwargs)
+    user.set_password(PASSWORD)
+    user.save(update_fields=["password"])
+    return user
+
+
+@pytest.fixture
+def make_user(db):  # type: ignore[no-untyped-def]
+    return _make_user
