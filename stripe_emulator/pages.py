@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
@@ -264,6 +265,12 @@ def dashboard(emulator: Emulator, notice: str) -> str:
 
 def _product_row(api: Api, product: dict[str, Any]) -> str:
     price = api.store.get("prices", product["default_price"] or "")
+    if price is None:
+        # No default price: show the newest active one, as Stripe's dashboard does.
+        candidates = [
+            p for p in api.store.all("prices") if p["product"] == product["id"] and p["active"]
+        ]
+        price = candidates[0] if candidates else None
     shown = format_amount(price["unit_amount"], price["currency"]) if price else "—"
     amount = to_major(price["unit_amount"], price["currency"]) if price else ""
     currency = price["currency"] if price else "usd"
@@ -320,13 +327,18 @@ def _event_row(event: dict[str, Any], delivery: dict[str, Any] | None) -> str:
             outcome = f", last: {last['status'] or last['error']}"
         detail = f"{len(attempts)} attempt{'s' if len(attempts) != 1 else ''}{outcome}"
     body = json.dumps(event["data"]["object"], indent=2)
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(event["created"]))
+    resend = (
+        f"<form class='inline' method='post' action='/dashboard/events/{eid}/resend'>"
+        "<button class='plain'>Resend</button></form>"
+        if delivery is not None
+        else ""
+    )
     return (
         f"<tr><td><details><summary>{esc(event['type'])}</summary><div class='muted'>{eid}</div>"
-        f"<pre>{esc(body)}</pre></details></td><td>{event['created']}</td>"
+        f"<pre>{esc(body)}</pre></details></td><td>{created}</td>"
         f"<td><span class='pill {esc(status)}'>{esc(status)}</span> "
-        f"<span class='muted'>{esc(detail)}</span></td><td>"
-        f"<form class='inline' method='post' action='/dashboard/events/{eid}/resend'>"
-        "<button class='plain'>Resend</button></form></td></tr>"
+        f"<span class='muted'>{esc(detail)}</span></td><td>{resend}</td></tr>"
     )
 
 
