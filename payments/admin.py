@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from payments import webhooks
-from payments.models import StripeEvent
+from payments.models import Order, OrderLine, StripeEvent
 
 
 @admin.register(StripeEvent)
@@ -24,3 +24,43 @@ class StripeEventAdmin(admin.ModelAdmin):
         failed = sum(1 for r in results if r.status == StripeEvent.Status.FAILED)
         level = messages.WARNING if failed else messages.SUCCESS
         self.message_user(request, f"Replayed {len(results)} events, {failed} failed.", level)
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = ("product", "stripe_price_id", "quantity", "unit_amount", "currency")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Orders are written by checkout and fulfilment; staff look, and may note a problem."""
+
+    list_display = ("__str__", "status", "kind", "email", "amount_total", "currency", "created_at")
+    list_filter = ("status", "kind")
+    search_fields = ("email", "stripe_session_id", "stripe_payment_intent_id")
+    list_select_related = ("user",)
+    inlines = [OrderLineInline]
+    readonly_fields = (
+        "user",
+        "cart",
+        "kind",
+        "status",
+        "email",
+        "amount_total",
+        "currency",
+        "stripe_session_id",
+        "stripe_payment_intent_id",
+        "stripe_refund_id",
+        "reserved_until",
+        "created_at",
+        "paid_at",
+    )
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False

@@ -102,3 +102,53 @@ def price_create(
     if lookup_key:
         params["lookup_key"] = lookup_key
     return as_dict(client().v1.prices.create(params=params))
+
+
+def checkout_session_create(
+    *,
+    line_items: list[tuple[str, int]],
+    order_id: int,
+    customer_email: str,
+    expires_at: int,
+    success_url: str,
+    cancel_url: str,
+    automatic_tax: bool,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """A payment-mode Checkout Session for the server's own (price id, quantity) pairs."""
+    params: Any = {
+        "mode": "payment",
+        "line_items": [{"price": price, "quantity": quantity} for price, quantity in line_items],
+        "client_reference_id": str(order_id),
+        "metadata": {"order_id": str(order_id)},
+        "expires_at": expires_at,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if customer_email:
+        params["customer_email"] = customer_email
+    if automatic_tax:
+        params["automatic_tax"] = {"enabled": True}
+    return as_dict(
+        client().v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    )
+
+
+def checkout_session_retrieve(session_id: str) -> dict[str, Any]:
+    """The session with its line items and payment intent, as fulfilment needs them."""
+    params: Any = {"expand": ["line_items", "payment_intent"]}
+    return as_dict(client().v1.checkout.sessions.retrieve(session_id, params=params))
+
+
+def checkout_session_expire(session_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.checkout.sessions.expire(session_id))
+
+
+def refund_create(*, payment_intent: str, order_id: int, idempotency_key: str) -> dict[str, Any]:
+    """Refund a payment in full."""
+    params: Any = {"payment_intent": payment_intent, "metadata": {"order_id": str(order_id)}}
+    return as_dict(
+        client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+    )
