@@ -1,18 +1,22 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Sum
 from django.http import HttpRequest
 
-from cart.models import Cart, CartItem
+from cart.models import MAX_LINE_QUANTITY, Cart, CartItem
+from store.models import Product
 
 
 def cart_for_request(request: HttpRequest) -> Cart | None:
     """The cart of this browser (or of the logged-in user), without creating one."""
     if request.user.is_authenticated:
         return Cart.objects.filter(user=request.user).first()
-    if not request.session.session_key:
+    cart_id = request.session.get("cart_id")
+    if cart_id is None:
         return None
-    return Cart.objects.filter(session_key=request.session.session_key).first()
+    return Cart.objects.filter(pk=cart_id, user__isnull=True).first()
 
 
 def cart_item_count(request: HttpRequest) -> int:
@@ -20,3 +24,65 @@ def cart_item_count(request: HttpRequest) -> int:
     if cart is None:
         return 0
     return CartItem.objects.filter(cart=cart).aggregate(n=Sum("quantity"))["n"] or 0
+
+
+@dataclass(frozen=True)
+class CartLine:
+    item: CartItem
+    product: Product
+    for_sale: bool
+    max_quantity: int
+
+    @property
+    def unit_amount(self) -> int:
+        return self.product.price.unit_amount or 0 if self.product.price else 0
+
+    @property
+    def currency(self) -> str:
+        return self.product.price.currency if self.product.price else ""
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_amount * self.item.quantity
+
+
+@dataclass(frozen=True)
+class CartView:
+    lines: list[CartLine]
+
+    @property
+    def total(self) -> int:
+        return sum(line.line_total for line in self.lines if line.for_sale)
+
+    @property
+    def currency(self) -> str:
+        return next((line.currency for line in self.lines if line.for_sale), "usd")
+
+    @property
+    def count(self) -> int:
+        return sum(line.item.quantity for line in self.lines)
+
+    @property
+    def can_check_out(self) -> bool:
+        return bool(self.lines) and all(line.for_sale for line in self.lines)
+
+
+def cart_view(cart: Cart | None) -> CartView:
+    """The cart page's lines: two queries whatever the cart's size."""
+    if cart is None:
+        return CartView(lines=[])
+    items = list(cart.items.select_related("product__price"))
+    ids = [item.product_id for item in items]
+    visible = {p.pk: p for p in Product.objects.visible().with_reserved().filter(pk__in=ids)}
+    lines = []
+    for item in items:
+        product = visible.get(item.product_id)
+        lines.append(
+            CartLine(
+                item=item,
+                product=product or item.product,
+                for_sale=product is not None,
+                max_quantity=min(product.available(), MAX_LINE_QUANTITY) if product else 0,
+            )
+        )
+    return CartView(lines=lines)

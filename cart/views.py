@@ -1,17 +1,90 @@
+"""The cart pages: thin views over cart/forms.py (input) and cart/services.py (writes).
+
+Every POST works as a plain form (redirect to the cart with a message) and as an htmx
+request (the messages fragment plus an out-of-band header count, no page reload).
+A rejected input answers 400, or 409 when only the stock is short; the cart is unchanged.
+"""
+
 from __future__ import annotations
 
+from http import HTTPStatus
+
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from cart.selectors import cart_for_request
+from cart import services
+from cart.forms import CartAddForm, CartRemoveForm, CartUpdateForm
+from cart.selectors import cart_for_request, cart_view
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _answer(request: HttpRequest, status: HTTPStatus) -> HttpResponse:
+    if _is_htmx(request):
+        return render(request, "cart/includes/_feedback.html", status=status)
+    if status == HTTPStatus.OK:
+        return redirect("cart:detail")
+    return render(
+        request, "cart/detail.html", {"cart": cart_view(cart_for_request(request))}, status=status
+    )
+
+
+def _rejected(
+    request: HttpRequest, form: CartAddForm | CartUpdateForm | CartRemoveForm
+) -> HttpResponse:
+    messages.error(request, form.message())
+    conflict = isinstance(form, CartAddForm | CartUpdateForm) and form.is_conflict()
+    return _answer(request, HTTPStatus.CONFLICT if conflict else HTTPStatus.BAD_REQUEST)
 
 
 @require_GET
 def cart_detail(request: HttpRequest) -> HttpResponse:
-    return render(request, "cart/detail.html", {"cart": cart_for_request(request)})
+    return render(request, "cart/detail.html", {"cart": cart_view(cart_for_request(request))})
 
 
 @require_POST
 def cart_add(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("The cart is not built yet.", status=501)
+    form = CartAddForm(request.POST, cart=cart_for_request(request))
+    if not form.is_valid():
+        return _rejected(request, form)
+    services.cart_add(
+        cart=services.cart_get_or_create(request),
+        product_id=form.cleaned_data["product"],
+        quantity=form.cleaned_data["quantity"],
+    )
+    messages.success(request, f"Added {form.product_obj} to your cart.")
+    return _answer(request, HTTPStatus.OK)
+
+
+@require_POST
+def cart_update(request: HttpRequest) -> HttpResponse:
+    form = CartUpdateForm(request.POST, cart=cart_for_request(request))
+    if not form.is_valid():
+        return _rejected(request, form)
+    services.cart_set_quantity(
+        cart=form.cart,  # type: ignore[arg-type]  (the form checked the line exists)
+        product_id=form.cleaned_data["product"],
+        quantity=form.cleaned_data["quantity"],
+    )
+    messages.success(request, f"Updated {form.product_obj} in your cart.")
+    return _answer(request, HTTPStatus.OK)
+
+
+@require_POST
+def cart_remove(request: HttpRequest) -> HttpResponse:
+    form = CartRemoveForm(request.POST)
+    if not form.is_valid():
+        return _rejected(request, form)
+    cart = cart_for_request(request)
+    removed = cart is not None and services.cart_remove(
+        cart=cart, product_id=form.cleaned_data["product"]
+    )
+    if not removed:
+        messages.error(request, "That product is not in your cart.")
+        return _answer(request, HTTPStatus.BAD_REQUEST)
+    messages.success(request, "Removed from your cart.")
+    return _answer(request, HTTPStatus.OK)
