@@ -182,10 +182,14 @@ def access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
             outcome=PurchaseOutcome.UNAVAILABLE,
             message="The members' pass is not on sale right now. Please try again later.",
         )
+    if price.product.price_id != price.pk:
+        # Checkout charges the product's current price (the server's choice, by design);
+        # say so if ACCESS_PRICE_ID points at another of the pass's prices.
+        logger.warning("Access price %s is not its product's current price", price.stripe_id)
     try:
         started = payments.checkout_start(
             user=user,
-            lines=[(price, 1)],
+            lines=[payments.LineRequest(product_id=price.product_id, quantity=1)],
             kind=Order.Kind.ACCESS,
             email=getattr(user, "email", ""),
         )

@@ -32,3 +32,27 @@ def _make_user(**kwargs):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def make_user(db):  # type: ignore[no-untyped-def]
     return _make_user
+
+
+def _make_order(user, *, kind="access", status="paid", amount=900, currency="usd", **kwargs):  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from payments.models import Order
+
+    paid_at = timezone.now() if status == "paid" else None
+    return Order.objects.create(
+        user=user,
+        kind=kind,
+        status=status,
+        email=getattr(user, "email", "") or "",
+        currency=currency,
+        amount_total=amount,
+        paid_at=paid_at,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def make_order(db):  # type: ignore[no-untyped-def]
+    """An order row as fulfilment leaves it (no Stripe involved)."""
+    return _make_order

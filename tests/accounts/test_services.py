@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from accounts import services
+from accounts.models import Entitlement
+from payments.models import Order
+
+pytestmark = pytest.mark.django_db
+
+
+def test_grant_for_order_twice_makes_one_entitlement(make_user, make_order):
+    user = make_user()
+    order = make_order(user)
+
+    first = services.entitlement_grant_for_order(order=order)
+    second = services.entitlement_grant_for_order(order=order)
+
+    assert first is not None and first == second
+    assert Entitlement.objects.filter(order=order).count() == 1
+    assert first.user == user and first.granted_by is None
+    assert services.user_has_access(user)
+
+
+def test_goods_orders_grant_nothing(make_user, make_order):
+    user = make_user()
+
+    granted = services.entitlement_grant_for_order(order=make_order(user, kind="goods"))
+
+    assert granted is None
+    assert not Entitlement.objects.exists()
+    assert not services.user_has_access(user)
+
+
+def test_an_access_order_without_a_user_grants_nothing(make_order):
+    granted = services.entitlement_grant_for_order(order=make_order(None))
+
+    assert granted is None
+    assert not Entitlement.objects.exists()
+
+
+def test_refund_revokes(make_user, make_order):
+    user = make_user()
+    order = make_order(user)
+    services.entitlement_grant_for_order(order=order)
+
+    revoked = services.entitlement_revoke_for_order(order=order)
+
+    assert revoked == 1
+    entitlement = Entitlement.objects.get(order=order)
+    assert entitlement.revoked_at is not None
+    assert not services.user_has_access(user)
+
+
+def test_refund_then_late_fulfilment_does_not_grant_again(make_user, make_order):
+    user = make_user()
+    order = make_order(user)
+    services.entitlement_grant_for_order(order=order)
+    services.entitlement_revoke_for_order(order=order)
+
+    again = services.entitlement_grant_for_order(order=order)
+
+    assert again is not None and again.revoked_at is not None
+    assert Entitlement.objects.count() == 1
+    assert not services.user_has_access(user)
+
+
+def test_revoking_twice_is_harmless(make_user, make_order):
+    order = make_order(make_user())
+    services.entitlement_grant_for_order(order=order)
+    services.entitlement_revoke_for_order(order=order)
+
+    assert services.entitlement_revoke_for_order(order=order) == 0
+
+
+def test_paying_twice_keeps_one_live_grant_and_a_refund_of_one_keeps_access(make_user, make_order):
+    user = make_user()
+    first, second = make_order(user), make_order(user)
+    services.entitlement_grant_for_order(order=first)
+
+    services.entitlement_grant_for_order(order=second)
+
+    assert Entitlement.objects.live().filter(user=user).count() == 1
+
+    services.entitlement_revoke_for_order(order=first)
+
+    assert services.user_has_access(user)
+    assert Entitlement.objects.live().get(user=user).order == second
+
+
+def test_refund_of_the_only_paid_order_leaves_no_access(make_user, make_order):
+    user = make_user()
+    paid = make_order(user)
+    make_order(user, status="refunded")
+    make_order(user, status="pending")
+    services.entitlement_grant_for_order(order=paid)
+
+    services.entitlement_revoke_for_order(order=paid)
+
+    assert not services.user_has_access(user)
+
+
+def test_staff_grant_and_revoke_record_who(make_user):
+    staff, member = make_user(is_staff=True), make_user()
+
+    granted = services.entitlement_grant(user=member, by=staff, note="Competition winner")
+    assert services.user_has_access(member)
+    assert (granted.granted_by, granted.note, granted.order) == (staff, "Competition winner", None)
+
+    services.entitlement_revoke(entitlement=granted, by=staff)
+
+    granted.refresh_from_db()
+    assert granted.revoked_by == staff and granted.revoked_at is not None
+    assert not services.user_has_access(member)
+
+
+def test_staff_grant_to_a_member_returns_the_live_grant(make_user):
+    staff, member = make_user(is_staff=True), make_user()
+    first = services.entitlement_grant(user=member, by=staff)
+
+    second = services.entitlement_grant(user=member, by=staff)
+
+    assert first == second
+    assert Entitlement.objects.count() == 1
+
+
+def test_anonymous_has_no_access_and_costs_no_query(django_assert_num_queries):
+    from django.contrib.auth.models import AnonymousUser
+
+    with django_assert_num_queries(0):
+        assert not services.user_has_access(AnonymousUser())
+
+
+def test_order_refunded_from_stripe_revokes(make_user, make_order):
+    from payments import services as payments
+
+    user = make_user()
+    order = make_order(user, stripe_payment_intent_id="pi_test_refund")
+    services.entitlement_grant_for_order(order=order)
+
+    payments.order_refunded(payment_intent_id="pi_test_refund")
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
+    assert not services.user_has_access(user)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_grants_for_one_order_make_one_entitlement(make_user, make_order):
+    user = make_user()
+    order = make_order(user)
+    callers = 8
+    barrier = threading.Barrier(callers)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def grant() -> None:
+        try:
+            barrier.wait(timeout=10)
+            # As fulfilment does: inside its own transaction, with the order row in hand.
+            from django.db import transaction
+
+            with transaction.atomic():
+                results.append(services.entitlement_grant_for_order(order=order))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=grant) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert not errors
+    assert len(results) == callers
+    assert Entitlement.objects.filter(order=order).count() == 1
+    entitlement = Entitlement.objects.get(order=order)
+    assert all(result == entitlement for result in results)
