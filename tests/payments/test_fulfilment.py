@@ -1,0 +1,532 @@
+"""Fulfilment and its callers, with Stripe patched at payments/stripe_api.py."""
+
+from datetime import timedelta
+from http import HTTPStatus
+from io import StringIO
+from unittest import mock
+
+import pytest
+import stripe
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import Entitlement
+from cart.models import Cart, CartItem
+from payments import services
+from payments.models import Order, OrderLine, StripeEvent
+from store.models import Product
+from tests.factories import ProductFactory, UserFactory
+from tests.support.stripe_events import event
+
+pytestmark = pytest.mark.django_db
+
+
+def shopper(**kwargs):  # type: ignore[no-untyped-def]
+    user = UserFactory(**kwargs)
+    user.save()  # UserFactory's password is set but not saved; force_login needs it saved
+    return user
+
+
+def pending_order(*pairs, user=None, cart=None, kind=Order.Kind.GOODS, minutes=30):  # type: ignore[no-untyped-def]
+    order = Order.objects.create(
+        user=user,
+        cart=cart,
+        kind=kind,
+        currency="usd",
+        email=getattr(user, "email", ""),
+        reserved_until=timezone.now() + timedelta(minutes=minutes),
+    )
+    order.stripe_session_id = f"cs_test_order{order.pk}"
+    order.save()
+    for product, quantity in pairs:
+        OrderLine.objects.create(
+            order=order,
+            product=product,
+            stripe_price_id=product.price.stripe_id,
+            quantity=quantity,
+            unit_amount=product.price.unit_amount,
+            currency="usd",
+        )
+    return order
+
+
+def session_for(order, *, payment_status="paid", **fields):  # type: ignore[no-untyped-def]
+    total = sum(line.line_total for line in order.lines.all())
+    return {
+        "id": order.stripe_session_id,
+        "object": "checkout.session",
+        "client_reference_id": str(order.pk),
+        "metadata": {"order_id": str(order.pk)},
+        "payment_status": payment_status,
+        "status": "complete" if payment_status == "paid" else "open",
+        "amount_total": total,
+        "currency": "usd",
+        "customer_details": {"email": "payer@example.com"},
+        "payment_intent": {"id": f"pi_test_{order.pk}", "object": "payment_intent"},
+    } | fields
+
+
+@pytest.fixture
+def stripe_sessions():  # type: ignore[no-untyped-def]
+    """Stripe's sessions by id; unknown ids raise InvalidRequestError as Stripe does."""
+    sessions: dict[str, dict] = {}
+
+    def retrieve(session_id):  # type: ignore[no-untyped-def]
+        if session_id not in sessions:
+            raise stripe.InvalidRequestError(f"No such checkout.session: '{session_id}'", "id")
+        return sessions[session_id]
+
+    with mock.patch("payments.stripe_api.checkout_session_retrieve", side_effect=retrieve):
+        yield sessions
+
+
+@pytest.fixture
+def refunds():  # type: ignore[no-untyped-def]
+    with mock.patch(
+        "payments.stripe_api.refund_create", return_value={"id": "re_test_1", "object": "refund"}
+    ) as create:
+        yield create
+
+
+def stock(product: Product) -> int:
+    return Product.objects.get(pk=product.pk).stock
+
+
+def test_paid_session_is_fulfilled_once(stripe_sessions, django_capture_on_commit_callbacks):
+    teapot, cups, other = ProductFactory(stock=5), ProductFactory(stock=9), ProductFactory()
+    cart = Cart.objects.create(session_key="s1")
+    for product in (teapot, cups, other):
+        CartItem.objects.create(cart=cart, product=product, quantity=1)
+    order = pending_order((teapot, 2), (cups, 3), cart=cart)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+
+    with (
+        mock.patch("store.live.publish") as publish,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        first = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        second = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+
+    order.refresh_from_db()
+    assert first == second == order
+    assert order.status == Order.Status.PAID
+    assert order.amount_total == 2 * 1500 + 3 * 1500
+    assert order.email == "payer@example.com"
+    assert order.stripe_payment_intent_id == f"pi_test_{order.pk}"
+    assert order.paid_at is not None
+    assert (stock(teapot), stock(cups)) == (3, 6)
+    assert list(cart.items.values_list("product_id", flat=True)) == [other.pk]
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["payer@example.com"]
+    assert f"order #{order.pk}" in message.subject
+    assert "Total charged: $75.00" in message.body
+    assert message.alternatives[0][1] == "text/html"
+    assert "$75.00" in message.alternatives[0][0]
+    publish.assert_called_once_with(sorted([teapot.pk, cups.pk]))
+
+
+@pytest.mark.parametrize("payment_status", ["unpaid"])
+def test_unpaid_session_changes_nothing(stripe_sessions, payment_status):
+    product = ProductFactory(stock=5)
+    order = pending_order((product, 1))
+    stripe_sessions[order.stripe_session_id] = session_for(order, payment_status=payment_status)
+
+    result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+
+    order.refresh_from_db()
+    assert result is None
+    assert order.status == Order.Status.PENDING
+    assert stock(product) == 5
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param({"client_reference_id": "999999", "metadata": {}}, id="unknown-order"),
+        pytest.param({"metadata": {"order_id": "999999"}}, id="metadata-disagrees"),
+        pytest.param({"client_reference_id": None, "metadata": {}}, id="no-reference"),
+        pytest.param({"client_reference_id": "abc", "metadata": {}}, id="garbage-reference"),
+    ],
+)
+def test_session_not_ours_changes_nothing(stripe_sessions, tamper):
+    product = ProductFactory(stock=5)
+    order = pending_order((product, 1))
+    stripe_sessions[order.stripe_session_id] = session_for(order) | tamper
+
+    result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+
+    assert result is None
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert stock(product) == 5
+
+
+def test_a_session_pointing_at_another_orders_reference_is_not_fulfilled(stripe_sessions):
+    product = ProductFactory(stock=5)
+    victim = pending_order((product, 1))
+    forged = session_for(victim) | {"id": "cs_test_other"}
+    stripe_sessions["cs_test_other"] = forged
+
+    result = services.fulfil_checkout_session(session_id="cs_test_other")
+
+    assert result is None
+    assert Order.objects.get(pk=victim.pk).status == Order.Status.PENDING
+
+
+def test_expired_order_is_still_fulfilled_when_stock_allows(stripe_sessions):
+    product = ProductFactory(stock=2)
+    order = pending_order((product, 2))
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.EXPIRED)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+
+    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert stock(product) == 0
+
+
+def test_oversold_order_is_refunded_with_nothing_half_applied(
+    stripe_sessions, refunds, django_capture_on_commit_callbacks
+):
+    plenty, short = ProductFactory(stock=10), ProductFactory(name="Kettle", stock=3)
+    order = pending_order((plenty, 2), (short, 3))
+    Product.objects.filter(pk=short.pk).update(stock=1)  # staff lowered it meanwhile
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        again = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+
+    order.refresh_from_db()
+    assert result == again == order
+    assert order.status == Order.Status.REFUNDED
+    assert "Kettle: 3 paid for, only 1 in stock" in order.problem
+    assert order.stripe_refund_id == "re_test_1"
+    assert (stock(plenty), stock(short)) == (10, 1)
+    refunds.assert_called_once_with(
+        payment_intent=f"pi_test_{order.pk}",
+        order_id=order.pk,
+        idempotency_key=f"amazin-refund-order-{order.pk}",
+    )
+    assert len(mail.outbox) == 1
+    assert "refunded" in mail.outbox[0].subject
+    assert "$75.00" in mail.outbox[0].body
+
+
+def test_refund_failure_rolls_back_and_the_webhook_retry_refunds(
+    stripe_sessions, webhook, django_capture_on_commit_callbacks
+):
+    product = ProductFactory(stock=1)
+    order = pending_order((product, 1))
+    Product.objects.filter(pk=product.pk).update(stock=0)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+    payload = event("checkout.session.completed", session_for(order))
+
+    with mock.patch(
+        "payments.stripe_api.refund_create", side_effect=stripe.APIConnectionError("down")
+    ):
+        failed = webhook.post(payload)
+    failed_state = Order.objects.get(pk=order.pk).status
+    with (
+        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        retried = webhook.post(payload)
+
+    assert failed.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
+    assert failed_state == Order.Status.PENDING
+    assert retried.status_code == HTTPStatus.OK
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert order.stripe_refund_id == "re_1"
+    assert StripeEvent.objects.get().attempts == 2
+    assert len(mail.outbox) == 1
+
+
+def test_completed_webhook_fulfils_from_stripe_not_from_the_event(stripe_sessions, webhook):
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 1))
+    stripe_sessions[order.stripe_session_id] = session_for(order, payment_status="unpaid")
+    forged = session_for(order)  # the event says paid; Stripe says otherwise
+
+    response = webhook.post(event("checkout.session.completed", forged))
+
+    assert response.status_code == HTTPStatus.OK
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert stock(product) == 4
+
+
+@pytest.mark.parametrize(
+    "event_type", ["checkout.session.completed", "checkout.session.async_payment_succeeded"]
+)
+def test_paid_webhooks_fulfil(stripe_sessions, webhook, event_type):
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+
+    response = webhook.post(event(event_type, session_for(order)))
+
+    assert response.status_code == HTTPStatus.OK
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert stock(product) == 1
+
+
+def test_expired_webhook_releases_the_reservation(webhook):
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+
+    response = webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert response.status_code == HTTPStatus.OK
+    assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+    assert Product.objects.with_reserved().get(pk=product.pk).available() == 4
+
+
+def test_expired_webhook_leaves_a_paid_order_alone(webhook):
+    order = pending_order((ProductFactory(), 1))
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID)
+
+    webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, webhook):
+    user = shopper()
+    access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
+    order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    granted = Entitlement.objects.live().filter(user=user).count()
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": f"pi_test_{order.pk}",
+        "refunded": True,
+    }
+
+    response = webhook.post(event("charge.refunded", charge))
+
+    assert granted == 1
+    assert response.status_code == HTTPStatus.OK
+    assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
+    assert not Entitlement.objects.live().filter(user=user).exists()
+    assert stock(access) == 0  # access orders take no stock
+
+
+def test_partial_refund_does_not_mark_the_order_refunded(stripe_sessions, webhook):
+    order = pending_order((ProductFactory(), 1))
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
+
+    webhook.post(event("charge.refunded", charge))
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+
+
+# The success page
+
+
+def test_success_page_fulfils_and_shows_the_order(
+    client, stripe_sessions, django_capture_on_commit_callbacks
+):
+    product = ProductFactory(name="Teapot", stock=3)
+    order = pending_order((product, 2))
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.OK
+    html = response.content.decode()
+    assert "Thank you for your order" in html
+    assert "2 &times; Teapot" in html
+    assert 'data-testid="order-total">$30.00<' in html
+    assert "payer@example.com" in html
+    assert stock(product) == 1
+    assert len(mail.outbox) == 1
+
+
+def test_success_page_of_a_refunded_order_says_so(client, stripe_sessions, refunds):
+    product = ProductFactory(stock=1)
+    order = pending_order((product, 1))
+    Product.objects.filter(pk=product.pk).update(stock=0)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+
+    response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Your payment was refunded" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("", id="missing"),
+        pytest.param("?session_id=", id="empty"),
+        pytest.param("?session_id=cs_test_madeup", id="made-up"),
+        pytest.param("?session_id=../../etc/passwd", id="malformed"),
+        pytest.param("?session_id=" + "cs_" + "a" * 5000, id="huge"),
+    ],
+)
+def test_success_page_with_a_bad_session_goes_to_the_shop(client, stripe_sessions, query):
+    response = client.get(f"/checkout/success/{query}", follow=True)
+
+    assert response.redirect_chain == [("/", HTTPStatus.FOUND)]
+    assert any("could not find" in str(m) for m in response.context["messages"])
+
+
+def test_success_page_of_an_unpaid_session_goes_to_the_shop(client, stripe_sessions):
+    order = pending_order((ProductFactory(), 1))
+    stripe_sessions[order.stripe_session_id] = session_for(order, payment_status="unpaid")
+
+    response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+
+
+def test_success_page_of_another_users_order_goes_to_the_shop(client, stripe_sessions):
+    owner, intruder = shopper(), shopper()
+    order = pending_order((ProductFactory(name="Secret Teapot"), 1), user=owner)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+    client.force_login(intruder)
+
+    response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/"
+
+
+def test_success_page_when_stripe_is_down_goes_to_the_shop(client):
+    # settings_test's STRIPE_API_BASE is a closed port: the real SDK path raises.
+    order = pending_order((ProductFactory(), 1))
+
+    response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/"
+
+
+# Cancel
+
+
+def test_cancel_expires_the_session_releases_and_keeps_the_cart(client):
+    product = ProductFactory(stock=3)
+    client.post("/cart/add/", {"product": product.pk, "quantity": 2})
+    order = pending_order((product, 2), cart=Cart.objects.get())
+
+    with mock.patch("payments.stripe_api.checkout_session_expire") as expire:
+        response = client.get(
+            f"/checkout/cancel/?session_id={order.stripe_session_id}", follow=True
+        )
+
+    expire.assert_called_once_with(order.stripe_session_id)
+    assert response.redirect_chain == [("/cart/", HTTPStatus.FOUND)]
+    assert any("cancelled" in str(m) for m in response.context["messages"])
+    assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+    assert Product.objects.with_reserved().get(pk=product.pk).available() == 3
+    assert CartItem.objects.get().quantity == 2
+
+
+def test_cancel_releases_even_if_stripe_refuses_to_expire(client):
+    order = pending_order((ProductFactory(), 1))
+
+    with mock.patch(
+        "payments.stripe_api.checkout_session_expire",
+        side_effect=stripe.InvalidRequestError("already expired", "session"),
+    ):
+        response = client.get(f"/checkout/cancel/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+
+
+@pytest.mark.parametrize("query", ["", "?session_id=cs_test_nothing", "?session_id=%00"])
+def test_cancel_with_a_bad_session_just_goes_to_the_cart(client, query):
+    response = client.get(f"/checkout/cancel/{query}")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/cart/"
+
+
+# Expiry sweep
+
+
+def test_sweep_releases_only_lapsed_reservations():
+    product = ProductFactory(stock=5)
+    lapsed = pending_order((product, 2), minutes=-1)
+    live = pending_order((product, 1), minutes=10)
+
+    released = services.reservations_release_expired()
+
+    assert released == 1
+    assert Order.objects.get(pk=lapsed.pk).status == Order.Status.EXPIRED
+    assert Order.objects.get(pk=live.pk).status == Order.Status.PENDING
+    assert services.reservations_release_expired() == 0
+
+
+def test_release_command_reports_what_it_released():
+    pending_order((ProductFactory(), 1), minutes=-5)
+    out = StringIO()
+
+    call_command("release_expired_reservations", stdout=out)
+
+    assert out.getvalue().strip() == "Released 1 expired reservations."
+    assert Order.objects.get().status == Order.Status.EXPIRED
+
+
+# Orders
+
+
+def test_orders_list_newest_first_only_mine(client, stripe_sessions):
+    me, other = shopper(), shopper()
+    first = pending_order((ProductFactory(name="First thing"), 1), user=me)
+    second = pending_order((ProductFactory(name="Second thing"), 1), user=me)
+    pending_order((ProductFactory(name="Not mine"), 1), user=other)
+    client.force_login(me)
+
+    response = client.get("/orders/")
+
+    assert response.status_code == HTTPStatus.OK
+    html = response.content.decode()
+    assert html.index("Second thing") < html.index("First thing")
+    assert "Not mine" not in html
+    assert [o.pk for o in response.context["orders"]] == [second.pk, first.pk]
+
+
+def test_orders_need_login(client):
+    response = client.get("/orders/")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_order_detail_is_for_its_owner_only(client):
+    owner, intruder = shopper(), shopper()
+    order = pending_order((ProductFactory(name="Teapot"), 1), user=owner)
+
+    client.force_login(intruder)
+    foreign = client.get(f"/orders/{order.pk}/")
+    client.force_login(owner)
+    own = client.get(f"/orders/{order.pk}/")
+
+    assert foreign.status_code == HTTPStatus.NOT_FOUND
+    assert own.status_code == HTTPStatus.OK
+    assert "Teapot" in own.content.decode()
+
+
+def test_access_order_grants_entitlement(stripe_sessions):
+    user = shopper()
+    access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
+    order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+
+    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert Entitlement.objects.live().filter(user=user, order=order).count() == 1
