@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from tests.support.stripe_events import WebhookPoster
@@ -13,7 +14,7 @@ def webhook(client) -> WebhookPoster:  # type: ignore[no-untyped-def]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if connection.vendor == "postgresql":
+    if not settings.configured or connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="concurrency needs PostgreSQL (row locks); run `make test`")
     for item in items:
