@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -21,6 +22,22 @@ class LiveFilter(admin.SimpleListFilter):
         if self.value() == "revoked":
             return queryset.filter(revoked_at__isnull=False)
         return queryset
+
+
+class EntitlementAddForm(forms.ModelForm):
+    class Meta:
+        model = Entitlement
+        fields = ("user", "feature", "note")
+
+    def clean(self) -> dict[str, object]:
+        # Django skips the one-live-grant constraint here (its condition is on revoked_at,
+        # not a form field), so check it to show an error instead of a 500.
+        cleaned = super().clean()
+        user, feature = cleaned.get("user"), cleaned.get("feature")
+        live = Entitlement.objects.live().filter(user=user, feature=feature)
+        if user and feature and live.exists():
+            raise forms.ValidationError("This user already has live access.")
+        return cleaned
 
 
 @admin.register(Entitlement)
@@ -46,6 +63,11 @@ class EntitlementAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Live")
     def is_live(self, obj: Entitlement) -> bool:
         return obj.revoked_at is None
+
+    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+        if obj is None:
+            kwargs["form"] = EntitlementAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         if obj is None:
