@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from store import live
 from store.models import Price, Product
 
 
@@ -39,6 +40,11 @@ class ProductAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False  # products are created in Stripe
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        # Also called for each row edited in the changelist (`list_editable` stock).
+        super().save_model(request, obj, form, change)
+        live.publish_on_commit([obj.pk])
 
 
 @admin.register(Price)

@@ -1,23 +1,45 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
+from store import live
 from store.models import Product
 
 
 @require_GET
 def product_grid(request: HttpRequest) -> HttpResponse:
-    products = Product.objects.visible().with_reserved()
-    return render(request, "store/grid.html", {"products": products})
+    broker = live.get_broker()
+    broker.start()
+    last_id = broker.last_id  # before the snapshot: the stream replays anything after it
+    snap = broker.snapshot()  # cached per catalog version with LIVE_GRID_CACHE on
+    body = snap.body.replace(live.CSRF_PLACEHOLDER, get_token(request))
+    context = {"grid_body": mark_safe(body), "has_products": bool(snap.order), "live_last": last_id}
+    return render(request, "store/grid.html", context)
 
 
 @require_GET
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    broker = live.get_broker()
+    broker.start()
+    last_id = broker.last_id
     product = get_object_or_404(Product.objects.visible().with_reserved(), pk=pk)
-    return render(request, "store/detail.html", {"product": product})
+    return render(request, "store/detail.html", {"product": product, "live_last": last_id})
+
+
+@require_GET
+def live_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """`/live/` on a thread per viewer: for `make run` and tests. `make serve` answers this
+    path in `amazin.live_asgi` instead, on an event loop."""
+    last_id = request.headers.get("Last-Event-ID") or request.GET.get("last", "")
+    response = StreamingHttpResponse(live.stream_sync(last_id), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 @require_GET

@@ -1,0 +1,112 @@
+// Live stock and catalog: listens to /live/ (Server-Sent Events) and swaps in the card
+// fragments the server rendered once for everyone (store/includes/_product_card.html).
+// The grid replaces, inserts, removes and reorders cards; a product page takes the card's
+// stock, button, name, price and image. Without JavaScript the page works as rendered.
+(() => {
+  "use strict";
+  const root = document.querySelector("[data-live-src]");
+  if (!root || !window.EventSource) return;
+  const grid = root.id === "product-grid" ? root : null;
+
+  // Shared fragments carry no CSRF token: take this page's (the one htmx sends).
+  let token = "";
+  try {
+    token = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+  } catch (e) {
+    token = "";
+  }
+
+  const fragment = (html) => {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    const el = template.content.firstElementChild;
+    el.querySelectorAll("form[method=post]").forEach((form) => {
+      let input = form.querySelector("input[name=csrfmiddlewaretoken]");
+      if (!input) {
+        input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "csrfmiddlewaretoken";
+        form.prepend(input);
+      }
+      input.value = token;
+    });
+    return el;
+  };
+
+  const activate = (el) => {
+    if (window.htmx) window.htmx.process(el);
+  };
+
+  const updateGrid = (data, reset) => {
+    const html = data.html || {};
+    for (const [id, markup] of Object.entries(html)) {
+      const el = fragment(markup);
+      const old = document.getElementById(`product-${id}`);
+      if (old) old.replaceWith(el);
+      else grid.appendChild(el);
+      activate(el);
+    }
+    const keep = new Set((data.order || []).map(String));
+    const gone = reset
+      ? [...grid.children].filter((el) => !keep.has(el.dataset.product))
+      : (data.removed || []).map((id) => document.getElementById(`product-${id}`));
+    gone.forEach((el) => el && el.remove());
+    if (data.order) {
+      // Grid order is the server's (name, id); moving nodes only where they differ.
+      let previous = null;
+      for (const id of data.order) {
+        const el = document.getElementById(`product-${id}`);
+        if (!el) continue;
+        const expected = previous ? previous.nextElementSibling : grid.firstElementChild;
+        if (el !== expected) grid.insertBefore(el, expected);
+        previous = el;
+      }
+    }
+    const empty = document.querySelector("[data-testid=empty-catalog]");
+    grid.classList.toggle("hidden", grid.children.length === 0);
+    if (empty) empty.classList.toggle("hidden", grid.children.length > 0);
+  };
+
+  const updateDetail = (data, reset) => {
+    const id = root.dataset.product;
+    const markup = (data.html || {})[id];
+    const removed = reset ? !markup : (data.removed || []).map(String).includes(id);
+    if (markup) {
+      const card = fragment(markup);
+      for (const selector of [".stock", "form"]) {
+        const fresh = card.querySelector(selector);
+        const old = root.querySelector(selector);
+        if (fresh && old) {
+          old.replaceWith(fresh);
+          activate(fresh);
+        }
+      }
+      for (const name of ["name", "price"]) {
+        const fresh = card.querySelector(`[data-field=${name}]`);
+        const old = root.querySelector(`[data-field=${name}]`);
+        if (fresh && old) old.textContent = fresh.textContent;
+      }
+      const img = card.querySelector("[data-field=image]");
+      const oldImg = root.querySelector("[data-field=image]");
+      if (img && oldImg && oldImg.getAttribute("src") !== img.getAttribute("src")) {
+        oldImg.setAttribute("src", img.getAttribute("src"));
+      }
+    } else if (removed) {
+      const stock = root.querySelector(".stock");
+      if (stock) {
+        stock.textContent = "No longer available";
+        stock.dataset.available = "0";
+      }
+      root.querySelectorAll("form button").forEach((button) => {
+        button.disabled = true;
+      });
+    }
+  };
+
+  const apply = grid ? updateGrid : updateDetail;
+  const url = new URL(root.dataset.liveSrc, window.location.href);
+  if (root.dataset.liveLast) url.searchParams.set("last", root.dataset.liveLast);
+  const source = new EventSource(url);
+  source.addEventListener("cards", (event) => apply(JSON.parse(event.data), false));
+  source.addEventListener("reset", (event) => apply(JSON.parse(event.data), true));
+})();
