@@ -1,6 +1,8 @@
 """Test settings: the real settings with fixed Stripe keys, fast hashing and local mail."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "amazin-tests-only-secret-key-0123456789-abcdefghijklmnop")
@@ -23,3 +25,10 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Serve static files from the app folders; no collectstatic needed for tests.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file per test run rather than shared-cache memory: there, two live_server threads
+    # (a webhook and the success page at once) fail with "database table is locked" instead
+    # of queueing on the write lock as the real (file, WAL, IMMEDIATE) database does.
+    # In the temp dir: SQLite's -wal/-shm companions outlive the database file.
+    _test_db = Path(tempfile.gettempdir()) / f"amazin-test-{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_db)}  # noqa: F405

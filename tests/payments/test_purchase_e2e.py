@@ -1,0 +1,295 @@
+"""The whole purchase over real HTTP: a shopper's HTTP client, the app on live_server, the
+Stripe emulator in its own process calling back with signed webhooks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+import requests
+from django.core import mail
+from django.core.management import call_command
+
+from cart.models import CartItem
+from payments.models import Order, StripeEvent
+from store.models import Product
+from tests.support.emulator import Emulator, free_port, running_emulator, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
+
+PAYS = "4242424242424242"
+DECLINED = "4000000000000002"
+
+
+@dataclass
+class Shop:
+    url: str
+    emulator: Emulator
+
+    def seed(self, *, name: str, unit_amount: int, stock: int) -> Product:
+        """Create the product in (emulated) Stripe; its webhooks bring it into the shop."""
+        stripe = self.emulator.client()
+        product = stripe.v1.products.create(params={"name": name, "images": ["/static/x.svg"]})
+        price = stripe.v1.prices.create(
+            params={"product": product.id, "unit_amount": unit_amount, "currency": "usd"}
+        )
+        stripe.v1.products.update(product.id, params={"default_price": price.id})
+        local = wait_until(
+            lambda: Product.objects.visible().filter(stripe_id=product.id).first(),
+            timeout=15,
+            message="the product's webhooks never reached the shop",
+        )
+        Product.objects.filter(pk=local.pk).update(stock=stock)
+        return Product.objects.get(pk=local.pk)
+
+
+class Shopper:
+    """A browser without JavaScript: cookies, CSRF token, forms."""
+
+    def __init__(self, shop: Shop) -> None:
+        self.shop = shop
+        self.http = requests.Session()
+        self.http.get(shop.url + "/", timeout=10).raise_for_status()
+
+    def post(self, path: str, data: dict[str, Any] | None = None) -> requests.Response:
+        token = self.http.cookies["csrftoken"]
+        return self.http.post(
+            self.shop.url + path,
+            data={"csrfmiddlewaretoken": token, **(data or {})},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    def add(self, product: Product, quantity: int) -> None:
+        response = self.post("/cart/add/", {"product": product.pk, "quantity": quantity})
+        assert response.status_code == HTTPStatus.FOUND, response.text
+
+    def checkout(self) -> str:
+        """POST /checkout/ and return the hosted Checkout page's address."""
+        response = self.post("/checkout/")
+        assert response.status_code == HTTPStatus.SEE_OTHER, response.text
+        return response.headers["Location"]
+
+    def pay_on_hosted_page(self, page_url: str, card: str) -> requests.Response:
+        page = self.http.get(page_url, timeout=10)
+        assert page.status_code == HTTPStatus.OK
+        action = re.search(r"<form method='post' action='([^']+)'", page.text)
+        assert action, page.text
+        return self.http.post(
+            self.shop.emulator.api_base + action.group(1),
+            data={"email": "buyer@example.com", "card": card, "expiry": "12/34", "cvc": "123"},
+            timeout=30,
+        )  # follows the 303 to our success page
+
+
+def session_id_of(page_url: str) -> str:
+    return page_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+@pytest.fixture
+def shop_factory(settings, live_server) -> Iterator[Any]:
+    def configure(emulator: Emulator) -> Shop:
+        settings.STRIPE_API_BASE = emulator.api_base
+        settings.STRIPE_SECRET_KEY = emulator.api_key
+        settings.SITE_URL = live_server.url
+        return Shop(url=live_server.url, emulator=emulator)
+
+    yield configure
+
+
+@pytest.fixture(params=[False, True], ids=["in-order", "chaos"])
+def shop(request, settings, live_server, shop_factory) -> Iterator[Shop]:
+    with running_emulator(
+        forward_to=f"{live_server.url}/stripe/webhook/",
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+        chaos=request.param,
+    ) as emulator:
+        yield shop_factory(emulator)
+
+
+def stock(product: Product) -> int:
+    return Product.objects.get(pk=product.pk).stock
+
+
+def available(product: Product) -> int:
+    return Product.objects.with_reserved().get(pk=product.pk).available()
+
+
+def test_purchase_paid_by_webhook(shop):
+    teapot = shop.seed(name="Teapot", unit_amount=4800, stock=5)
+    shopper = Shopper(shop)
+    shopper.add(teapot, 2)
+    page_url = shopper.checkout()
+    session_id = session_id_of(page_url)
+    held = available(teapot)
+
+    paid = shop.emulator.pay(session_id, card=PAYS, email="buyer@example.com")
+    shop.emulator.flush()
+    order = wait_until(
+        lambda: Order.objects.filter(status=Order.Status.PAID).first(),
+        timeout=15,
+        message="the checkout.session.completed webhook never paid the order",
+    )
+
+    assert paid["paid"] is True
+    assert held == 3
+    assert order.stripe_session_id == session_id
+    assert (order.amount_total, order.currency, order.email) == (9600, "usd", "buyer@example.com")
+    assert order.stripe_payment_intent_id.startswith("pi_")
+    assert stock(teapot) == 3
+    assert available(teapot) == 3
+    assert not CartItem.objects.exists()
+    wait_until(lambda: len(mail.outbox) == 1, message="no confirmation email")
+    assert mail.outbox[0].to == ["buyer@example.com"]
+    completed = StripeEvent.objects.filter(type="checkout.session.completed")
+    assert {e.status for e in completed} == {StripeEvent.Status.PROCESSED}
+    assert Order.objects.count() == 1
+    # The success page, arriving after the webhook, shows the order without doing it again.
+    success = shopper.http.get(paid["redirect"], timeout=30)
+    assert success.status_code == HTTPStatus.OK
+    assert "Thank you for your order" in success.text
+    assert stock(teapot) == 3
+    assert len(mail.outbox) == 1
+
+
+def test_purchase_through_the_hosted_page(shop):
+    kettle = shop.seed(name="Kettle", unit_amount=3500, stock=4)
+    shopper = Shopper(shop)
+    shopper.add(kettle, 1)
+
+    success = shopper.pay_on_hosted_page(shopper.checkout(), PAYS)
+    shop.emulator.flush()
+
+    assert success.status_code == HTTPStatus.OK
+    assert success.url.startswith(shop.url + "/checkout/success/?session_id=cs_")
+    assert "Thank you for your order" in success.text
+    assert "1 &times; Kettle" in success.text
+    assert "$35.00" in success.text
+    wait_until(lambda: len(mail.outbox) >= 1)
+    assert Order.objects.get().status == Order.Status.PAID
+    assert stock(kettle) == 3
+    assert len(mail.outbox) == 1  # duplicates (chaos) and the success page changed nothing
+    assert 'id="cart-count" class="rounded-full bg-white/20 px-2 text-xs">0<' in (
+        shopper.http.get(shop.url + "/cart/", timeout=10).text
+    )
+
+
+def test_declined_card_keeps_the_reservation_until_cancel(shop):
+    lamp = shop.seed(name="Lamp", unit_amount=2000, stock=3)
+    shopper = Shopper(shop)
+    shopper.add(lamp, 2)
+    page_url = shopper.checkout()
+
+    declined = shopper.pay_on_hosted_page(page_url, DECLINED)
+    shop.emulator.flush()
+
+    assert declined.status_code == HTTPStatus.PAYMENT_REQUIRED
+    assert "declined" in declined.text.lower()
+    order = Order.objects.get()
+    assert order.status == Order.Status.PENDING
+    assert available(lamp) == 1
+    assert stock(lamp) == 3
+
+    back = shopper.http.get(
+        f"{shop.url}/checkout/cancel/?session_id={order.stripe_session_id}", timeout=30
+    )
+    shop.emulator.flush()
+
+    assert back.url == shop.url + "/cart/"
+    assert "Checkout cancelled" in back.text
+    assert Order.objects.get().status == Order.Status.EXPIRED
+    assert available(lamp) == 3
+    assert CartItem.objects.get().quantity == 2
+    _, session = shop.emulator.request("GET", f"/v1/checkout/sessions/{order.stripe_session_id}")
+    assert session["status"] == "expired"
+
+
+def test_stripe_expiry_releases_the_reservation(shop):
+    lamp = shop.seed(name="Lamp", unit_amount=2000, stock=3)
+    shopper = Shopper(shop)
+    shopper.add(lamp, 3)
+    shopper.checkout()
+    held = available(lamp)
+
+    shop.emulator.advance_clock(31 * 60)
+    shop.emulator.flush()
+
+    wait_until(
+        lambda: Order.objects.get().status == Order.Status.EXPIRED,
+        timeout=15,
+        message="checkout.session.expired never released the order",
+    )
+    assert held == 0
+    assert available(lamp) == 3
+    assert CartItem.objects.get().quantity == 3
+
+
+def test_oversold_order_is_refunded_in_stripe(shop):
+    vase = shop.seed(name="Vase", unit_amount=6000, stock=2)
+    shopper = Shopper(shop)
+    shopper.add(vase, 2)
+    session_id = session_id_of(shopper.checkout())
+    Product.objects.filter(pk=vase.pk).update(stock=1)  # staff miscounted meanwhile
+
+    shop.emulator.pay(session_id, card=PAYS)
+    shop.emulator.flush()
+
+    order = wait_until(
+        lambda: Order.objects.filter(status=Order.Status.REFUNDED).first(), timeout=15
+    )
+    assert "Vase: 2 paid for, only 1 in stock" in order.problem
+    assert stock(vase) == 1
+    refunds = shop.emulator.client().v1.refunds.list(
+        params={"payment_intent": order.stripe_payment_intent_id}
+    )
+    assert [(r.id, r.amount, r.status) for r in refunds.data] == [
+        (order.stripe_refund_id, 12000, "succeeded")
+    ]
+    wait_until(lambda: len(mail.outbox) == 1)
+    assert "refunded" in mail.outbox[0].subject
+    assert CartItem.objects.get().quantity == 2  # nothing was bought: the cart stays
+
+
+def test_webhook_delayed_success_page_fulfils(settings, live_server, shop_factory, webhook):
+    dead = f"http://127.0.0.1:{free_port()}/stripe/webhook/"
+    with running_emulator(
+        forward_to=dead, webhook_secret=settings.STRIPE_WEBHOOK_SECRET, max_attempts=1
+    ) as emulator:
+        shop = shop_factory(emulator)
+        stripe = emulator.client()
+        product = stripe.v1.products.create(params={"name": "Spoons"})
+        price = stripe.v1.prices.create(
+            params={"product": product.id, "unit_amount": 1200, "currency": "usd"}
+        )
+        # No webhook arrives, for the catalog either: bring it in with a sync from the API.
+        call_command("sync_stripe", verbosity=0)
+        spoons = Product.objects.get(stripe_id=product.id)
+        assert spoons.price.stripe_id == price.id
+        Product.objects.filter(pk=spoons.pk).update(stock=6)
+        shopper = Shopper(shop)
+        shopper.add(spoons, 4)
+
+        success = shopper.pay_on_hosted_page(shopper.checkout(), PAYS)
+
+        assert success.status_code == HTTPStatus.OK
+        assert "Thank you for your order" in success.text
+        assert not StripeEvent.objects.filter(type="checkout.session.completed").exists()
+        order = Order.objects.get()
+        assert order.status == Order.Status.PAID
+        assert stock(spoons) == 2
+        assert not CartItem.objects.exists()
+        assert len(mail.outbox) == 1
+
+        # The webhook, when it finally comes, changes nothing.
+        events = (
+            emulator.client().v1.events.list(params={"type": "checkout.session.completed"}).data
+        )
+        assert len(events) == 1
+        response = webhook.post(events[0].to_dict())
+        assert response.status_code == HTTPStatus.OK
+        assert stock(spoons) == 2
+        assert len(mail.outbox) == 1
