@@ -107,6 +107,9 @@
   const url = new URL(root.dataset.liveSrc, window.location.href);
   if (root.dataset.liveLast) url.searchParams.set("last", root.dataset.liveLast);
   const source = new EventSource(url);
+  // For people and tests alike: is this page live right now?
+  source.addEventListener("open", () => root.setAttribute("data-live-state", "open"));
+  source.addEventListener("error", () => root.setAttribute("data-live-state", "reconnecting"));
   source.addEventListener("cards", (event) => apply(JSON.parse(event.data), false));
   source.addEventListener("reset", (event) => apply(JSON.parse(event.data), true));
 })();
