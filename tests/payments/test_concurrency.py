@@ -1,0 +1,223 @@
+"""Races that matter for money and stock, on PostgreSQL (real row locks, real threads).
+
+Stripe is patched at payments/stripe_api.py (the patch is process-wide, so every thread sees
+it); each thread has its own database connection, closed when it is done.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from http import HTTPStatus
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from payments import services
+from payments.models import Order, OrderLine
+from store.models import Product
+from tests.factories import ProductFactory
+from tests.support import stripe_events as se
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Start `count` threads that call `work(i)` together; return results (or exceptions)."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # the test inspects what each thread got
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
+    return results
+
+
+def fake_session(**kwargs: Any) -> dict[str, str]:
+    return {"id": f"cs_test_race{kwargs['order_id']}", "url": "https://checkout.example/"}
+
+
+def reserved(product: Product) -> int:
+    return Product.objects.with_reserved().get(pk=product.pk).reserved
+
+
+def test_twenty_shoppers_race_for_the_last_five_units():
+    product = ProductFactory(name="Last Teapots", stock=5)
+    line = [services.LineRequest(product_id=product.pk, quantity=1)]
+    started = time.monotonic()
+
+    with mock.patch("payments.stripe_api.checkout_session_create", side_effect=fake_session):
+        results = run_at_once(20, lambda i: services.checkout_start(user=None, lines=line))
+
+    elapsed = time.monotonic() - started
+    won = [r for r in results if isinstance(r, services.CheckoutStarted)]
+    refused = [r for r in results if isinstance(r, services.CheckoutError)]
+    assert len(won) == 5, results
+    assert len(refused) == 15, results
+    assert {r.message for r in refused} == {"Sorry, Last Teapots is sold out."}
+    assert reserved(product) == 5
+    assert Product.objects.get(pk=product.pk).stock == 5
+    assert Order.objects.filter(status=Order.Status.PENDING).count() == 5
+    assert not Order.objects.exclude(status=Order.Status.PENDING).exists()
+    print(f"\n20 checkouts for 5 units: 5 reserved, 15 refused in {elapsed:.2f}s")
+
+
+def test_racing_checkouts_wanting_several_units_never_over_reserve():
+    product = ProductFactory(name="Kettle", stock=7)
+
+    def attempt(i: int) -> Any:
+        quantity = 1 + i % 3
+        lines = [services.LineRequest(product_id=product.pk, quantity=quantity)]
+        return services.checkout_start(user=None, lines=lines)
+
+    with mock.patch("payments.stripe_api.checkout_session_create", side_effect=fake_session):
+        results = run_at_once(20, attempt)
+
+    won = [r for r in results if isinstance(r, services.CheckoutStarted)]
+    assert all(isinstance(r, services.CheckoutStarted | services.CheckoutError) for r in results)
+    held = sum(line.quantity for r in won for line in r.order.lines.all())
+    assert held == reserved(product)
+    assert 5 <= held <= 7  # greedy winners fill it; nothing beyond the stock
+    assert Product.objects.get(pk=product.pk).stock == 7
+
+
+def test_opposite_cart_orders_do_not_deadlock():
+    a, b = ProductFactory(stock=100), ProductFactory(stock=100)
+
+    def attempt(i: int) -> Any:
+        pair = (a, b) if i % 2 else (b, a)
+        lines = [services.LineRequest(product_id=p.pk, quantity=1) for p in pair]
+        return services.checkout_start(user=None, lines=lines)
+
+    with mock.patch("payments.stripe_api.checkout_session_create", side_effect=fake_session):
+        results = run_at_once(16, attempt)
+
+    assert all(isinstance(r, services.CheckoutStarted) for r in results), results
+    assert (reserved(a), reserved(b)) == (16, 16)
+
+
+def paid_order(product: Product, quantity: int) -> tuple[Order, dict[str, Any]]:
+    order = Order.objects.create(
+        currency="usd",
+        email="buyer@example.com",
+        reserved_until=timezone.now() + timedelta(minutes=30),
+    )
+    order.stripe_session_id = f"cs_test_race{order.pk}"
+    order.save()
+    OrderLine.objects.create(
+        order=order,
+        product=product,
+        stripe_price_id=product.price.stripe_id,
+        quantity=quantity,
+        unit_amount=product.price.unit_amount,
+        currency="usd",
+    )
+    session = {
+        "id": order.stripe_session_id,
+        "object": "checkout.session",
+        "client_reference_id": str(order.pk),
+        "metadata": {"order_id": str(order.pk)},
+        "payment_status": "paid",
+        "status": "complete",
+        "amount_total": product.price.unit_amount * quantity,
+        "currency": "usd",
+        "customer_details": {"email": "buyer@example.com"},
+        "payment_intent": {"id": f"pi_test_race{order.pk}"},
+    }
+    return order, session
+
+
+def post_webhook(session: dict[str, Any]) -> int:
+    body = json.dumps(se.event("checkout.session.completed", session)).encode()
+    response = Client().post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        headers={"Stripe-Signature": se.sign(body)},
+    )
+    return response.status_code
+
+
+def test_ten_fulfilments_and_the_webhook_at_once_fulfil_once():
+    product = ProductFactory(stock=5)
+    order, session = paid_order(product, 2)
+    started = time.monotonic()
+
+    def call(i: int) -> Any:
+        if i == 10:
+            return post_webhook(session)
+        return services.fulfil_checkout_session(session_id=session["id"])
+
+    with mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session):
+        results = run_at_once(11, call)
+
+    elapsed = time.monotonic() - started
+    assert results[10] == HTTPStatus.OK
+    assert all(isinstance(r, Order) and r.status == Order.Status.PAID for r in results[:10])
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert Product.objects.get(pk=product.pk).stock == 3
+    assert len(mail.outbox) == 1
+    print(f"\n10 fulfilments + webhook for one session: one decrement, one email in {elapsed:.2f}s")
+
+
+def test_racing_fulfilments_of_an_unfillable_order_refund_once():
+    product = ProductFactory(stock=2)
+    order, session = paid_order(product, 2)
+    Product.objects.filter(pk=product.pk).update(stock=1)
+
+    with (
+        mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session),
+        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}) as refund,
+    ):
+        results = run_at_once(
+            10, lambda i: services.fulfil_checkout_session(session_id=session["id"])
+        )
+
+    assert all(isinstance(r, Order) for r in results), results
+    assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
+    assert refund.call_count == 1
+    assert Product.objects.get(pk=product.pk).stock == 1
+    assert len(mail.outbox) == 1
+
+
+def test_two_orders_for_the_last_unit_fulfilled_at_once_one_is_refunded():
+    product = ProductFactory(stock=1)
+    first, first_session = paid_order(product, 1)
+    second, second_session = paid_order(product, 1)
+    sessions = {s["id"]: s for s in (first_session, second_session)}
+
+    with (
+        mock.patch("payments.stripe_api.checkout_session_retrieve", side_effect=sessions.get),
+        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}),
+    ):
+        run_at_once(
+            10,
+            lambda i: services.fulfil_checkout_session(
+                session_id=(first_session, second_session)[i % 2]["id"]
+            ),
+        )
+
+    statuses = sorted(Order.objects.values_list("status", flat=True))
+    assert statuses == [Order.Status.PAID, Order.Status.REFUNDED]
+    assert Product.objects.get(pk=product.pk).stock == 0
