@@ -121,7 +121,8 @@ def visible_products(ids: Iterable[int] | None = None):  # type: ignore[no-untyp
     )
     if ids is not None:
         products = products.filter(pk__in=list(ids))
-    return products
+    # Meta.ordering does not apply to aggregating queries: say it.
+    return products.order_by("name", "id")
 
 
 def render_card(product: Any) -> str:
@@ -329,10 +330,12 @@ class Broker:
         return sse("reset", {"html": cards, "order": snap.order}, self.last_id)
 
     def _cards_message(self, ids: list[int], event_id: str) -> bytes:
+        from store.models import Product
+
         products = {p.pk: p for p in visible_products(ids)}
         html = {str(pk): _for_stream(render_card(p)) for pk, p in products.items()}
         removed = [pk for pk in ids if pk not in products]
-        order = list(visible_products().values_list("pk", flat=True))
+        order = list(Product.objects.visible().order_by("name", "id").values_list("pk", flat=True))
         return sse("cards", {"html": html, "removed": removed, "order": order}, event_id)
 
     # ---- dispatching

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from store import live
 from store.models import Product
@@ -40,6 +40,8 @@ def browser(monkeypatch) -> Iterator[object]:  # type: ignore[no-untyped-def]
             yield browser
         finally:
             browser.close()
+            # Under Playwright's loop the ORM used its own connection: do not leak it.
+            connections.close_all()
 
 
 def open_live(browser, url: str):  # type: ignore[no-untyped-def]
