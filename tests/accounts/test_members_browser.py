@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from accounts import services
 from accounts.models import Entitlement
+from tests.support.browser import chromium_page
 from tests.support.emulator import running_emulator, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.emulator]
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "members"
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def page(monkeypatch) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM reads
-    # are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
 
 
 @pytest.fixture
@@ -64,38 +39,41 @@ def shop(settings, live_server):  # type: ignore[no-untyped-def]
         yield live_server.url, emulator
 
 
-def test_signup_purchase_pay_enter(page, shop):
+def test_signup_purchase_pay_enter(shop):
     base, emulator = shop
     expect = pytest.importorskip("playwright.sync_api").expect
     email = "newcomer@example.com"
 
-    page.goto(f"{base}/")
-    page.get_by_test_id("signup-link").click()
-    page.locator("#id_email").fill(email)
-    page.locator("#id_password1").fill("plum-orchard-velvet-42")
-    page.locator("#id_password2").fill("plum-orchard-velvet-42")
-    page.screenshot(path=ARTIFACTS / "1-signup.png")
-    page.get_by_role("button", name="Sign up").click()
+    with chromium_page(artifacts="members") as browser:
+        page = browser.page
+        page.goto(f"{base}/")
+        page.get_by_test_id("signup-link").click()
+        page.locator("#id_email").fill(email)
+        page.locator("#id_password1").fill("plum-orchard-velvet-42")
+        page.locator("#id_password2").fill("plum-orchard-velvet-42")
+        browser.shot("signup")
+        page.get_by_role("button", name="Sign up").click()
 
-    expect(page.get_by_test_id("current-user")).to_have_text(email)
-    page.screenshot(path=ARTIFACTS / "2-home-logged-in.png")
-    page.get_by_test_id("access-purchase").click()
+        expect(page.get_by_test_id("current-user")).to_have_text(email)
+        browser.shot("home logged in")
+        page.get_by_test_id("access-purchase").click()
 
-    page.wait_for_url(re.compile(re.escape(emulator.api_base) + r"/pay/cs_"))
-    page.get_by_label("Card number").fill("4242 4242 4242 4242")
-    page.get_by_label("Expiry").fill("12 / 34")
-    page.get_by_label("CVC").fill("123")
-    page.get_by_label("Name on card").fill("New Comer")
-    page.screenshot(path=ARTIFACTS / "3-emulator-checkout.png")
-    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+        page.wait_for_url(re.compile(re.escape(emulator.api_base) + r"/pay/cs_"))
+        page.get_by_label("Card number").fill("4242 4242 4242 4242")
+        page.get_by_label("Expiry").fill("12 / 34")
+        page.get_by_label("CVC").fill("123")
+        page.get_by_label("Name on card").fill("New Comer")
+        browser.shot("emulator checkout")
+        page.get_by_role("button", name=re.compile(r"^Pay ")).click()
 
-    page.wait_for_url(re.compile(re.escape(base) + r"/checkout/success/"))
-    page.screenshot(path=ARTIFACTS / "4-success.png")
-    page.goto(f"{base}/")
-    page.get_by_test_id("access-enter").click()
+        page.wait_for_url(re.compile(re.escape(base) + r"/checkout/success/"))
+        browser.shot("success")
+        page.goto(f"{base}/")
+        page.get_by_test_id("access-enter").click()
 
-    expect(page.get_by_test_id("dashboard")).to_be_visible()
-    expect(page.get_by_test_id("orders")).to_contain_text("$9.00")
-    page.screenshot(path=ARTIFACTS / "5-dashboard.png", full_page=True)
+        expect(page.get_by_test_id("dashboard")).to_be_visible()
+        expect(page.get_by_test_id("orders")).to_contain_text("$9.00")
+        browser.shot("dashboard")
+
     emulator.flush()
     assert Entitlement.objects.filter(user__email=email).count() == 1
