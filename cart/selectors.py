@@ -63,8 +63,16 @@ class CartView:
         return sum(line.item.quantity for line in self.lines)
 
     @property
+    def mixed_currencies(self) -> bool:
+        return len({line.currency for line in self.lines if line.for_sale}) > 1
+
+    @property
     def can_check_out(self) -> bool:
-        return bool(self.lines) and all(line.for_sale for line in self.lines)
+        return (
+            bool(self.lines)
+            and all(line.for_sale for line in self.lines)
+            and not self.mixed_currencies
+        )
 
 
 def cart_view(cart: Cart | None) -> CartView:

@@ -368,5 +368,8 @@ def test_mixed_currency_cart_is_shown(client):
 
     response = client.post("/cart/add/", {"product": eur.pk, "quantity": 1})
 
+    page = client.get("/cart/").content.decode()
     assert response.status_code == HTTPStatus.FOUND
     assert items(client) == {usd.pk: 1, eur.pk: 1}
+    assert "different currencies" in page
+    assert 'data-testid="checkout" disabled' in page
