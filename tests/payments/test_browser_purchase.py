@@ -10,7 +10,7 @@ import pytest
 from cart.models import CartItem
 from payments.models import Order
 from store.models import Product
-from tests.factories import UserFactory
+from tests.factories import ProductFactory, UserFactory
 from tests.support.browser import chromium_page
 from tests.support.emulator import running_emulator, wait_until
 
@@ -113,3 +113,23 @@ def test_a_shopper_buys_a_teapot_in_a_real_browser(live_server, emulator):
         "06-success.png",
         "07-orders.png",
     ]
+
+
+def test_htmx_add_beyond_stock_shows_the_message_without_reload(live_server):
+    lamp = ProductFactory(name="Lamp", stock=1)
+
+    with chromium_page(artifacts="cart-conflict") as browser:
+        page = browser.page
+        page.goto(f"{live_server.url}/")
+        button = page.locator(f"#product-{lamp.pk} [data-testid=add-to-cart]")
+        button.click()
+        page.get_by_text("Added Lamp to your cart.").wait_for()
+        button.click()
+        page.get_by_text("Only 1 of Lamp available.").wait_for()
+        count = page.text_content("#cart-count")
+        browser.shot("conflict")
+        url = page.url
+
+    assert url == f"{live_server.url}/"
+    assert count.strip() == "1"
+    assert CartItem.objects.get().quantity == 1
