@@ -133,6 +133,11 @@ STORAGES = {
 }
 WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
 
+# Cache the rendered grid per catalog version (store.live): safe only where every change is
+# published, as in `make serve`; off by default so that tests and scripts writing rows
+# directly never see a stale grid.
+LIVE_GRID_CACHE = env.bool("LIVE_GRID_CACHE", default=False)
+
 # HTTPS: on by default in production. `make serve` on a laptop turns it off (plain http).
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS

@@ -37,7 +37,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -139,12 +139,13 @@ class Snapshot:
     cards: dict[int, str]
     expires: datetime | None
     body: str = field(repr=False, default="")
+    cached: bool = False
 
     def fresh(self, version: int) -> bool:
         return self.version == version and (self.expires is None or timezone.now() < self.expires)
 
 
-def snapshot_build(version: int) -> Snapshot:
+def snapshot_build(version: int, *, cached: bool = False) -> Snapshot:
     products = list(visible_products())
     cards = {p.pk: render_card(p) for p in products}
     expiries = [p.next_expiry for p in products if p.next_expiry is not None]
@@ -154,6 +155,7 @@ def snapshot_build(version: int) -> Snapshot:
         cards=cards,
         expires=min(expiries, default=None),
         body="".join(cards.values()),
+        cached=cached,
     )
 
 
@@ -237,6 +239,7 @@ class Broker:
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._snapshot: Snapshot | None = None
+        self._page: tuple[Snapshot, str] | None = None
         self._next_expiry: datetime | None = None
         self._expiry_checked: datetime | None = None
 
@@ -263,9 +266,18 @@ class Broker:
         current = self._snapshot
         if current is not None and current.fresh(version):
             return current
-        snap = snapshot_build(version)
+        snap = snapshot_build(version, cached=True)
         self._snapshot = snap
         return snap
+
+    def cached_page(self, snap: Snapshot, render: Callable[[], str]) -> str:
+        """A page built from `snap` (the grid for first-time visitors), kept as long as it."""
+        page = self._page
+        if page is not None and page[0] is snap:
+            return page[1]
+        html = render()
+        self._page = (snap, html)
+        return html
 
     # ---- subscribing
 
