@@ -17,6 +17,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) scripts/dev.py
 
+## As in production: granian, several processes, pages and /live/ on one port (bench/README.md)
+serve: $(STAMP)
+	$(PY) scripts/serve.py
+
+## Benchmarks: the grid against a trivial view, live fan-out to 1,000 SSE clients (SQLite, PG)
+bench: $(STAMP)
+	$(PY) bench/run.py
+	scripts/with-postgres.sh $(PY) bench/run.py
+
 ## Everything: lint, the suite on SQLite, then on a throwaway PostgreSQL (browser tests included)
 test: $(STAMP) lint
 	scripts/ensure-chromium.sh
