@@ -82,6 +82,9 @@ def checkout_cancel(request: HttpRequest) -> HttpResponse:
         order = services.checkout_cancel(session_id=form.cleaned_data["session_id"])
         if order is not None and order.status == Order.Status.PAID:
             return redirect("payments:order", order.pk)
+        if order is not None and order.kind == Order.Kind.ACCESS:
+            messages.info(request, "Checkout cancelled: nothing was charged for the members' pass.")
+            return redirect("accounts:purchase")
     messages.info(request, "Checkout cancelled: nothing was charged, your cart is still here.")
     return redirect("cart:detail")
 

@@ -530,3 +530,31 @@ def test_access_order_grants_entitlement(stripe_sessions):
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     assert Entitlement.objects.live().filter(user=user, order=order).count() == 1
+
+
+def test_success_page_of_an_access_order_leads_to_the_members_area(client, stripe_sessions):
+    user = shopper()
+    access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
+    order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
+    stripe_sessions[order.stripe_session_id] = session_for(order)
+    client.force_login(user)
+
+    response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.OK
+    assert b'data-testid="access-granted"' in response.content
+    assert b'href="/dashboard/"' in response.content
+
+
+def test_cancelling_an_access_order_goes_back_to_the_pass(client):
+    user = shopper()
+    access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
+    order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
+    client.force_login(user)
+
+    with mock.patch("payments.stripe_api.checkout_session_expire"):
+        response = client.get(f"/checkout/cancel/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/dashboard/purchase/"
+    assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
