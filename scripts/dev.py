@@ -88,6 +88,7 @@ def main() -> None:
             "--forward-to", f"http://127.0.0.1:{PORT}/stripe/webhook/",
             "--webhook-secret", EMULATOR_SECRET,
             "--data", str(ROOT / ".stripe_emulator.json"),
+            "--quiet",
         )  # fmt: skip
         wait_for(f"{emulator}/healthz")
 
