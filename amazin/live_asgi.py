@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,6 +27,7 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 from store import live  # noqa: E402
 
 wsgi_app = get_wsgi_application()
+logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -117,8 +119,8 @@ async def live_stream(scope: Scope, receive: Receive, send: Send) -> None:
             if message is live.RESET:
                 message = await asyncio.to_thread(_reset, broker)
             await _body(send, message)
-    except OSError:  # the client went away mid-write
-        pass
+    except Exception:  # the viewer went away mid-write (the server's error type varies)
+        logger.debug("live: stream ended", exc_info=True)
     finally:
         broker.unsubscribe(sub)
         watcher.cancel()

@@ -39,7 +39,7 @@ def product_grid(request: HttpRequest) -> HttpResponse:
                 "store/grid.html", context | {"csrf_token": live.CSRF_PLACEHOLDER}, request
             ),
         )
-        return HttpResponse(page.replace(live.CSRF_PLACEHOLDER, token))
+        return HttpResponse(token.encode().join(page))
     response = render(request, "store/grid.html", context)
     response.content = response.content.replace(live.CSRF_PLACEHOLDER.encode(), token.encode())
     return response
