@@ -2,9 +2,12 @@
 
 - `GET /live/` is answered here, natively on the event loop: thousands of open streams cost
   a queue and a task each, no thread.
-- Every other request goes straight to Django's WSGI handler, called synchronously (or on a
-  small thread pool, `LIVE_ASGI_PAGE_THREADS`): pages never go through Django's ASGI request
-  path (asgiref's per-request thread and sync/async hops), which costs 6-18x on this machine.
+- Every other request goes straight to Django's WSGI handler on a small thread pool
+  (`LIVE_ASGI_PAGE_THREADS`, default 2 per worker): pages never go through Django's ASGI
+  request path (asgiref's per-request thread and sync/async hops), which costs 6-18x on
+  this machine. `LIVE_ASGI_PAGE_THREADS=0` calls it on the event loop's own thread instead:
+  5-15% more grid throughput, but a slow page (checkout waiting on Stripe) would then stall
+  every stream and page on that worker (bench/README.md).
 
 Run with `granian --interface asgi amazin.live_asgi:application`.
 """
@@ -33,7 +36,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-PAGE_THREADS = int(os.environ.get("LIVE_ASGI_PAGE_THREADS", "0"))
+PAGE_THREADS = int(os.environ.get("LIVE_ASGI_PAGE_THREADS", "2"))
 _pool = ThreadPoolExecutor(PAGE_THREADS, thread_name_prefix="page") if PAGE_THREADS else None
 if _pool is None:
     # Pages run on the event loop's thread on purpose (see the module docstring): tell
