@@ -82,6 +82,20 @@ def _product_refresh_price(product: Product) -> None:
         product.save(update_fields=["price", "updated_at"])
 
 
+def _save_applied(
+    row: Product | Price, product: Product, *, created: bool, changed: bool, at: int
+) -> Applied:
+    """Save what an event changed; an event that changed nothing only moves the clock."""
+    row.stripe_event_created = at
+    if not (created or changed):
+        row.save(update_fields=["stripe_event_created"])
+        return Applied.UNCHANGED
+    row.save()
+    _product_refresh_price(product)
+    live.publish_on_commit([product.pk])
+    return Applied.CREATED if created else Applied.UPDATED
+
+
 def _product_locked(stripe_id: str) -> tuple[Product, bool]:
     product, created = Product.objects.get_or_create(stripe_id=stripe_id)
     if not created:
@@ -98,13 +112,7 @@ def product_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Ap
     if event_created == product.stripe_event_created and not created:
         obj = stripe_api.product_current(obj["id"])
     changed = _assign(product, _product_fields(obj))
-    product.stripe_event_created = event_created
-    product.save()
-    _product_refresh_price(product)
-    live.publish_on_commit([product.pk])
-    if created:
-        return Applied.CREATED
-    return Applied.UPDATED if changed else Applied.UNCHANGED
+    return _save_applied(product, product, created=created, changed=changed, at=event_created)
 
 
 @transaction.atomic
@@ -119,15 +127,8 @@ def price_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Appl
         return Applied.STALE
     elif event_created == price.stripe_event_created:
         obj = stripe_api.price_current(obj["id"])
-    changed = _assign(price, _price_fields(obj))
-    price.product = product
-    price.stripe_event_created = event_created
-    price.save()
-    _product_refresh_price(product)
-    live.publish_on_commit([product.pk])
-    if created:
-        return Applied.CREATED
-    return Applied.UPDATED if changed else Applied.UNCHANGED
+    changed = _assign(price, _price_fields(obj) | {"product": product})
+    return _save_applied(price, product, created=created, changed=changed, at=event_created)
 
 
 @transaction.atomic
