@@ -56,7 +56,8 @@ class SSEClient:
 
     def _fill(self) -> None:
         if not self.chunked:
-            self._recv()
+            if not self.buffer:  # bytes that came with the headers are used first
+                self._recv()
             self.raw += self.buffer
             self.buffer = b""
             return
