@@ -65,6 +65,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            # Listen from the start, so a page rendered now can be caught up later.
+            await asyncio.to_thread(live.get_broker().start)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             live.get_broker().stop()

@@ -272,6 +272,7 @@ class Broker:
         version = self.version
         if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
             return snapshot_build(version)
+        self.start()  # the cache is only as fresh as this process's dispatcher
         current = self._snapshot
         if current is not None and current.fresh(version):
             return current

@@ -22,7 +22,6 @@ def _first_visit(request: HttpRequest) -> bool:
 @require_GET
 def product_grid(request: HttpRequest) -> HttpResponse:
     broker = live.get_broker()
-    broker.start()
     last_id = broker.last_id  # before the snapshot: the stream replays anything after it
     snap = broker.snapshot()  # cached per catalog version with LIVE_GRID_CACHE on
     token = get_token(request)
@@ -48,7 +47,6 @@ def product_grid(request: HttpRequest) -> HttpResponse:
 @require_GET
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     broker = live.get_broker()
-    broker.start()
     last_id = broker.last_id
     product = get_object_or_404(Product.objects.visible().with_reserved(), pk=pk)
     return render(request, "store/detail.html", {"product": product, "live_last": last_id})
