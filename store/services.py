@@ -104,19 +104,26 @@ def _product_locked(stripe_id: str) -> tuple[Product, bool]:
 
 
 @transaction.atomic
-def product_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Applied:
-    """Create or update the local product from a Stripe product (or its `deleted` stub)."""
+def product_upsert_from_stripe(
+    *, obj: dict[str, Any], event_created: int, current: bool = False
+) -> Applied:
+    """Create or update the local product from a Stripe product (or its `deleted` stub).
+
+    `current`: `obj` was just read from the API (a listing), not taken from an event.
+    """
     product, created = _product_locked(obj["id"])
     if event_created < product.stripe_event_created:
         return Applied.STALE
-    if event_created == product.stripe_event_created and not created:
+    if event_created == product.stripe_event_created and not (created or current):
         obj = stripe_api.product_current(obj["id"])
     changed = _assign(product, _product_fields(obj))
     return _save_applied(product, product, created=created, changed=changed, at=event_created)
 
 
 @transaction.atomic
-def price_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Applied:
+def price_upsert_from_stripe(
+    *, obj: dict[str, Any], event_created: int, current: bool = False
+) -> Applied:
     """Create or update the local price; its product row is created empty if unseen yet."""
     product, _ = _product_locked(_stripe_id(obj.get("product")))
     price = Price.objects.select_for_update().filter(stripe_id=obj["id"]).first()
@@ -125,7 +132,7 @@ def price_upsert_from_stripe(*, obj: dict[str, Any], event_created: int) -> Appl
         price = Price(stripe_id=obj["id"], product=product)
     elif event_created < price.stripe_event_created:
         return Applied.STALE
-    elif event_created == price.stripe_event_created:
+    elif event_created == price.stripe_event_created and not current:
         obj = stripe_api.price_current(obj["id"])
     changed = _assign(price, _price_fields(obj) | {"product": product})
     return _save_applied(price, product, created=created, changed=changed, at=event_created)

@@ -66,10 +66,10 @@ class Command(BaseCommand):
         now = int(time.time())
         prices = {p["id"]: p for p in stripe_api.prices_iter()}
         for obj in stripe_products:
-            services.product_upsert_from_stripe(obj=obj, event_created=now)
+            services.product_upsert_from_stripe(obj=obj, event_created=now, current=True)
             price = prices.get(obj.get("default_price") or "")
             if price:
-                services.price_upsert_from_stripe(obj=price, event_created=now)
+                services.price_upsert_from_stripe(obj=price, event_created=now, current=True)
         starting = {d.slug: d.stock for d in PRODUCTS}
         stocked = 0
         unsold = Product.objects.filter(

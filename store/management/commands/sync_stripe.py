@@ -68,7 +68,7 @@ class Command(BaseCommand):
         results = []
         total = len(objects)
         for done, obj in enumerate(objects, start=1):
-            results.append(upsert(obj=obj, event_created=as_of))
+            results.append(upsert(obj=obj, event_created=as_of, current=True))
             self._progress(label, done, total)
         if total:
             self.stdout.write("")
