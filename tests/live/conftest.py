@@ -62,12 +62,3 @@ def asgi_server(transactional_db) -> Iterator[str]:  # type: ignore[no-untyped-d
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _stop_live_broker(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
-    """The broker's dispatcher holds connections: close them before the test database goes."""
-    yield
-    from store import live
-
-    live.get_broker().stop()
