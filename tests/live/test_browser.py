@@ -3,51 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
 from store import live
 from store.models import Product
 from tests.factories import ProductFactory
 from tests.live.test_stream import rename
+from tests.support.browser import BrowserPage, chromium_page
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture
-def browser(monkeypatch) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    # Playwright's sync API runs an event loop in this thread; our ORM calls stay sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # Under Playwright's loop the ORM used its own connection: do not leak it.
-            connections.close_all()
+def browser() -> Iterator[BrowserPage]:
+    with chromium_page(artifacts="live") as browser:
+        yield browser
 
 
 def open_live(browser, url: str):  # type: ignore[no-untyped-def]
     expect = pytest.importorskip("playwright.sync_api").expect
     page = browser.new_page()
-    page.set_default_timeout(10_000)
     page.goto(url)
     expect(page.locator("[data-live-state=open]")).to_have_count(1)
     page.evaluate("window.notReloaded = true")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -69,9 +70,12 @@ def chromium_page(
     timeout_ms: int = 15_000,
 ) -> Iterator[BrowserPage]:
     """Launch Chromium, open one page; screenshots go to test-artifacts/<artifacts>/."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        # `make test` installs it; in CI a missing browser is a failure, not a skip.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
     folder = None
     if artifacts:
         folder = ARTIFACTS / artifacts
@@ -99,6 +103,8 @@ def chromium_page(
             finally:
                 context.close()
                 browser.close()
+                # Under Playwright's event loop the ORM opened a connection of its own.
+                connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
