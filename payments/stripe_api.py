@@ -46,7 +46,13 @@ def verify_webhook(*, payload: bytes, signature: str) -> dict[str, Any]:
         stripe.Webhook.DEFAULT_TOLERANCE,
     )
     event = json.loads(payload)
-    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(event.get("created", 0), int)
+        or not isinstance(event.get("data", {}), dict)
+    ):
         raise ValueError("not a Stripe event")
     return event
 

@@ -66,7 +66,17 @@ def test_stale_timestamp_is_rejected(webhook):
     assert not Product.objects.exists()
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"no": "id"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"no": "id"}',
+        b'{"id": 5, "type": "product.created"}',
+        b'{"id": "evt_1", "type": "product.created", "created": "yesterday"}',
+        b'{"id": "evt_1", "type": "product.created", "created": 1, "data": []}',
+    ],
+)
 def test_garbage_body_with_valid_signature_is_rejected(webhook, body):
     response = webhook.post(body)
 
