@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -162,6 +163,15 @@ def access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
     goes back to that session rather than getting a second one (two tabs, a back button).
     Everything else goes through the cart's checkout path with the pass as the only line.
     """
+    with transaction.atomic():
+        # One purchase start per user at a time: without this, a double-click could see
+        # "no open session" twice and open two. (On SQLite the IMMEDIATE transaction
+        # already serialises writers.)
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        return _access_purchase_start(user=user)
+
+
+def _access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
     from payments import services as payments
     from payments.models import Order
 

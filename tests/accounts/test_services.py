@@ -181,3 +181,60 @@ def test_concurrent_grants_for_one_order_make_one_entitlement(make_user, make_or
     assert Entitlement.objects.filter(order=order).count() == 1
     entitlement = Entitlement.objects.get(order=order)
     assert all(result == entitlement for result in results)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_on_purchase_opens_one_session(make_user):
+    from unittest import mock
+
+    from payments import stripe_api
+    from tests.factories import ProductFactory
+    from tests.support.emulator import wait_until
+
+    ProductFactory(with_price__lookup_key="amazin_access_pass", stock=0)
+    user = make_user()
+    calls: list[dict] = []
+
+    def waiting_on_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            return cursor.fetchone()[0] > 0
+
+    def create(**kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        if len(calls) == 1:
+            # Hold the first session open until the second click is either blocked on the
+            # user's lock (right) or creating a session of its own (the bug).
+            wait_until(lambda: len(calls) > 1 or waiting_on_a_lock(), timeout=10)
+        n = len(calls)
+        return {"id": f"cs_test_{n}", "url": f"https://pay.test/{n}", "status": "open"}
+
+    open_session = {"id": "cs_test_1", "url": "https://pay.test/1", "status": "open"}
+    outcomes: list[services.PurchaseOutcome] = []
+    barrier = threading.Barrier(2)
+
+    def click() -> None:
+        try:
+            barrier.wait(timeout=10)
+            outcomes.append(services.access_purchase_start(user=user).outcome)
+        finally:
+            connection.close()
+
+    with (
+        mock.patch.object(stripe_api, "checkout_session_create", side_effect=create),
+        mock.patch.object(stripe_api, "checkout_session_retrieve", return_value=open_session),
+    ):
+        threads = [threading.Thread(target=click) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert len(calls) == 1
+    assert set(outcomes) == {services.PurchaseOutcome.STARTED, services.PurchaseOutcome.RESUMED}
+    assert Order.objects.filter(user=user, kind=Order.Kind.ACCESS).count() == 1
