@@ -1,10 +1,35 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.support.emulator import Emulator, running_emulator
 from tests.support.stripe_events import WebhookPoster
+
+
+@pytest.fixture
+def emulated_stripe(settings, live_server):  # type: ignore[no-untyped-def]
+    """Start the Stripe emulator, forwarding its webhooks to the live server, and point
+    the app at it: `with emulated_stripe(chaos=True) as emulator: ...`."""
+
+    @contextmanager
+    def start(**options: Any) -> Iterator[Emulator]:
+        with running_emulator(
+            forward_to=f"{live_server.url}/stripe/webhook/",
+            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+            **options,
+        ) as emulator:
+            settings.STRIPE_API_BASE = emulator.api_base
+            settings.STRIPE_SECRET_KEY = emulator.api_key
+            settings.SITE_URL = live_server.url
+            yield emulator
+
+    return start
 
 
 @pytest.fixture

@@ -9,21 +9,15 @@ import pytest
 from accounts import services
 from accounts.models import Entitlement
 from tests.support.browser import chromium_page
-from tests.support.emulator import running_emulator, wait_until
+from tests.support.emulator import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.emulator]
 
 
 @pytest.fixture
-def shop(settings, live_server):  # type: ignore[no-untyped-def]
+def shop(live_server, emulated_stripe):  # type: ignore[no-untyped-def]
     """The live server wired to an emulator, with the pass created in it and synced."""
-    with running_emulator(
-        forward_to=f"{live_server.url}/stripe/webhook/",
-        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
-    ) as emulator:
-        settings.STRIPE_API_BASE = emulator.api_base
-        settings.STRIPE_SECRET_KEY = emulator.api_key
-        settings.SITE_URL = live_server.url
+    with emulated_stripe() as emulator:
         stripe = emulator.client()
         product = stripe.v1.products.create(params={"name": "Members' pass"})
         stripe.v1.prices.create(

@@ -12,20 +12,14 @@ from payments.models import Order
 from store.models import Product
 from tests.factories import ProductFactory, UserFactory
 from tests.support.browser import chromium_page
-from tests.support.emulator import running_emulator, wait_until
+from tests.support.emulator import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.emulator]
 
 
 @pytest.fixture
-def emulator(settings, live_server):  # type: ignore[no-untyped-def]
-    with running_emulator(
-        forward_to=f"{live_server.url}/stripe/webhook/",
-        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
-    ) as emulator:
-        settings.STRIPE_API_BASE = emulator.api_base
-        settings.STRIPE_SECRET_KEY = emulator.api_key
-        settings.SITE_URL = live_server.url
+def emulator(emulated_stripe):  # type: ignore[no-untyped-def]
+    with emulated_stripe() as emulator:
         yield emulator
 
 

@@ -3,20 +3,14 @@
 import pytest
 
 from store.models import Product
-from tests.support.emulator import running_emulator, wait_until
+from tests.support.emulator import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
 
 
 @pytest.fixture(params=[False, True], ids=["in-order", "chaos"])
-def emulator(request, settings, live_server):
-    with running_emulator(
-        forward_to=f"{live_server.url}/stripe/webhook/",
-        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
-        chaos=request.param,
-    ) as emulator:
-        settings.STRIPE_API_BASE = emulator.api_base
-        settings.STRIPE_SECRET_KEY = emulator.api_key
+def emulator(request, emulated_stripe):  # type: ignore[no-untyped-def]
+    with emulated_stripe(chaos=request.param) as emulator:
         yield emulator
 
 
