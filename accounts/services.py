@@ -193,9 +193,18 @@ def _access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
             message="The members' pass is not on sale right now. Please try again later.",
         )
     if price.product.price_id != price.pk:
-        # Checkout charges the product's current price (the server's choice, by design);
-        # say so if ACCESS_PRICE_ID points at another of the pass's prices.
-        logger.warning("Access price %s is not its product's current price", price.stripe_id)
+        # Checkout sells a product at its current price; charging that one would not be the
+        # price the owner configured, so refuse rather than take the wrong amount.
+        logger.error(
+            "ACCESS_PRICE_ID %s is not the current price of %s: make it the product's "
+            "default price in Stripe",
+            price.stripe_id,
+            price.product.stripe_id,
+        )
+        return AccessPurchase(
+            outcome=PurchaseOutcome.UNAVAILABLE,
+            message="The members' pass is not on sale right now. Please try again later.",
+        )
     try:
         started = payments.checkout_start(
             user=user,

@@ -13,7 +13,7 @@ from accounts import services
 from accounts.models import Entitlement
 from payments import stripe_api
 from payments.models import Order
-from tests.factories import ProductFactory
+from tests.factories import PriceFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -333,3 +333,17 @@ def test_success_page_then_webhook_grants_once(
     assert Entitlement.objects.filter(user=user).count() == 1
     assert Entitlement.objects.get().order == order
     assert client.get("/dashboard/").status_code == HTTPStatus.OK
+
+
+def test_purchase_refuses_an_access_price_that_is_not_the_products_price(
+    client, make_user, access_product, stripe_session, settings
+):
+    other = PriceFactory(product=access_product, unit_amount=100)
+    settings.ACCESS_PRICE_ID = other.stripe_id
+    login(client, make_user())
+
+    response = client.post("/dashboard/purchase/", follow=True)
+
+    assert response.redirect_chain == [("/", HTTPStatus.FOUND)]
+    assert "not on sale" in response.content.decode()
+    assert not stripe_session.called
