@@ -46,11 +46,16 @@ def wait_for(url: str, timeout: float = 30) -> None:
             time.sleep(0.2)
 
 
+def uses_real_stripe(configured: dict[str, str]) -> bool:
+    """A real secret key and no other API base: talk to Stripe, start no emulator."""
+    key = configured.get("STRIPE_SECRET_KEY", "")
+    real_key = key.startswith(("sk_test_", "sk_live_", "rk_")) and key != "sk_test_emulator"
+    return real_key and not configured.get("STRIPE_API_BASE")
+
+
 def main() -> None:
     configured = {**dotenv(), **os.environ}
-    key = configured.get("STRIPE_SECRET_KEY", "")
-    real_stripe = key.startswith(("sk_test_", "sk_live_", "rk_")) and key != "sk_test_emulator"
-    real_stripe = real_stripe and not configured.get("STRIPE_API_BASE")
+    real_stripe = uses_real_stripe(configured)
 
     env = {**os.environ, "DEBUG": configured.get("DEBUG", "1")}
     env.setdefault("SITE_URL", f"http://localhost:{PORT}")
