@@ -45,7 +45,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Min, Q
+from django.db.models import Min
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -99,26 +99,17 @@ def uses_notify() -> bool:
 # -- rendering -------------------------------------------------------------------------------
 
 
-def _live_reservations() -> Q:
-    return Q(
-        order_lines__order__status="pending",
-        order_lines__order__reserved_until__gt=timezone.now(),
-    )
-
-
 def visible_products(ids: Iterable[int] | None = None):  # type: ignore[no-untyped-def]
     """Visible products with `reserved` and `next_expiry` (earliest live reservation end).
 
     One query, like the grid's.
     """
-    from store.models import Product
+    from store.models import Product, live_reservations
 
     products = (
         Product.objects.visible()
         .with_reserved()
-        .annotate(
-            next_expiry=Min("order_lines__order__reserved_until", filter=_live_reservations())
-        )
+        .annotate(next_expiry=Min("order_lines__order__reserved_until", filter=live_reservations()))
     )
     if ids is not None:
         products = products.filter(pk__in=list(ids))
@@ -456,9 +447,9 @@ class Broker:
         self._refresh_next_expiry()
 
     def _refresh_next_expiry(self) -> None:
-        from store.models import Product
+        from store.models import Product, live_reservations
 
-        self._next_expiry = Product.objects.filter(_live_reservations()).aggregate(
+        self._next_expiry = Product.objects.filter(live_reservations()).aggregate(
             at=Min("order_lines__order__reserved_until")
         )["at"]
         if self._expiry_checked is None:

@@ -9,6 +9,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
+def live_reservations() -> Q:
+    """Order lines that hold stock now: their order is still on Checkout (payments.Order)."""
+    return Q(
+        order_lines__order__status="pending",
+        order_lines__order__reserved_until__gt=timezone.now(),
+    )
+
+
 class ProductQuerySet(models.QuerySet["Product"]):
     def visible(self) -> ProductQuerySet:
         """What the shop sells: live in Stripe, with an active price, not the access pass."""
@@ -20,12 +28,10 @@ class ProductQuerySet(models.QuerySet["Product"]):
         return products.select_related("price")
 
     def with_reserved(self) -> ProductQuerySet:
-        """Annotate `reserved`: units held by orders still on Checkout (see payments.Order)."""
-        live = Q(
-            order_lines__order__status="pending",
-            order_lines__order__reserved_until__gt=timezone.now(),
+        """Annotate `reserved`: units held by orders still on Checkout."""
+        return self.annotate(
+            reserved=Coalesce(Sum("order_lines__quantity", filter=live_reservations()), 0)
         )
-        return self.annotate(reserved=Coalesce(Sum("order_lines__quantity", filter=live), 0))
 
 
 class Product(models.Model):
