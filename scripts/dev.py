@@ -66,7 +66,7 @@ def main() -> None:
         children.append(child)
         return child
 
-    def stop_all(*_: object) -> None:
+    def stop_all(*_: object, status: int = 0) -> None:
         for child in reversed(children):
             if child.poll() is None:
                 child.terminate()
@@ -75,7 +75,7 @@ def main() -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
-        raise SystemExit(0)
+        raise SystemExit(status)
 
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
@@ -121,8 +121,8 @@ def main() -> None:
 
     while all(child.poll() is None for child in children):
         time.sleep(0.5)
-    print("a process exited; stopping the rest", file=sys.stderr)
-    stop_all()
+    print("a process exited (is the port taken?); stopping the rest", file=sys.stderr)
+    stop_all(status=1)
 
 
 if __name__ == "__main__":
