@@ -327,17 +327,27 @@ def _order_refund(*, order: Order, problem: str) -> None:
     transaction.on_commit(lambda: order_email_refunded(order=order), robust=True)
 
 
-def order_release(*, order_id: int) -> bool:
-    """A pending order gives up its reservation (expired or cancelled). True if it changed."""
+def _orders_release(order_ids: list[int]) -> int:
+    """Pending orders give up their reservations; returns how many did.
+
+    The status condition matters: a fulfilment that won an order's row meanwhile keeps it.
+    """
     with transaction.atomic():
-        changed = Order.objects.filter(pk=order_id, status=Order.Status.PENDING).update(
+        released = Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(
             status=Order.Status.EXPIRED
         )
-        if changed:
+        if released:
             live.publish_on_commit(
-                OrderLine.objects.filter(order_id=order_id).values_list("product_id", flat=True)
+                OrderLine.objects.filter(order_id__in=order_ids).values_list(
+                    "product_id", flat=True
+                )
             )
-    return bool(changed)
+    return released
+
+
+def order_release(*, order_id: int) -> bool:
+    """A pending order gives up its reservation (expired or cancelled). True if it changed."""
+    return bool(_orders_release([order_id]))
 
 
 def checkout_session_expired(*, session_id: str) -> bool:
@@ -386,22 +396,12 @@ def order_refunded(*, payment_intent_id: str) -> Order | None:
 
 def reservations_release_expired() -> int:
     """Expire pending orders whose hold has run out, even if Stripe's event never comes."""
-    with transaction.atomic():
-        due = list(
-            Order.objects.filter(
-                status=Order.Status.PENDING, reserved_until__lte=timezone.now()
-            ).values_list("pk", flat=True)
-        )
-        if not due:
-            return 0
-        # The status condition again: a fulfilment that won the row meanwhile is left alone.
-        released = Order.objects.filter(pk__in=due, status=Order.Status.PENDING).update(
-            status=Order.Status.EXPIRED
-        )
-        live.publish_on_commit(
-            OrderLine.objects.filter(order_id__in=due).values_list("product_id", flat=True)
-        )
-    return released
+    due = list(
+        Order.objects.filter(
+            status=Order.Status.PENDING, reserved_until__lte=timezone.now()
+        ).values_list("pk", flat=True)
+    )
+    return _orders_release(due) if due else 0
 
 
 def _send(*, order: Order, template: str, subject: str) -> None:
