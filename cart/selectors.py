@@ -8,12 +8,16 @@ from django.http import HttpRequest
 from cart.models import MAX_LINE_QUANTITY, Cart, CartItem
 from store.models import Product
 
+# The anonymous cart is found through the session's data, not its key: login cycles the key
+# (session fixation), but keeps the data, so the merge on login can still find the cart.
+SESSION_CART_ID = "cart_id"
+
 
 def cart_for_request(request: HttpRequest) -> Cart | None:
     """The cart of this browser (or of the logged-in user), without creating one."""
     if request.user.is_authenticated:
         return Cart.objects.filter(user=request.user).first()
-    cart_id = request.session.get("cart_id")
+    cart_id = request.session.get(SESSION_CART_ID)
     if cart_id is None:
         return None
     return Cart.objects.filter(pk=cart_id, user__isnull=True).first()

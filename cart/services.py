@@ -11,13 +11,10 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from cart.models import MAX_LINE_QUANTITY, Cart, CartItem
+from cart.selectors import SESSION_CART_ID, cart_for_request
 from store.models import Product
 
 logger = logging.getLogger(__name__)
-
-# The anonymous cart is found through the session's data, not its key: login cycles the key
-# (session fixation), but keeps the data, so the merge below can still find the cart.
-SESSION_CART_ID = "cart_id"
 
 
 def cart_get_or_create(request: HttpRequest) -> Cart:
@@ -25,11 +22,9 @@ def cart_get_or_create(request: HttpRequest) -> Cart:
     if request.user.is_authenticated:
         cart, _ = Cart.objects.get_or_create(user=request.user)
         return cart
-    cart_id = request.session.get(SESSION_CART_ID)
-    if cart_id is not None:
-        cart = Cart.objects.filter(pk=cart_id, user__isnull=True).first()
-        if cart is not None:
-            return cart
+    cart = cart_for_request(request)
+    if cart is not None:
+        return cart
     if request.session.session_key is None:
         request.session.save()
     cart, _ = Cart.objects.get_or_create(session_key=request.session.session_key)
