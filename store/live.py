@@ -45,7 +45,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Min
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -104,13 +103,9 @@ def visible_products(ids: Iterable[int] | None = None):  # type: ignore[no-untyp
 
     One query, like the grid's.
     """
-    from store.models import Product, live_reservations
+    from store.models import Product
 
-    products = (
-        Product.objects.visible()
-        .with_reserved()
-        .annotate(next_expiry=Min("order_lines__order__reserved_until", filter=live_reservations()))
-    )
+    products = Product.objects.visible().with_reserved().with_next_expiry()
     if ids is not None:
         products = products.filter(pk__in=list(ids))
     # Meta.ordering does not apply to aggregating queries: say it.
@@ -426,7 +421,7 @@ class Broker:
 
     def _expire_reservations(self) -> None:
         """Reservations end by the clock, with no commit to announce it: announce it here."""
-        from store.models import Product
+        from store.models import reservations_ended_product_ids
 
         now = timezone.now()
         due = self._next_expiry is not None and self._next_expiry <= now
@@ -435,23 +430,16 @@ class Broker:
         since = self._expiry_checked
         self._expiry_checked = now
         if since is not None and self._next_expiry is not None and self._next_expiry <= now:
-            ended = Product.objects.filter(
-                order_lines__order__status="pending",
-                order_lines__order__reserved_until__gt=since,
-                order_lines__order__reserved_until__lte=now,
-            ).values_list("pk", flat=True)
-            ids = set(ended)
+            ids = reservations_ended_product_ids(since=since, until=now)
             if ids:
                 self.dispatch(ids)
                 return
         self._refresh_next_expiry()
 
     def _refresh_next_expiry(self) -> None:
-        from store.models import Product, live_reservations
+        from store.models import reservations_next_expiry
 
-        self._next_expiry = Product.objects.filter(live_reservations()).aggregate(
-            at=Min("order_lines__order__reserved_until")
-        )["at"]
+        self._next_expiry = reservations_next_expiry()
         if self._expiry_checked is None:
             self._expiry_checked = timezone.now()
 

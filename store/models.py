@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -14,6 +16,24 @@ def live_reservations() -> Q:
     return Q(
         order_lines__order__status="pending",
         order_lines__order__reserved_until__gt=timezone.now(),
+    )
+
+
+def reservations_next_expiry() -> datetime | None:
+    """When the earliest live reservation runs out (None: nothing is reserved)."""
+    return Product.objects.filter(live_reservations()).aggregate(
+        at=Min("order_lines__order__reserved_until")
+    )["at"]
+
+
+def reservations_ended_product_ids(*, since: datetime, until: datetime) -> set[int]:
+    """Products whose reservations ran out by the clock in (since, until]."""
+    return set(
+        Product.objects.filter(
+            order_lines__order__status="pending",
+            order_lines__order__reserved_until__gt=since,
+            order_lines__order__reserved_until__lte=until,
+        ).values_list("pk", flat=True)
     )
 
 
@@ -31,6 +51,12 @@ class ProductQuerySet(models.QuerySet["Product"]):
         """Annotate `reserved`: units held by orders still on Checkout."""
         return self.annotate(
             reserved=Coalesce(Sum("order_lines__quantity", filter=live_reservations()), 0)
+        )
+
+    def with_next_expiry(self) -> ProductQuerySet:
+        """Annotate `next_expiry`: when the product's earliest live reservation runs out."""
+        return self.annotate(
+            next_expiry=Min("order_lines__order__reserved_until", filter=live_reservations())
         )
 
 
