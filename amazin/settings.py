@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "amazin.apps.AmazinConfig",
     "store",
     "cart",
     "payments",
@@ -156,9 +157,13 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Amazin <shop@amazin.localhost>")
 
 # Stripe. STRIPE_API_BASE unset means real Stripe; the emulator sets it to its own URL.
-STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_emulator")
-STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_emulator")
-STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_amazin_emulator_secret")
+# The emulator's keys are defaults only in development: with DEBUG off a missing key is a
+# system-check error (amazin/checks.py), never a silent fallback to a public secret.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_emulator" if DEBUG else "")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_emulator" if DEBUG else "")
+STRIPE_WEBHOOK_SECRET = env(
+    "STRIPE_WEBHOOK_SECRET", default="whsec_amazin_emulator_secret" if DEBUG else ""
+)
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_AUTOMATIC_TAX = env.bool("STRIPE_AUTOMATIC_TAX", default=False)
 # The price that buys the members' area: a price id, or empty for the demo pass's lookup key.
@@ -166,6 +171,9 @@ ACCESS_PRICE_ID = env("ACCESS_PRICE_ID", default="")
 ACCESS_PRICE_LOOKUP_KEY = "amazin_access_pass"
 # How long a shopper may stay on Checkout with stock held for them (Stripe's minimum is 30).
 CHECKOUT_RESERVATION_MINUTES = 30
+
+# Checks a deployment knowingly skips, e.g. amazin.E003 for a benchmark on localhost.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 LOGGING = {
     "version": 1,

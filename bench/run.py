@@ -51,6 +51,8 @@ def server_env(database_url: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LIVE_GRID_CACHE": "1",
         "STRIPE_WEBHOOK_SECRET": SECRET,
+        # A benchmark on loopback, with no Stripe key: knowingly not a production deployment.
+        "SILENCED_SYSTEM_CHECKS": "amazin.E001,amazin.E003",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(REPO),
     }

@@ -10,45 +10,83 @@ import pytest
 from scripts.dev import uses_real_stripe
 
 REPO = Path(__file__).resolve().parents[1]
+PRODUCTION = {
+    "SECRET_KEY": "a-long-random-production-secret-0123456789-abcdefghijklmnopqrstuv",
+    "ALLOWED_HOSTS": "shop.example.com",
+    "SITE_URL": "https://shop.example.com",
+    "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop",
+    "STRIPE_WEBHOOK_SECRET": "whsec_0123456789abcdefghijklmnopqrstuv",
+}
 
 
-def test_deploy_check_is_clean_with_production_values(tmp_path):
+def manage_check(tmp_path: Path, configured: dict[str, str], *args: str):
     env = {
         "PATH": os.environ["PATH"],
         "ENV_FILE": os.devnull,
-        "SECRET_KEY": "a-long-random-production-secret-0123456789-abcdefghijklmnopqrstuv",
-        "ALLOWED_HOSTS": "shop.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **configured,
     }
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_deploy_check_is_clean_with_production_values(tmp_path):
+    result = manage_check(tmp_path, PRODUCTION, "--deploy", "--fail-level", "WARNING")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    env = {
-        "PATH": os.environ["PATH"],
-        "ENV_FILE": os.devnull,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+@pytest.mark.parametrize(
+    ("unsafe", "check_id"),
+    [
+        ({"STRIPE_SECRET_KEY": ""}, "amazin.E001"),
+        ({"STRIPE_SECRET_KEY": "sk_test_emulator"}, "amazin.E001"),
+        ({"STRIPE_WEBHOOK_SECRET": ""}, "amazin.E002"),
+        ({"STRIPE_WEBHOOK_SECRET": "whsec_amazin_emulator_secret"}, "amazin.E002"),
+        ({"SITE_URL": ""}, "amazin.E003"),
+        ({"SITE_URL": "http://localhost:8000"}, "amazin.E003"),
+        ({"SITE_URL": "http://127.0.0.1"}, "amazin.E003"),
+    ],
+)
+@pytest.mark.parametrize("args", [("--deploy",), ()])
+def test_production_refuses_development_stripe_secrets_and_a_local_site_url(
+    tmp_path, unsafe, check_id, args
+):
+    result = manage_check(tmp_path, PRODUCTION | unsafe, *args)
+
+    assert result.returncode != 0
+    assert check_id in result.stderr
+
+
+def test_an_unset_webhook_secret_never_falls_back_to_the_emulators(tmp_path):
+    configured = {k: v for k, v in PRODUCTION.items() if k != "STRIPE_WEBHOOK_SECRET"}
+
+    result = manage_check(tmp_path, configured)
+
+    assert result.returncode != 0
+    assert "amazin.E002" in result.stderr
+
+
+def test_a_deployment_can_knowingly_silence_the_local_site_url_check(tmp_path):
+    configured = PRODUCTION | {
+        "SITE_URL": "http://127.0.0.1:8000",
+        "SILENCED_SYSTEM_CHECKS": "amazin.E003",
     }
 
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage_check(tmp_path, configured)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    result = manage_check(tmp_path, {})
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
