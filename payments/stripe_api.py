@@ -7,6 +7,7 @@ request parameters by hand or needs to know the SDK's object types.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -33,28 +34,67 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
+# What a genuine Stripe event never exceeds: JSON-safe integers (Stripe's ids and amounts fit
+# in 2**53), a few levels of nesting, a `created` no later than now (clocks aside).
+MAX_EVENT_INT = 2**53
+MAX_EVENT_DEPTH = 32
+
+
 def verify_webhook(*, payload: bytes, signature: str) -> dict[str, Any]:
     """Check `Stripe-Signature` on the raw body, then parse it.
 
-    Raises SignatureVerificationError for a missing, forged or stale signature and
-    ValueError for a body that is not a JSON object.
+    Raises SignatureVerificationError for a missing, forged or stale signature, or one
+    timestamped in the future (the SDK only checks the past), and ValueError for a body that
+    is not a Stripe event: not a JSON object, absurdly nested, an integer out of range, or
+    created in the future. Everything raised here is the sender's fault: a 400, never a 500.
     """
+    tolerance = stripe.Webhook.DEFAULT_TOLERANCE
     stripe.WebhookSignature.verify_header(
         payload.decode("utf-8", errors="replace"),
         signature,
         settings.STRIPE_WEBHOOK_SECRET,
-        stripe.Webhook.DEFAULT_TOLERANCE,
+        tolerance,
     )
-    event = json.loads(payload)
+    now = time.time()
+    if _signature_timestamp(signature) > now + tolerance:
+        raise SignatureVerificationError("Timestamp in the future", signature, payload)
+    try:
+        event = json.loads(payload)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    _check_shape(event)
     if (
         not isinstance(event, dict)
         or not isinstance(event.get("id"), str)
         or not isinstance(event.get("type"), str)
-        or not isinstance(event.get("created", 0), int)
+        or type(event.get("created", 0)) is not int
+        or not 0 <= event.get("created", 0) <= now + tolerance
         or not isinstance(event.get("data", {}), dict)
     ):
         raise ValueError("not a Stripe event")
     return event
+
+
+def _signature_timestamp(signature: str) -> int:
+    for item in signature.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "t" and value.strip().isdigit():
+            return int(value)
+    return 0  # verify_header has already refused a header without one
+
+
+def _check_shape(value: Any) -> None:
+    """Refuse deep nesting and out-of-range integers, iteratively (no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_EVENT_DEPTH:
+                raise ValueError("nested too deeply")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_EVENT_INT:
+            raise ValueError("integer out of range")
 
 
 def products_iter() -> Iterator[dict[str, Any]]:
