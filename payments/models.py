@@ -119,3 +119,15 @@ class OrderLine(models.Model):
     @property
     def line_total(self) -> int:
         return self.unit_amount * self.quantity
+
+
+class StripeCheckpoint(models.Model):
+    """How far a reader of Stripe's Events API has got (one row per reader, by name)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    # `created` (Unix seconds) up to which every event has been seen and recorded.
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.position}"

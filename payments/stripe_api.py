@@ -107,6 +107,15 @@ def prices_iter() -> Iterator[dict[str, Any]]:
         yield as_dict(price)
 
 
+def events_since(created_gte: int) -> Iterator[dict[str, Any]]:
+    """Every event Stripe still has (it keeps 30 days) created at or after `created_gte`."""
+    params: Any = {"limit": 100, "created": {"gte": created_gte}}
+    for event in client().v1.events.list(params=params).auto_paging_iter():
+        # As the webhook would carry it: plain JSON (the SDK turns *_decimal strings into
+        # Decimal), so the event log stores the same thing whichever way an event came.
+        yield json.loads(json.dumps(as_dict(event), default=str))
+
+
 def product_retrieve(product_id: str) -> dict[str, Any]:
     return as_dict(client().v1.products.retrieve(product_id))
 
