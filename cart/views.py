@@ -13,18 +13,21 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from cart import services
 from cart.forms import CartAddForm, CartRemoveForm, CartUpdateForm
 from cart.selectors import cart_for_request, cart_view
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
+class HtmxHttpRequest(HttpRequest):
+    """What django-htmx's middleware makes of every request (its documented typing idiom)."""
+
+    htmx: HtmxDetails
 
 
-def _answer(request: HttpRequest, status: HTTPStatus) -> HttpResponse:
-    if _is_htmx(request):
+def _answer(request: HtmxHttpRequest, status: HTTPStatus) -> HttpResponse:
+    if request.htmx:
         return render(request, "cart/includes/_feedback.html", status=status)
     if status == HTTPStatus.OK:
         return redirect("cart:detail")
@@ -34,7 +37,7 @@ def _answer(request: HttpRequest, status: HTTPStatus) -> HttpResponse:
 
 
 def _rejected(
-    request: HttpRequest, form: CartAddForm | CartUpdateForm | CartRemoveForm
+    request: HtmxHttpRequest, form: CartAddForm | CartUpdateForm | CartRemoveForm
 ) -> HttpResponse:
     messages.error(request, form.message())
     conflict = isinstance(form, CartAddForm | CartUpdateForm) and form.is_conflict()
@@ -47,7 +50,7 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def cart_add(request: HttpRequest) -> HttpResponse:
+def cart_add(request: HtmxHttpRequest) -> HttpResponse:
     form = CartAddForm(request.POST, cart=cart_for_request(request))
     if not form.is_valid():
         return _rejected(request, form)
@@ -61,7 +64,7 @@ def cart_add(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def cart_update(request: HttpRequest) -> HttpResponse:
+def cart_update(request: HtmxHttpRequest) -> HttpResponse:
     form = CartUpdateForm(request.POST, cart=cart_for_request(request))
     if not form.is_valid():
         return _rejected(request, form)
@@ -75,7 +78,7 @@ def cart_update(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def cart_remove(request: HttpRequest) -> HttpResponse:
+def cart_remove(request: HtmxHttpRequest) -> HttpResponse:
     form = CartRemoveForm(request.POST)
     if not form.is_valid():
         return _rejected(request, form)

@@ -14,24 +14,16 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+
+import environ
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PORT = int(os.environ.get("PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
 EMULATOR_SECRET = "whsec_amazin_emulator_secret"
-
-
-def dotenv() -> dict[str, str]:
-    path = ROOT / ".env"
-    values: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def wait_for(url: str, timeout: float = 30) -> None:
@@ -46,7 +38,7 @@ def wait_for(url: str, timeout: float = 30) -> None:
             time.sleep(0.2)
 
 
-def uses_real_stripe(configured: dict[str, str]) -> bool:
+def uses_real_stripe(configured: Mapping[str, str]) -> bool:
     """A real secret key and no other API base: talk to Stripe, start no emulator."""
     key = configured.get("STRIPE_SECRET_KEY", "")
     real_key = key.startswith(("sk_test_", "sk_live_", "rk_")) and key != "sk_test_emulator"
@@ -54,10 +46,15 @@ def uses_real_stripe(configured: dict[str, str]) -> bool:
 
 
 def main() -> None:
-    configured = {**dotenv(), **os.environ}
+    launched_with = dict(os.environ)
+    # .env (or ENV_FILE) read exactly as the app reads it (amazin/settings.py): the
+    # environment wins over the file.
+    environ.Env.read_env(os.environ.get("ENV_FILE", ROOT / ".env"), overwrite=False)
+    configured = os.environ
     real_stripe = uses_real_stripe(configured)
 
-    env = {**os.environ, "DEBUG": configured.get("DEBUG", "1")}
+    # The children read .env themselves; they get only what `make run` decides on top of it.
+    env = {**launched_with, "DEBUG": configured.get("DEBUG", "1")}
     env.setdefault("SITE_URL", f"http://localhost:{PORT}")
     children: list[subprocess.Popen[bytes]] = []
 

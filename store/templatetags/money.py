@@ -6,6 +6,6 @@ register = template.Library()
 
 
 @register.filter
-def money(amount: int | None, currency: str) -> str:
+def money(amount: int | None, currency: str | None) -> str:
     """`{{ price.unit_amount|money:price.currency }}`"""
     return format_money(amount, currency)
