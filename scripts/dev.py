@@ -4,6 +4,8 @@ Without a real Stripe key this starts the bundled Stripe emulator, points the ap
 migrates, seeds the demo catalog and serves the shop; with `STRIPE_SECRET_KEY=sk_test_...`
 in `.env` (and no `STRIPE_API_BASE`) it talks to real Stripe and starts no emulator.
 Ctrl-C stops everything it started.
+
+Ports: the shop on PORT (8000), the emulator on EMULATOR_PORT (12111), both on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -97,15 +99,18 @@ def main() -> None:
     manage = [PY, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run([*manage, "seed_demo"], cwd=ROOT, env=env, check=True)
+    staff = subprocess.run(
+        [*manage, "demo_staff"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    staff_email, staff_password = staff.stdout.split()
     start(*manage, "runserver", f"127.0.0.1:{PORT}", "--noreload")
     start(*manage, "release_expired_reservations", "--every", "30")
     wait_for(f"http://127.0.0.1:{PORT}/healthz")
 
     print()
     print(f"  Amazin is running:  http://localhost:{PORT}/")
-    print(
-        f"  Staff admin:        http://localhost:{PORT}/admin/  (python manage.py createsuperuser)"
-    )
+    print(f"  Staff admin:        http://localhost:{PORT}/admin/")
+    print(f"                      {staff_email} / {staff_password}  (new password each run)")
     if real_stripe:
         print("  Stripe:             real Stripe (test mode); forward webhooks with")
         print(f"                      stripe listen --forward-to localhost:{PORT}/stripe/webhook/")

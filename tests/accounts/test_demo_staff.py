@@ -1,0 +1,42 @@
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def run_demo_staff(capsys) -> tuple[str, str]:
+    call_command("demo_staff")
+    email, password = capsys.readouterr().out.split()
+    return email, password
+
+
+def test_demo_staff_can_log_in_to_the_admin_with_what_it_prints(settings, capsys):
+    settings.DEBUG = True
+
+    email, password = run_demo_staff(capsys)
+
+    user = User.objects.get(username=email)
+    assert user.check_password(password)
+    assert (user.is_staff, user.is_superuser, user.is_active) == (True, True, True)
+
+
+def test_each_run_resets_the_password(settings, capsys):
+    settings.DEBUG = True
+    email, first = run_demo_staff(capsys)
+
+    _, second = run_demo_staff(capsys)
+
+    assert first != second
+    user = User.objects.get(username=email)
+    assert not user.check_password(first)
+    assert user.check_password(second)
+
+
+def test_demo_staff_refuses_outside_development(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError):
+        call_command("demo_staff")
+
+    assert not User.objects.exists()
