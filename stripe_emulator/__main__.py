@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(emulator, args.host, args.port)
     port = server.server_address[1]
     if not args.public_url:
-        emulator.api.public_url = f"http://{args.host}:{port}"
+        emulator.api.checkout.public_url = f"http://{args.host}:{port}"
     base = f"http://{args.host}:{port}"
     forward = args.forward_to or "nowhere (delivery off)"
     print(

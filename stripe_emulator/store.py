@@ -34,6 +34,35 @@ IDEMPOTENCY_TTL = 24 * 3600
 _ALPHABET = string.ascii_letters + string.digits
 
 
+class BadCursor(LookupError):
+    """A `starting_after` / `ending_before` id that is not in the list."""
+
+
+def matches(obj: dict[str, Any], filters: list[tuple[str, str, Any]]) -> bool:
+    """Whether an object passes every (field, op, value) filter of a list."""
+    for field, op, value in filters:
+        actual = obj.get(field)
+        if op == "eq":
+            ok = actual == value
+        elif op == "in":
+            ok = actual in value
+        elif op == "prefix":
+            ok = isinstance(actual, str) and actual.startswith(value)
+        elif op == "gt":
+            ok = actual > value
+        elif op == "gte":
+            ok = actual >= value
+        elif op == "lt":
+            ok = actual < value
+        elif op == "lte":
+            ok = actual <= value
+        else:
+            raise ValueError(f"unknown filter op {op!r}")
+        if not ok:
+            return False
+    return True
+
+
 def new_id(prefix: str, length: int = 24) -> str:
     """An id shaped like Stripe's: a type prefix and random alphanumerics."""
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
@@ -96,6 +125,37 @@ class Store:
         items = list(self.state[collection].values())
         items.sort(key=lambda o: (o.get("created", 0), o.get("_seq", 0)), reverse=True)
         return items
+
+    def find(
+        self, collection: str, filters: list[tuple[str, str, Any]], limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The objects that pass the filters, newest first."""
+        return [o for o in self.all(collection) if matches(o, filters)][:limit]
+
+    def page(
+        self,
+        collection: str,
+        filters: list[tuple[str, str, Any]],
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of a newest-first list and whether there is more past it."""
+        items = self.find(collection, filters)
+        ids = [item["id"] for item in items]
+        if starting_after:
+            if starting_after not in ids:
+                raise BadCursor(starting_after)
+            start = ids.index(starting_after) + 1
+            return items[start : start + limit], start + limit < len(items)
+        if ending_before:
+            if ending_before not in ids:
+                raise BadCursor(ending_before)
+            end = ids.index(ending_before)
+            begin = max(0, end - limit)
+            return items[begin:end], begin > 0
+        return items[:limit], len(items) > limit
 
     # -- idempotency -------------------------------------------------------
 

@@ -270,6 +270,11 @@ class Deliverer:
             # A short server-side poll; the worker owns the queue.
             time.sleep(0.01)
 
+    def for_events(self, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The deliveries of these events, by event id (events without one are left out)."""
+        with self.store.lock:
+            return {i: self.deliveries[i] for i in event_ids if i in self.deliveries}
+
     def listing(self, event_id: str | None = None) -> list[dict[str, Any]]:
         with self.store.lock:
             rows = sorted(self.deliveries.values(), key=lambda d: d["seq"])
