@@ -82,6 +82,9 @@ class Emulator:
 class RequestHandler(BaseHTTPRequestHandler):
     server_version = "StripeEmulator/1.0"
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, a kept-alive client
+    # (the SDK's) waited for its own delayed ACK: 40 ms on every call.
+    disable_nagle_algorithm = True
     emulator: Emulator  # set on the subclass made by make_server
 
     # -- plumbing ----------------------------------------------------------------
