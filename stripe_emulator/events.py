@@ -49,6 +49,8 @@ class Events(Resource):
         self.store.put("events", event)
         if self.on_event is not None:
             event["pending_webhooks"] = self.on_event(event)
+            if event["pending_webhooks"]:
+                self.store.put("events", event)
         return event
 
     def event_list(self, params: Params) -> Obj:
