@@ -20,7 +20,8 @@ from tests.support.emulator import REPO_ROOT, Emulator, running_emulator
 
 pytestmark = pytest.mark.emulator
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+# Stripe's own sample objects, kept in the repository (see SOURCES.md there).
+FIXTURES3 = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 
 
 def test_idempotent_replay_returns_the_same_object(
@@ -184,10 +185,7 @@ def emulated_objects(emulator: Emulator) -> dict[str, dict[str, Any]]:
 
 
 def test_objects_have_every_field_of_stripes_samples(emulator: Emulator) -> None:
-    fixtures = SHARED / "stripe" / "fixtures3.json"
-    if not fixtures.exists():
-        pytest.skip(f"Stripe's fixtures are not checked out next to the repo ({fixtures})")
-    samples = json.loads(fixtures.read_text())["resources"]
+    samples = json.loads(FIXTURES3.read_text())["resources"]
 
     emulated = emulated_objects(emulator)
 
