@@ -63,14 +63,18 @@ class Emulator:
         self.routes = compile_routes(self.api.routes())
         self.quiet = quiet
         self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep, name="session-sweeper", daemon=True)
 
     def start_background(self) -> None:
         self.deliverer.start()
-        threading.Thread(target=self._sweep, name="session-sweeper", daemon=True).start()
+        self._sweeper.start()
 
     def stop_background(self) -> None:
+        """Stop the background threads, so the store can be closed after."""
         self._stop.set()
         self.deliverer.stop()
+        if self._sweeper.is_alive():
+            self._sweeper.join(timeout=5)
 
     def _sweep(self) -> None:
         # Expiry is also checked on every access; this makes the expired event
