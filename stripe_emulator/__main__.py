@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from stripe_emulator.legacy import open_store
 from stripe_emulator.server import Emulator, make_server
-from stripe_emulator.store import Store
 from stripe_emulator.webhooks import Deliverer
 
 
@@ -44,7 +44,7 @@ def _terminate(signum: int, frame: object) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    store = Store(args.data)
+    store = open_store(args.data)
     deliverer = Deliverer(
         store,
         forward_to=args.forward_to,
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(emulator, args.host, args.port)
     port = server.server_address[1]
     if not args.public_url:
-        emulator.api.public_url = f"http://{args.host}:{port}"
+        emulator.api.checkout.public_url = f"http://{args.host}:{port}"
     base = f"http://{args.host}:{port}"
     forward = args.forward_to or "nowhere (delivery off)"
     print(
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         emulator.stop_background()
         server.server_close()
-        store.save()
+        store.close()
         sys.stdout.flush()
 
 

@@ -16,10 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from stripe_emulator import API_VERSION, pages
-from stripe_emulator.api import Api, ApiError, RequestContext
+from stripe_emulator import API_VERSION
+from stripe_emulator.api import Api
 from stripe_emulator.cards import CardError
 from stripe_emulator.forms import FormError, parse_form, parse_pairs
+from stripe_emulator.pages import checkout as checkout_page
+from stripe_emulator.pages import dashboard as dashboard_page
+from stripe_emulator.pages import fill_session_id
+from stripe_emulator.params import ApiError, RequestContext
 from stripe_emulator.store import Store, new_id
 from stripe_emulator.webhooks import Deliverer
 
@@ -33,46 +37,13 @@ class Route:
     handler: Callable[..., Any]
 
 
-def _routes(api: Api) -> list[Route]:
-    """API routes: handler(params, ctx, **path groups) -> JSON-able dict."""
-
-    def r(method: str, path: str, handler: Callable[..., Any]) -> Route:
+def compile_routes(routes: list[tuple[str, str, Callable[..., Any]]]) -> list[Route]:
+    """`/v1/products/{id}` -> a regex with a named group per `{name}`."""
+    compiled = []
+    for method, path, handler in routes:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-        return Route(method, re.compile(f"^{regex}$"), handler)
-
-    return [
-        r("POST", "/v1/products", lambda p, c: api.product_create(p, c)),
-        r("GET", "/v1/products", lambda p, c: api.product_list(p)),
-        r("GET", "/v1/products/{id}", lambda p, c, id: api.product_retrieve(id, p)),
-        r("POST", "/v1/products/{id}", lambda p, c, id: api.product_update(id, p, c)),
-        r("DELETE", "/v1/products/{id}", lambda p, c, id: api.product_delete(id, c)),
-        r("POST", "/v1/prices", lambda p, c: api.price_create(p, c)),
-        r("GET", "/v1/prices", lambda p, c: api.price_list(p)),
-        r("GET", "/v1/prices/{id}", lambda p, c, id: api.price_retrieve(id, p)),
-        r("POST", "/v1/prices/{id}", lambda p, c, id: api.price_update(id, p, c)),
-        r("POST", "/v1/checkout/sessions", lambda p, c: api.session_create(p, c)),
-        r("GET", "/v1/checkout/sessions", lambda p, c: api.session_list(p)),
-        r("GET", "/v1/checkout/sessions/{id}", lambda p, c, id: api.session_retrieve(id, p)),
-        r(
-            "GET",
-            "/v1/checkout/sessions/{id}/line_items",
-            lambda p, c, id: api.session_line_items(id, p),
-        ),
-        r(
-            "POST",
-            "/v1/checkout/sessions/{id}/expire",
-            lambda p, c, id: api.session_expire(id, p, c),
-        ),
-        r("GET", "/v1/payment_intents", lambda p, c: api.payment_intent_list(p)),
-        r("GET", "/v1/payment_intents/{id}", lambda p, c, id: api.payment_intent_retrieve(id, p)),
-        r("GET", "/v1/charges", lambda p, c: api.charge_list(p)),
-        r("GET", "/v1/charges/{id}", lambda p, c, id: api.charge_retrieve(id, p)),
-        r("POST", "/v1/refunds", lambda p, c: api.refund_create(p, c)),
-        r("GET", "/v1/refunds", lambda p, c: api.refund_list(p)),
-        r("GET", "/v1/refunds/{id}", lambda p, c, id: api.refund_retrieve(id, p)),
-        r("GET", "/v1/events", lambda p, c: api.event_list(p)),
-        r("GET", "/v1/events/{id}", lambda p, c, id: api.event_retrieve(id, p)),
-    ]
+        compiled.append(Route(method, re.compile(f"^{regex}$"), handler))
+    return compiled
 
 
 class Emulator:
@@ -89,28 +60,35 @@ class Emulator:
         self.store = store
         self.deliverer = deliverer
         self.api = Api(store, public_url=public_url, on_event=deliverer.enqueue)
-        self.routes = _routes(self.api)
+        self.routes = compile_routes(self.api.routes())
         self.quiet = quiet
         self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep, name="session-sweeper", daemon=True)
 
     def start_background(self) -> None:
         self.deliverer.start()
-        threading.Thread(target=self._sweep, name="session-sweeper", daemon=True).start()
+        self._sweeper.start()
 
     def stop_background(self) -> None:
+        """Stop the background threads, so the store can be closed after."""
         self._stop.set()
         self.deliverer.stop()
+        if self._sweeper.is_alive():
+            self._sweeper.join(timeout=5)
 
     def _sweep(self) -> None:
         # Expiry is also checked on every access; this makes the expired event
         # fire on time even when nobody looks at the session.
         while not self._stop.wait(1.0):
-            self.api.expire_due_sessions()
+            self.api.checkout.expire_due_sessions()
 
 
 class RequestHandler(BaseHTTPRequestHandler):
     server_version = "StripeEmulator/1.0"
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, a kept-alive client
+    # (the SDK's) waited for its own delayed ACK: 40 ms on every call.
+    disable_nagle_algorithm = True
     emulator: Emulator  # set on the subclass made by make_server
 
     # -- plumbing ----------------------------------------------------------------
@@ -312,7 +290,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = parse_form(self._body())
             seconds = int(params.get("seconds", body.get("seconds", 0)))
             now = emulator.store.advance_clock(seconds)
-            expired = emulator.api.expire_due_sessions()
+            expired = emulator.api.checkout.expire_due_sessions()
             self.send_json(HTTPStatus.OK, {"now": now, "expired_sessions": expired})
             return
         match = re.fullmatch(r"/_emulator/sessions/([^/]+)/pay", path)
@@ -328,9 +306,9 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _test_pay(self, session_id: str) -> None:
         form = parse_pairs(parse_qsl(self._body(), keep_blank_values=True))
-        api = self.emulator.api
+        checkout = self.emulator.api.checkout
         try:
-            session = api.session_pay(
+            session = checkout.session_pay(
                 session_id,
                 card_number=str(form.get("card", "4242424242424242")),
                 expiry=str(form.get("expiry", "12/34")),
@@ -339,7 +317,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 name=str(form.get("name", "")) or None,
             )
         except CardError as exc:
-            session = api.session(session_id)
+            session = checkout.session(session_id)
             self.send_json(
                 exc.status,
                 {
@@ -349,7 +327,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                         "decline_code": exc.decline_code,
                         "message": exc.message,
                     },
-                    "session": api.render(session),
+                    "session": checkout.render(session),
                 },
             )
             return
@@ -357,8 +335,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             HTTPStatus.OK,
             {
                 "paid": True,
-                "redirect": pages.fill_session_id(session["success_url"], session_id),
-                "session": api.render(session),
+                "redirect": fill_session_id(session["success_url"], session_id),
+                "session": checkout.render(session),
             },
         )
 
@@ -368,12 +346,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         if path.startswith("/pay/"):
             session_id = path.removeprefix("/pay/").strip("/")
             if method == "GET":
-                status, html = pages.checkout_get(self.emulator.api, session_id)
+                status, html = checkout_page.checkout_get(self.emulator.api.checkout, session_id)
                 self.send_html(status, html)
                 return
             if method == "POST":
                 form = parse_pairs(parse_qsl(self._body(), keep_blank_values=True))
-                outcome = pages.checkout_post(self.emulator.api, session_id, form)
+                outcome = checkout_page.checkout_post(self.emulator.api.checkout, session_id, form)
                 if outcome.redirect:
                     self.redirect(outcome.redirect)
                 else:
@@ -381,11 +359,17 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
         elif method == "GET" and path == "/":
             notice = dict(parse_qsl(query)).get("notice", "")
-            self.send_html(HTTPStatus.OK, pages.dashboard(self.emulator, notice))
+            self.send_html(
+                HTTPStatus.OK,
+                dashboard_page.dashboard(self.emulator.api, self.emulator.deliverer, notice),
+            )
             return
         elif method == "POST" and path.startswith("/dashboard/"):
             form = parse_pairs(parse_qsl(self._body(), keep_blank_values=True))
-            self.redirect(pages.dashboard_action(self.emulator, path, form))
+            emulator = self.emulator
+            self.redirect(
+                dashboard_page.dashboard_action(emulator.api, emulator.deliverer, path, form)
+            )
             return
         raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}.")
 

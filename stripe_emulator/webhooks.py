@@ -68,10 +68,6 @@ class Deliverer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @property
-    def deliveries(self) -> dict[str, dict[str, Any]]:
-        return self.store.state["deliveries"]
-
     # -- queueing (called under the store lock) ------------------------------
 
     def enqueue(self, event: dict[str, Any]) -> int:
@@ -83,18 +79,20 @@ class Deliverer:
             rng = random.Random(f"{self.chaos_seed}:{event['_seq']}")
             duplicate = rng.random() < 1 / 3
             hold = rng.random() < 1 / 4
-        self.deliveries[event["id"]] = {
-            "event": event["id"],
-            "type": event["type"],
-            "seq": event["_seq"],
-            "status": "pending",
-            "attempts": [],
-            "round_start": 0,
-            "queued_at": time.time(),
-            "next_attempt_at": time.time(),
-            "chaos_duplicate": duplicate,
-            "chaos_hold": hold,
-        }
+        self.store.delivery_put(
+            {
+                "event": event["id"],
+                "type": event["type"],
+                "seq": event["_seq"],
+                "status": "pending",
+                "attempts": [],
+                "round_start": 0,
+                "queued_at": time.time(),
+                "next_attempt_at": time.time(),
+                "chaos_duplicate": duplicate,
+                "chaos_hold": hold,
+            }
+        )
         self._wake.set()
         return 1
 
@@ -103,7 +101,7 @@ class Deliverer:
             event = self.store.get("events", event_id)
             if event is None or not self.forward_to:
                 return False
-            delivery = self.deliveries.get(event_id)
+            delivery = self.store.delivery_get(event_id)
             if delivery is None:
                 self.enqueue(event)
             else:
@@ -113,7 +111,9 @@ class Deliverer:
                     next_attempt_at=time.time(),
                     chaos_hold=False,
                 )
+                self.store.delivery_put(delivery)
             event["pending_webhooks"] = 1
+            self.store.put("events", event)
             self.store.save()
         self._wake.set()
         return True
@@ -126,9 +126,9 @@ class Deliverer:
         with self.store.lock:
             # Whatever was pending when the process stopped is due now: a restart
             # is usually a developer fixing things, who should not wait a backoff.
-            for delivery in self.deliveries.values():
-                if delivery["status"] == "pending":
-                    delivery["next_attempt_at"] = min(delivery["next_attempt_at"], time.time())
+            for delivery in self.store.deliveries(status="pending"):
+                delivery["next_attempt_at"] = min(delivery["next_attempt_at"], time.time())
+                self.store.delivery_put(delivery)
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
         self._thread.start()
 
@@ -151,19 +151,15 @@ class Deliverer:
         """The oldest due delivery, or None and how long to sleep."""
         now = time.time()
         with self.store.lock:
-            pending = sorted(
-                (d for d in self.deliveries.values() if d["status"] == "pending"),
-                key=lambda d: d["seq"],
-            )
             wait = 1.0
-            for delivery in pending:
+            for delivery in self.store.deliveries(status="pending"):
                 if delivery["next_attempt_at"] > now:
                     wait = min(wait, delivery["next_attempt_at"] - now)
                     continue
                 if self._held(delivery, now):
                     wait = min(wait, 0.05)
                     continue
-                return dict(delivery), 0.0
+                return delivery, 0.0
             return None, max(wait, 0.01)
 
     def _held(self, delivery: dict[str, Any], now: float) -> bool:
@@ -172,9 +168,7 @@ class Deliverer:
             return False
         if now - delivery["queued_at"] > HOLD_MAX:
             return False
-        return not any(
-            d["seq"] > delivery["seq"] and d["attempts"] for d in self.deliveries.values()
-        )
+        return not self.store.delivery_attempted_after(delivery["seq"])
 
     def _attempt(self, job: dict[str, Any]) -> None:
         with self.store.lock:
@@ -190,9 +184,10 @@ class Deliverer:
             duplicate["chaos_duplicate"] = True
             self._record(job["event"], attempt, ok)
             with self.store.lock:
-                self.deliveries[job["event"]]["attempts"].append(duplicate)
-                self.deliveries[job["event"]]["chaos_duplicate"] = False
-                self.store.save()
+                delivery = self._delivery(job["event"])
+                delivery["attempts"].append(duplicate)
+                delivery["chaos_duplicate"] = False
+                self.store.delivery_put(delivery)
             return
         self._record(job["event"], attempt, ok)
 
@@ -228,36 +223,39 @@ class Deliverer:
             "duration_ms": round((time.monotonic() - started) * 1000),
         }
 
+    def _delivery(self, event_id: str) -> dict[str, Any]:
+        delivery = self.store.delivery_get(event_id)
+        assert delivery is not None, event_id
+        return delivery
+
     def _record(self, event_id: str, attempt: dict[str, Any], ok: bool) -> None:
         with self.store.lock:
-            delivery = self.deliveries[event_id]
+            delivery = self._delivery(event_id)
             delivery["attempts"].append(attempt)
             tries = len(delivery["attempts"]) - delivery["round_start"]
+            if not ok and tries < self.max_attempts:
+                delay = min(self.retry_base * 2 ** (tries - 1), MAX_DELAY)
+                delivery["next_attempt_at"] = time.time() + delay
+            self.store.delivery_put(delivery)
             if ok:
                 self._finish(event_id, "delivered")
             elif tries >= self.max_attempts:
                 self._finish(event_id, "failed")
-            else:
-                delay = min(self.retry_base * 2 ** (tries - 1), MAX_DELAY)
-                delivery["next_attempt_at"] = time.time() + delay
-                self.store.save()
 
     def _finish(self, event_id: str, status: str) -> None:
         with self.store.lock:
-            self.deliveries[event_id]["status"] = status
+            delivery = self._delivery(event_id)
+            delivery["status"] = status
+            self.store.delivery_put(delivery)
             event = self.store.get("events", event_id)
             if event is not None:
                 event["pending_webhooks"] = 0
-            self.store.save()
+                self.store.put("events", event)
 
     # -- inspection ------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        with self.store.lock:
-            result = {"pending": 0, "delivered": 0, "failed": 0}
-            for delivery in self.deliveries.values():
-                result[delivery["status"]] += 1
-            return result
+        return {"pending": 0, "delivered": 0, "failed": 0, **self.store.delivery_counts()}
 
     def flush(self, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until nothing is pending (or the timeout passes)."""
@@ -270,18 +268,19 @@ class Deliverer:
             # A short server-side poll; the worker owns the queue.
             time.sleep(0.01)
 
+    def for_events(self, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The deliveries of these events, by event id (events without one are left out)."""
+        return {d["event"]: d for d in self.store.deliveries(event_ids=event_ids)}
+
     def listing(self, event_id: str | None = None) -> list[dict[str, Any]]:
-        with self.store.lock:
-            rows = sorted(self.deliveries.values(), key=lambda d: d["seq"])
-            if event_id:
-                rows = [d for d in rows if d["event"] == event_id]
-            return [
-                {
-                    "event": d["event"],
-                    "type": d["type"],
-                    "status": d["status"],
-                    "attempts": list(d["attempts"]),
-                    "next_attempt_at": d["next_attempt_at"] if d["status"] == "pending" else None,
-                }
-                for d in rows
-            ]
+        rows = self.store.deliveries(event_ids=[event_id] if event_id else None)
+        return [
+            {
+                "event": d["event"],
+                "type": d["type"],
+                "status": d["status"],
+                "attempts": list(d["attempts"]),
+                "next_attempt_at": d["next_attempt_at"] if d["status"] == "pending" else None,
+            }
+            for d in rows
+        ]

@@ -143,3 +143,31 @@ def test_list_filters_and_expand_data(stripe_client: stripe.StripeClient) -> Non
     assert [p.id for p in active.data] == [kept.id]
     assert prices.data[0].id == price.id
     assert prices.data[0].product.name == "Kept"
+
+
+def test_price_list_filters_and_a_cursor_outside_the_filter(
+    stripe_client: stripe.StripeClient,
+) -> None:
+    tea = stripe_client.v1.products.create(params={"name": "Tea"})
+    cup = stripe_client.v1.products.create(params={"name": "Cup"})
+    usd = stripe_client.v1.prices.create(
+        params={"product": tea.id, "unit_amount": 5, "currency": "usd", "lookup_key": "tea"}
+    )
+    eur = stripe_client.v1.prices.create(
+        params={"product": tea.id, "unit_amount": 4, "currency": "eur", "active": False}
+    )
+    other = stripe_client.v1.prices.create(
+        params={"product": cup.id, "unit_amount": 9, "currency": "usd"}
+    )
+
+    def ids(**params: object) -> list[str]:
+        return [p.id for p in stripe_client.v1.prices.list(params=params).data]  # type: ignore[arg-type]
+
+    assert ids(product=tea.id) == [eur.id, usd.id]
+    assert ids(active=False) == [eur.id]
+    assert ids(currency="USD") == [other.id, usd.id]
+    assert ids(lookup_keys=["tea", "none"]) == [usd.id]
+    assert ids(product=tea.id, limit=1, starting_after=eur.id) == [usd.id]
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        ids(product=tea.id, starting_after=other.id)
+    assert excinfo.value.param == "starting_after"

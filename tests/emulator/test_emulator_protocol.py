@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +14,14 @@ import pytest
 import requests
 import stripe
 
+from stripe_emulator import objects
 from stripe_emulator.forms import FormError, parse_form
-from tests.support.emulator import Emulator, running_emulator
+from tests.support.emulator import REPO_ROOT, Emulator, running_emulator
 
 pytestmark = pytest.mark.emulator
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+# Stripe's own sample objects, kept in the repository (see SOURCES.md there).
+FIXTURES3 = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 
 
 def test_idempotent_replay_returns_the_same_object(
@@ -85,7 +91,7 @@ def test_unknown_id_is_resource_missing(stripe_client: stripe.StripeClient) -> N
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
-    data = tmp_path / "state.json"
+    data = tmp_path / "state.sqlite3"
     with running_emulator(data_file=data) as emulator:
         client = emulator.client()
         product = client.v1.products.create(params={"name": "Durable"})
@@ -104,7 +110,11 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert fetched.name == "Durable"
     assert again.id == price.id
     assert [e.type for e in events.data] == ["price.created", "product.created"]
-    assert json.loads(data.read_text())["products"][product.id]["name"] == "Durable"
+    with closing(sqlite3.connect(data)) as db:
+        [(stored,)] = db.execute(
+            "SELECT data FROM objects WHERE collection = 'products' AND id = ?", (product.id,)
+        )
+    assert json.loads(stored)["name"] == "Durable"
 
 
 def test_event_list_filters(stripe_client: stripe.StripeClient) -> None:
@@ -175,10 +185,7 @@ def emulated_objects(emulator: Emulator) -> dict[str, dict[str, Any]]:
 
 
 def test_objects_have_every_field_of_stripes_samples(emulator: Emulator) -> None:
-    fixtures = SHARED / "stripe" / "fixtures3.json"
-    if not fixtures.exists():
-        pytest.skip(f"Stripe's fixtures are not checked out next to the repo ({fixtures})")
-    samples = json.loads(fixtures.read_text())["resources"]
+    samples = json.loads(FIXTURES3.read_text())["resources"]
 
     emulated = emulated_objects(emulator)
 
@@ -197,3 +204,47 @@ def test_refused_post_does_not_poison_a_kept_alive_connection(emulator: Emulator
 
     assert refused.status_code == 401
     assert health.status_code == 200 and health.text == "ok"
+
+
+def test_an_old_json_data_file_is_imported(tmp_path: Path) -> None:
+    data = tmp_path / "state.json"
+    old = objects.product(now=1_700_000_000, name="From JSON", id="prod_fromjson", _seq=7)
+    data.write_text(
+        json.dumps(
+            {
+                "products": {old["id"]: old},
+                "seq": 7,
+                "clock_offset": 0,
+                "idempotency": {},
+                "deliveries": {},
+            }
+        )
+    )
+
+    with running_emulator(data_file=data) as emulator:
+        client = emulator.client()
+        kept = client.v1.products.retrieve("prod_fromjson")
+        newer = client.v1.products.create(params={"name": "After"})
+        listed = client.v1.products.list()
+
+    assert kept.name == "From JSON"
+    assert [p.id for p in listed.data] == [newer.id, "prod_fromjson"]
+    assert data.read_bytes().startswith(b"SQLite format 3\x00")
+    assert json.loads((tmp_path / "state.json.legacy-json").read_text())["seq"] == 7
+
+
+def test_a_data_file_of_another_kind_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "notes.txt"
+    data.write_text("my notes, not emulator state")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "stripe_emulator", "--data", str(data), "--port", "0"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert done.returncode == 1
+    assert "is not an emulator data file" in done.stderr
+    assert data.read_text() == "my notes, not emulator state"

@@ -177,7 +177,7 @@ def running_emulator(
     """Start `python -m stripe_emulator` on a free 127.0.0.1 port, wait for /healthz,
     yield, terminate it. Without `data_file` the state lives in a temporary file."""
     with tempfile.TemporaryDirectory(prefix="stripe-emulator-") as tmp:
-        data = data_file or Path(tmp) / "state.json"
+        data = data_file or Path(tmp) / "state.sqlite3"
         port = free_port()
         args = [
             "--host",

@@ -13,8 +13,9 @@ from typing import Any
 from django.conf import settings
 from django.test import Client
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_EVENTS = REPO.parent / "shared" / "stripe" / "events"
+# Stripe's reference data, kept in the repository (SOURCES.md there says where from).
+STRIPE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe"
+EVENTS = STRIPE_FIXTURES / "events"
 _ids = itertools.count(1)
 
 
@@ -83,7 +84,7 @@ def price(stripe_id: str, product_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def load_shared(name: str) -> dict[str, Any]:
-    return json.loads((SHARED_EVENTS / name).read_text())
+    return json.loads((EVENTS / name).read_text())
 
 
 class WebhookPoster:

@@ -1,0 +1,369 @@
+"""Checkout Sessions: create, retrieve, list, line items, expire, and paying one.
+
+Paying is what the hosted page (and the test endpoint) does with a test card:
+it creates the PaymentIntent and the Charge and completes the session.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from stripe_emulator import objects, payment_objects
+from stripe_emulator.cards import Card, CardError, charge_card
+from stripe_emulator.events import Events
+from stripe_emulator.listing import Resource, Route
+from stripe_emulator.params import (
+    AUTOMATIC,
+    ApiError,
+    Filter,
+    Obj,
+    Params,
+    RequestContext,
+    apply_metadata,
+    check_known,
+    created_filters,
+    missing,
+    optional_str,
+    to_bool,
+    to_int,
+    to_str,
+)
+from stripe_emulator.store import Store, new_id
+
+# Stripe accepts expires_at from 30 minutes to 24 hours ahead. The slack
+# absorbs clock differences between the app and this process, so an app that
+# asks for exactly "now + 30 min" is not refused for being one second late.
+EXPIRES_MIN = 30 * 60
+EXPIRES_MAX = 24 * 3600
+EXPIRES_SLACK = 10
+
+
+class Checkout(Resource):
+    def __init__(self, store: Store, events: Events, *, public_url: str) -> None:
+        super().__init__(store)
+        self.emit = events.emit
+        self.public_url = public_url.rstrip("/")
+
+    def routes(self) -> list[Route]:
+        path = "/v1/checkout/sessions"
+        return [
+            ("POST", path, lambda p, c: self.session_create(p, c)),
+            ("GET", path, lambda p, c: self.session_list(p)),
+            ("GET", path + "/{id}", lambda p, c, id: self.session_retrieve(id, p)),
+            ("GET", path + "/{id}/line_items", lambda p, c, id: self.session_line_items(id, p)),
+            ("POST", path + "/{id}/expire", lambda p, c, id: self.session_expire(id, p, c)),
+        ]
+
+    SESSION_PARAMS = (
+        "mode",
+        "line_items",
+        "success_url",
+        "cancel_url",
+        "customer_email",
+        "client_reference_id",
+        "metadata",
+        "expires_at",
+        "automatic_tax",
+        "payment_intent_data",
+        "payment_method_types",
+        "locale",
+        "submit_type",
+        "ui_mode",
+    )
+
+    def session_create(self, params: Params, ctx: RequestContext) -> Obj:
+        with self.store.lock:
+            check_known(params, self.SESSION_PARAMS)
+            if "mode" not in params:
+                raise missing("mode")
+            if params["mode"] != "payment":
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "The emulator supports mode=payment only.",
+                    param="mode",
+                )
+            now = self.store.now()
+            line_items, currency = self._line_items(params.get("line_items"))
+            expires_at = self._expires_at(params.get("expires_at"), now)
+            fields: Obj = {}
+            for key in ("success_url", "cancel_url"):
+                if key in params:
+                    fields[key] = self._url(params[key], key)
+            for key in ("customer_email", "client_reference_id", "locale", "submit_type"):
+                if key in params:
+                    fields[key] = optional_str(params[key], key)
+            if "metadata" in params:
+                fields["metadata"] = apply_metadata({}, params["metadata"])
+            automatic_tax = False
+            if "automatic_tax" in params:
+                tax = params["automatic_tax"]
+                if not isinstance(tax, dict) or "enabled" not in tax:
+                    raise missing("automatic_tax[enabled]")
+                automatic_tax = to_bool(tax["enabled"], "automatic_tax[enabled]")
+            session = objects.checkout_session(
+                now=now,
+                public_url=self.public_url,
+                line_items=line_items,
+                currency=currency,
+                expires_at=expires_at,
+                automatic_tax=automatic_tax,
+                **fields,
+            )
+            session["_payment_intent_data"] = self._payment_intent_data(
+                params.get("payment_intent_data")
+            )
+            self.store.put("checkout_sessions", session)
+            self.store.save()
+            return self.render(session, params.get("expand"))
+
+    @staticmethod
+    def _payment_intent_data(value: Any) -> Obj:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid hash", param="payment_intent_data")
+        check_known(value, ("metadata", "description", "receipt_email"))
+        data: Obj = {}
+        if "metadata" in value:
+            data["metadata"] = apply_metadata(
+                {}, value["metadata"], "payment_intent_data[metadata]"
+            )
+        for key in ("description", "receipt_email"):
+            if key in value:
+                data[key] = optional_str(value[key], f"payment_intent_data[{key}]")
+        return data
+
+    @staticmethod
+    def _url(value: Any, param: str) -> str:
+        text = to_str(value, param)
+        if not text.startswith(("http://", "https://")):
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "Not a valid URL",
+                code="url_invalid",
+                param=param,
+            )
+        return text
+
+    def _expires_at(self, value: Any, now: int) -> int:
+        if value is None:
+            return now + EXPIRES_MAX
+        expires_at = to_int(value, "expires_at")
+        if expires_at < now + EXPIRES_MIN - EXPIRES_SLACK:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "The `expires_at` timestamp must be at least 30 minutes from "
+                "Checkout Session creation.",
+                param="expires_at",
+            )
+        if expires_at > now + EXPIRES_MAX + EXPIRES_SLACK:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "The `expires_at` timestamp must be less than 24 hours from "
+                "Checkout Session creation.",
+                param="expires_at",
+            )
+        return expires_at
+
+    def _line_items(self, value: Any) -> tuple[list[Obj], str]:
+        if value is None or value == []:
+            raise missing("line_items")
+        if not isinstance(value, list):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid array", param="line_items")
+        items: list[Obj] = []
+        currency = None
+        for i, raw in enumerate(value):
+            param = f"line_items[{i}]"
+            if not isinstance(raw, dict):
+                raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid hash", param=param)
+            check_known(raw, ("price", "quantity"))
+            if "price" not in raw:
+                raise missing(f"{param}[price]")
+            if "quantity" not in raw:
+                raise missing(f"{param}[quantity]")
+            price = self._line_item_price(raw["price"], f"{param}[price]")
+            quantity = to_int(raw["quantity"], f"{param}[quantity]", minimum=1)
+            if currency is not None and price["currency"] != currency:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "All prices on a Checkout Session must use the same currency.",
+                    param=f"{param}[price]",
+                )
+            currency = price["currency"]
+            product = self.store.get("products", price["product"]) or {"name": ""}
+            items.append(
+                objects.line_item(price_obj=price, product_name=product["name"], quantity=quantity)
+            )
+        assert currency is not None
+        return items, currency
+
+    def _line_item_price(self, value: Any, param: str) -> Obj:
+        price_id = to_str(value, param)
+        price = self.store.get("prices", price_id)
+        if price is None:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"No such price: '{price_id}'",
+                code="resource_missing",
+                param=param,
+            )
+        product = self.store.get("products", price["product"])
+        if not price["active"]:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "The price specified is inactive. This field only accepts active prices.",
+                param=param,
+            )
+        if product is None or not product["active"]:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "The price specified is set to a product that is not active.",
+                param=param,
+            )
+        if price["type"] == "recurring":
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "You specified `payment` mode but passed a recurring price. Either switch to "
+                "`subscription` mode or use only one-time prices.",
+                param=param,
+            )
+        return price
+
+    def session(self, session_id: str, param: str = "id") -> Obj:
+        """The stored session (private fields included), expired first if due."""
+        with self.store.lock:
+            self.expire_due_sessions()
+            return self.get("checkout_sessions", session_id, param)
+
+    def session_retrieve(self, session_id: str, params: Params) -> Obj:
+        with self.store.lock:
+            return self.render(self.session(session_id), params.get("expand"))
+
+    def session_line_items(self, session_id: str, params: Params) -> Obj:
+        with self.store.lock:
+            check_known(params, ("limit", "starting_after", "ending_before"))
+            session = self.session(session_id)
+            # Line items keep the order they were given in, unlike other lists.
+            return self.paginate_items(
+                session["_line_items"],
+                params,
+                f"/v1/checkout/sessions/{session_id}/line_items",
+            )
+
+    def session_list(self, params: Params) -> Obj:
+        with self.store.lock:
+            check_known(
+                params,
+                ("payment_intent", "status", "limit", "starting_after", "ending_before", "created"),
+            )
+            self.expire_due_sessions()
+            filters: list[Filter] = [
+                (key, "eq", params[key]) for key in ("payment_intent", "status") if key in params
+            ]
+            filters += created_filters(params)
+            return self.paginate("checkout_sessions", filters, params, "/v1/checkout/sessions")
+
+    def session_expire(self, session_id: str, params: Params, ctx: RequestContext) -> Obj:
+        with self.store.lock:
+            check_known(params, ())
+            session = self.session(session_id)
+            if session["status"] != "open":
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    'Only Checkout Sessions with a status in ["open"] can be expired. '
+                    f'This Checkout Session has a status of "{session["status"]}".',
+                )
+            self._expire(session, ctx)
+            self.store.save()
+            return self.render(session, params.get("expand"))
+
+    def _expire(self, session: Obj, ctx: RequestContext) -> None:
+        session["status"] = "expired"
+        session["url"] = None
+        self.store.put("checkout_sessions", session)
+        self.emit("checkout.session.expired", session, ctx)
+
+    def expire_due_sessions(self) -> int:
+        """Expire open sessions past `expires_at`; each fires its event exactly once."""
+        with self.store.lock:
+            now = self.store.now()
+            due = self.store.find(
+                "checkout_sessions", [("status", "eq", "open"), ("expires_at", "lte", now)]
+            )
+            for session in sorted(due, key=lambda s: (s["expires_at"], s["_seq"])):
+                self._expire(session, AUTOMATIC)
+            if due:
+                self.store.save()
+            return len(due)
+
+    def session_pay(
+        self,
+        session_id: str,
+        *,
+        card_number: str,
+        expiry: str,
+        cvc: str,
+        email: str,
+        name: str | None,
+    ) -> Obj:
+        """Pay an open session with a test card; raises CardError when refused."""
+        with self.store.lock:
+            session = self.session(session_id)
+            if session["status"] != "open":
+                raise CardError(
+                    f"session_{session['status']}",
+                    "This Checkout Session has expired."
+                    if session["status"] == "expired"
+                    else "This Checkout Session is already paid.",
+                    HTTPStatus.CONFLICT,
+                )
+            email = email.strip()
+            if "@" not in email:
+                raise CardError("email_invalid", "Enter a valid email address.", 400)
+            card = charge_card(card_number, expiry, cvc)
+            self._complete(session, card, email, (name or "").strip() or None)
+            self.store.save()
+            return session
+
+    def _complete(self, session: Obj, card: Card, email: str, name: str | None) -> None:
+        now = self.store.now()
+        payment_method = new_id("pm_")
+        amount = int(session["amount_total"])
+        intent = payment_objects.payment_intent(
+            now=now,
+            amount=amount,
+            currency=session["currency"],
+            payment_method=payment_method,
+            **session.get("_payment_intent_data", {}),
+        )
+        charge = payment_objects.charge(
+            now=now,
+            amount=amount,
+            currency=session["currency"],
+            payment_intent_id=intent["id"],
+            payment_method=payment_method,
+            card=card.as_dict(),
+            email=email,
+            name=name,
+            receipt_url=f"{self.public_url}/pay/{session['id']}",
+        )
+        charge["_session"] = session["id"]
+        intent["latest_charge"] = charge["id"]
+        self.store.put("payment_intents", intent)
+        self.store.put("charges", charge)
+        session.update(
+            status="complete",
+            payment_status="paid",
+            payment_intent=intent["id"],
+            url=None,
+            customer_details=payment_objects.customer_details(email=email, name=name),
+            collected_information={
+                "business_name": None,
+                "individual_name": None,
+                "shipping_details": None,
+            },
+        )
+        self.store.put("checkout_sessions", session)
+        self.emit("payment_intent.succeeded", intent, AUTOMATIC)
+        self.emit("checkout.session.completed", session, AUTOMATIC)
