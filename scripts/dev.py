@@ -91,7 +91,7 @@ def main() -> None:
             "--port", str(EMULATOR_PORT),
             "--forward-to", f"http://127.0.0.1:{PORT}/stripe/webhook/",
             "--webhook-secret", EMULATOR_SECRET,
-            "--data", str(ROOT / ".stripe_emulator.json"),
+            "--data", str(ROOT / ".stripe_emulator.sqlite3"),
             "--quiet",
         )  # fmt: skip
         wait_for(f"{emulator}/healthz")

@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='webhook endpoint; "" turns delivery off',
     )
     parser.add_argument("--webhook-secret", default="whsec_amazin_emulator_secret")
-    parser.add_argument("--data", type=Path, default=Path(".stripe_emulator.json"))
+    parser.add_argument("--data", type=Path, default=Path(".stripe_emulator.sqlite3"))
     parser.add_argument("--public-url", default="", help="base of Checkout URLs")
     parser.add_argument("--retry-base", type=float, default=0.5, help="first retry delay (s)")
     parser.add_argument("--max-attempts", type=int, default=8)
