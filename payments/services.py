@@ -22,8 +22,9 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from cart.models import Cart, CartItem
-from payments import stripe_api
+from cart.models import Cart
+from cart.services import cart_remove_products
+from payments import signals, stripe_api
 from payments.models import Order, OrderLine
 from store import live
 from store.models import Product
@@ -264,11 +265,9 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
         order.problem = ""
         order.save()
         if order.cart_id is not None:
-            CartItem.objects.filter(cart_id=order.cart_id, product_id__in=ids).delete()
-        if order.kind == Order.Kind.ACCESS:
-            from accounts.services import entitlement_grant_for_order
-
-            entitlement_grant_for_order(order=order)
+            cart_remove_products(cart_id=order.cart_id, product_ids=ids)
+        # In the transaction: what receivers grant commits with "paid" (see payments.signals).
+        signals.order_paid.send(sender=Order, order=order)
         transaction.on_commit(lambda: order_email_confirmation(order=order), robust=True)
         live.publish_on_commit(ids)
     return order
@@ -387,10 +386,8 @@ def order_refunded(*, payment_intent_id: str) -> Order | None:
         if order.status != Order.Status.REFUNDED:
             order.status = Order.Status.REFUNDED
             order.save(update_fields=["status"])
-        if order.kind == Order.Kind.ACCESS:
-            from accounts.services import entitlement_revoke_for_order
-
-            entitlement_revoke_for_order(order=order)
+        # In the transaction: what receivers revoke commits with "refunded".
+        signals.order_refunded.send(sender=Order, order=order)
     return order
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from payments import catalog
 from payments.models import StripeEvent
-from store import services as catalog
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +23,19 @@ Handler = Callable[[dict[str, Any], int], Any]
 
 
 def _product_deleted(obj: dict[str, Any], created: int) -> None:
-    catalog.product_upsert_from_stripe(obj={**obj, "deleted": True}, event_created=created)
+    catalog.product_apply(obj={**obj, "deleted": True}, event_created=created)
 
 
 def _price_deleted(obj: dict[str, Any], created: int) -> None:
-    catalog.price_upsert_from_stripe(obj={**obj, "deleted": True}, event_created=created)
+    catalog.price_apply(obj={**obj, "deleted": True}, event_created=created)
 
 
 def _product_upsert(obj: dict[str, Any], created: int) -> None:
-    catalog.product_upsert_from_stripe(obj=obj, event_created=created)
+    catalog.product_apply(obj=obj, event_created=created)
 
 
 def _price_upsert(obj: dict[str, Any], created: int) -> None:
-    catalog.price_upsert_from_stripe(obj=obj, event_created=created)
+    catalog.price_apply(obj=obj, event_created=created)
 
 
 HANDLERS: dict[str, Handler] = {
