@@ -3,11 +3,9 @@ from http import HTTPStatus
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.utils import timezone
 
 from cart.models import Cart, CartItem
-from payments.models import Order, OrderLine
-from tests.factories import ProductFactory, UserFactory
+from tests.factories import ProductFactory, ReservationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -148,13 +146,7 @@ def test_more_than_available_is_a_conflict(client):
 
 def test_reserved_units_are_not_available(client):
     product = ProductFactory(name="Kettle", stock=3)
-    order = Order.objects.create(
-        currency="usd",
-        reserved_until=timezone.now() + timezone.timedelta(minutes=5),
-    )
-    OrderLine.objects.create(
-        order=order, product=product, stripe_price_id="p", quantity=3, unit_amount=1, currency="usd"
-    )
+    ReservationFactory(product=product, quantity=3)
 
     response = client.post("/cart/add/", {"product": product.pk, "quantity": 1})
 
