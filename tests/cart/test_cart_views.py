@@ -5,7 +5,13 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from cart.models import Cart, CartItem
-from tests.factories import ProductFactory, ReservationFactory, UserFactory
+from tests.factories import (
+    CartFactory,
+    CartItemFactory,
+    ProductFactory,
+    ReservationFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -311,8 +317,8 @@ def test_cart_page_query_count_does_not_grow_with_lines(client, django_assert_nu
 def test_login_merges_the_session_cart_into_the_users(client):
     user = shopper()
     both, only_session = ProductFactory(stock=5), ProductFactory(stock=5)
-    user_cart = Cart.objects.create(user=user)
-    CartItem.objects.create(cart=user_cart, product=both, quantity=4)
+    user_cart = CartFactory(user=user, session_key=None)
+    CartItemFactory(cart=user_cart, product=both, quantity=4)
     client.post("/cart/add/", {"product": both.pk, "quantity": 3})
     client.post("/cart/add/", {"product": only_session.pk, "quantity": 2})
 

@@ -14,7 +14,7 @@ from cart.models import Cart, CartItem
 from payments import services
 from payments.models import Order, StripeEvent
 from store.models import Product
-from tests.factories import ProductFactory, UserFactory
+from tests.factories import CartFactory, CartItemFactory, ProductFactory, UserFactory
 from tests.support.orders import paid_session, pending_order
 from tests.support.stripe_events import event
 
@@ -55,9 +55,9 @@ def stock(product: Product) -> int:
 
 def test_paid_session_is_fulfilled_once(stripe_sessions, django_capture_on_commit_callbacks):
     teapot, cups, other = ProductFactory(stock=5), ProductFactory(stock=9), ProductFactory()
-    cart = Cart.objects.create(session_key="s1")
+    cart = CartFactory()
     for product in (teapot, cups, other):
-        CartItem.objects.create(cart=cart, product=product, quantity=1)
+        CartItemFactory(cart=cart, product=product)
     order = pending_order((teapot, 2), (cups, 3), cart=cart)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
 
