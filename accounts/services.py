@@ -1,9 +1,10 @@
 """Writes and reads for the members' area: who may enter, and how they got (or lost) access.
 
-Fulfilment (payments) calls `entitlement_grant_for_order` inside its own transaction for a
-paid access order, and the `charge.refunded` handler calls `entitlement_revoke_for_order`.
-Both are idempotent: the database constraints on `Entitlement` (one row per order, one live
-row per user) are what make "exactly once" hold under concurrency, not a read-then-write.
+Payments announces `order_paid` (fulfilment) and `order_refunded` (`charge.refunded`) inside
+its own transaction; the receivers below, connected in accounts/apps.py, grant and revoke the
+members' pass for access orders in that same transaction. Both are idempotent: the
+database constraints on `Entitlement` (one row per order, one live row per user) are what
+make "exactly once" hold under concurrency, not a read-then-write.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,12 +20,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement
+from payments import services as payments
+from payments import stripe_api
+from payments.models import Order
+from store.models import Price
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-    from payments.models import Order
-    from store.models import Price
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,6 @@ def entitlement_grant_for_order(*, order: Order) -> Entitlement | None:
     live one (they already had access: no second live row), or None for an order that
     grants nothing (goods, no user, refunded).
     """
-    from payments.models import Order
-
     if order.kind != Order.Kind.ACCESS or order.user_id is None:
         return None
     if order.status == Order.Status.REFUNDED:
@@ -80,8 +80,6 @@ def entitlement_revoke_for_order(*, order: Order) -> int:
     If the same user has another paid access order that granted nothing (they paid twice
     before the first payment landed), access moves to that order instead of disappearing.
     """
-    from payments.models import Order
-
     with transaction.atomic():
         revoked = (
             Entitlement.objects.live()
@@ -125,6 +123,17 @@ def entitlement_revoke(*, entitlement: Entitlement, by: AbstractBaseUser | None)
     return entitlement
 
 
+def on_order_paid(sender: Any, *, order: Order, **kwargs: Any) -> None:
+    """payments.signals.order_paid: a paid access order grants the members' pass."""
+    entitlement_grant_for_order(order=order)
+
+
+def on_order_refunded(sender: Any, *, order: Order, **kwargs: Any) -> None:
+    """payments.signals.order_refunded: a refunded access order loses what it granted."""
+    if order.kind == Order.Kind.ACCESS:
+        entitlement_revoke_for_order(order=order)
+
+
 # --- Buying the pass -------------------------------------------------------------------------
 
 
@@ -148,8 +157,6 @@ def access_price() -> Price | None:
 
     `ACCESS_PRICE_ID` names it; left empty, the demo pass's lookup key finds it.
     """
-    from store.models import Price
-
     prices = Price.objects.filter(active=True, unit_amount__isnull=False).select_related("product")
     if settings.ACCESS_PRICE_ID:
         return prices.filter(stripe_id=settings.ACCESS_PRICE_ID).first()
@@ -172,9 +179,6 @@ def access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
 
 
 def _access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
-    from payments import services as payments
-    from payments.models import Order
-
     if user_has_access(user):
         return AccessPurchase(outcome=PurchaseOutcome.ALREADY_MEMBER)
     pending = _open_access_checkout(user=user)
@@ -223,9 +227,6 @@ def _access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
 
 def _open_access_checkout(*, user: AbstractBaseUser) -> tuple[Order, str] | None:
     """The user's newest pending pass order whose Checkout Session Stripe still has open."""
-    from payments import stripe_api
-    from payments.models import Order
-
     pending = (
         Order.objects.filter(
             user_id=user.pk,

@@ -58,6 +58,12 @@ def cart_remove(*, cart: Cart, product_id: int) -> int:
     return deleted
 
 
+def cart_remove_products(*, cart_id: int, product_ids: list[int]) -> int:
+    """Take these products out of a cart (those just bought); returns how many lines went."""
+    deleted, _ = CartItem.objects.filter(cart_id=cart_id, product_id__in=product_ids).delete()
+    return deleted
+
+
 def cart_merge(*, source: Cart, target: Cart) -> None:
     """Move source's lines into target, capped at what is available and 99 a line."""
     with transaction.atomic():

@@ -1,10 +1,19 @@
-"""Orders, their lines (which double as stock reservations) and the webhook event log."""
+"""Orders, their lines and the webhook event log.
+
+A pending goods order holds its stock through store's reservations, under the key
+`reservation_holder(order.pk)`.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+
+def reservation_holder(order_id: int) -> str:
+    """The key under which an order's stock is reserved in store (store.Reservation.holder)."""
+    return f"order:{order_id}"
 
 
 class StripeEvent(models.Model):
@@ -73,7 +82,8 @@ class Order(models.Model):
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_refund_id = models.CharField(max_length=255, blank=True)
-    # While pending and before this moment, the lines hold stock for the shopper.
+    # While pending and before this moment, the order's reservations hold stock for the
+    # shopper (and its Checkout Session stays open).
     reserved_until = models.DateTimeField(null=True, blank=True)
     # Why a paid order could not be filled (and was refunded), or why checkout failed.
     problem = models.TextField(blank=True)

@@ -1,10 +1,11 @@
 """Checkout and fulfilment: where money meets stock.
 
-Reservations are the lines of pending orders whose `reserved_until` is ahead (see
-`Product.objects.with_reserved()`); marking an order anything but pending releases them.
-Every write that touches products locks them in primary-key order, so two checkouts (or a
-checkout and a fulfilment) never deadlock, and stock only goes down through a conditional
-UPDATE, so it can never go below zero whatever runs at the same time.
+A pending goods order holds its stock with store reservations under the key
+`reservation_holder(order.pk)`, until `reserved_until`. Store's services do the locking
+(products in primary-key order, so two checkouts, or a checkout and a fulfilment, never
+deadlock) and take stock with a conditional UPDATE, so it never goes below zero. An order
+leaves "pending" and gives its reservation back through one path, `_orders_release`:
+checkout failure, cancel, Stripe's expiry event and the sweep all use it.
 """
 
 from __future__ import annotations
@@ -18,15 +19,21 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from cart.models import Cart, CartItem
-from payments import stripe_api
-from payments.models import Order, OrderLine
-from store import live
+from cart.models import Cart
+from cart.services import cart_remove_products
+from payments import signals, stripe_api
+from payments.models import Order, OrderLine, reservation_holder
 from store.models import Product
+from store.reservations import (
+    ReservationError,
+    products_lock,
+    reservation_create,
+    reservations_release,
+    stock_take,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +90,11 @@ def _order_reserve(
     kind: str,
     email: str,
 ) -> Order:
-    """Lock the products, check them, create the pending order whose lines hold the stock."""
+    """Lock the products, check them, create the pending order and reserve its stock."""
     ids = sorted(wanted)
     with transaction.atomic():
         # Locks in pk order: the same order in every writer, so no deadlock.
-        products = list(
-            Product.objects.select_for_update(of=("self",))
-            .select_related("price")
-            .filter(pk__in=ids)
-            .order_by("pk")
-        )
+        products = products_lock(ids)
         sellable = Product.objects.visible() if kind == Order.Kind.GOODS else Product.objects
         sellable_ids = set(
             sellable.filter(pk__in=ids, active=True, price__active=True).values_list(
@@ -112,20 +114,6 @@ def _order_reserve(
                 f"({', '.join(sorted(c.upper() for c in currencies))}): "
                 "check out one currency at a time."
             )
-        if kind == Order.Kind.GOODS:
-            # Read after taking the locks: every reservation committed before is counted.
-            reserved = dict(
-                Product.objects.filter(pk__in=ids).with_reserved().values_list("pk", "reserved")
-            )
-            for product in products:
-                available = max(product.stock - reserved.get(product.pk, 0), 0)
-                if wanted[product.pk] > available:
-                    raise CheckoutError(
-                        f"Sorry, {product.name} is sold out."
-                        if available == 0
-                        else f"Sorry, only {available} of {product.name} left: "
-                        "lower the quantity and try again."
-                    )
         user_obj = user if user is not None and user.is_authenticated else None
         order = Order.objects.create(
             user=user_obj,
@@ -151,7 +139,15 @@ def _order_reserve(
             )
             for product in products
         )
-        live.publish_on_commit(ids)
+        if kind == Order.Kind.GOODS:
+            try:
+                reservation_create(
+                    holder=reservation_holder(order.pk),
+                    quantities=wanted,
+                    expires_at=order.reserved_until,  # type: ignore[arg-type]
+                )
+            except ReservationError as exc:
+                raise CheckoutError(exc.message) from exc
     return order
 
 
@@ -188,11 +184,11 @@ def checkout_start(
         )
     except stripe_api.StripeError as exc:
         logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
-        with transaction.atomic():
-            Order.objects.filter(pk=order.pk, status=Order.Status.PENDING).update(
-                status=Order.Status.FAILED, problem=f"Checkout Session not created: {exc}"[:2000]
-            )
-            live.publish_on_commit(wanted)
+        _orders_release(
+            [order.pk],
+            status=Order.Status.FAILED,
+            problem=f"Checkout Session not created: {exc}"[:2000],
+        )
         order.refresh_from_db()
         raise CheckoutError(
             "We could not reach our payment provider, so nothing was charged and your cart "
@@ -254,50 +250,30 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
         order.currency = session.get("currency") or order.currency
         order.stripe_payment_intent_id = stripe_id_of(session.get("payment_intent"))
 
-        short = _stock_take(order=order, lines=lines)
-        if short:
-            _order_refund(order=order, problem=short)
-            return order
+        if order.kind == Order.Kind.GOODS:
+            holder = reservation_holder(order.pk)
+            short = stock_take(
+                holder=holder, quantities={line.product_id: line.quantity for line in lines}
+            )
+            if short is not None:
+                reservations_release(holders=[holder])
+                _order_refund(
+                    order=order,
+                    problem=f"{short.product}: {short.wanted} paid for, only {short.stock} in "
+                    "stock when the payment arrived.",
+                )
+                return order
 
         order.status = Order.Status.PAID
         order.paid_at = timezone.now()
         order.problem = ""
         order.save()
         if order.cart_id is not None:
-            CartItem.objects.filter(cart_id=order.cart_id, product_id__in=ids).delete()
-        if order.kind == Order.Kind.ACCESS:
-            from accounts.services import entitlement_grant_for_order
-
-            entitlement_grant_for_order(order=order)
+            cart_remove_products(cart_id=order.cart_id, product_ids=ids)
+        # In the transaction: what receivers grant commits with "paid" (see payments.signals).
+        signals.order_paid.send(sender=Order, order=order)
         transaction.on_commit(lambda: order_email_confirmation(order=order), robust=True)
-        live.publish_on_commit(ids)
     return order
-
-
-def _stock_take(*, order: Order, lines: list[OrderLine]) -> str:
-    """Take the order's units off the shelf, all or nothing; returns what was short, if any."""
-    if order.kind != Order.Kind.GOODS:
-        return ""
-    # Lock in pk order, the order checkout_start uses.
-    list(
-        Product.objects.select_for_update()
-        .filter(pk__in=[x.product_id for x in lines])
-        .order_by("pk")
-    )
-    sid = transaction.savepoint()
-    for line in lines:
-        taken = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
-            stock=F("stock") - line.quantity
-        )
-        if not taken:
-            transaction.savepoint_rollback(sid)
-            stock = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True)
-            return (
-                f"{line.product}: {line.quantity} paid for, only {stock.first() or 0} in stock "
-                "when the payment arrived."
-            )
-    transaction.savepoint_commit(sid)
-    return ""
 
 
 def _order_refund(*, order: Order, problem: str) -> None:
@@ -327,22 +303,27 @@ def _order_refund(*, order: Order, problem: str) -> None:
     transaction.on_commit(lambda: order_email_refunded(order=order), robust=True)
 
 
-def _orders_release(order_ids: list[int]) -> int:
-    """Pending orders give up their reservations; returns how many did.
+def _orders_release(
+    order_ids: list[int], *, status: str = Order.Status.EXPIRED, problem: str = ""
+) -> int:
+    """Pending orders leave "pending" and give back their reservations; returns how many did.
 
-    The status condition matters: a fulfilment that won an order's row meanwhile keeps it.
+    The one release path (checkout failure, cancel, expiry event, sweep). Only orders still
+    pending change: a fulfilment that won an order's row meanwhile keeps it (the row lock
+    makes the status check and the change one step).
     """
     with transaction.atomic():
-        released = Order.objects.filter(pk__in=order_ids, status=Order.Status.PENDING).update(
-            status=Order.Status.EXPIRED
+        pending = list(
+            Order.objects.select_for_update()
+            .filter(pk__in=order_ids, status=Order.Status.PENDING)
+            .values_list("pk", flat=True)
         )
-        if released:
-            live.publish_on_commit(
-                OrderLine.objects.filter(order_id__in=order_ids).values_list(
-                    "product_id", flat=True
-                )
-            )
-    return released
+        if not pending:
+            return 0
+        changes = {"status": status} | ({"problem": problem} if problem else {})
+        Order.objects.filter(pk__in=pending).update(**changes)
+        reservations_release(holders=[reservation_holder(pk) for pk in pending])
+    return len(pending)
 
 
 def order_release(*, order_id: int) -> bool:
@@ -387,10 +368,8 @@ def order_refunded(*, payment_intent_id: str) -> Order | None:
         if order.status != Order.Status.REFUNDED:
             order.status = Order.Status.REFUNDED
             order.save(update_fields=["status"])
-        if order.kind == Order.Kind.ACCESS:
-            from accounts.services import entitlement_revoke_for_order
-
-            entitlement_revoke_for_order(order=order)
+        # In the transaction: what receivers revoke commits with "refunded".
+        signals.order_refunded.send(sender=Order, order=order)
     return order
 
 

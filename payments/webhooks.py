@@ -1,7 +1,8 @@
 """The webhook event log and its dispatch: record each Stripe event once, then apply it.
 
-`HANDLERS` maps an event type to a function of the event's `data.object` and `created`.
-Types without a handler are recorded as ignored. A handler that raises leaves the event
+`HANDLERS`, below, is the one table of what Amazin does with each Stripe event type: a
+function of the event's `data.object` and `created`. Types without a handler are recorded as
+ignored. A handler that raises leaves the event
 `failed` with its error; Stripe retries, and `replay_stripe_events` runs it again.
 """
 
@@ -14,28 +15,47 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from payments import catalog, services
 from payments.models import StripeEvent
-from store import services as catalog
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], int], Any]
 
 
-def _product_deleted(obj: dict[str, Any], created: int) -> None:
-    catalog.product_upsert_from_stripe(obj={**obj, "deleted": True}, event_created=created)
-
-
-def _price_deleted(obj: dict[str, Any], created: int) -> None:
-    catalog.price_upsert_from_stripe(obj={**obj, "deleted": True}, event_created=created)
-
-
 def _product_upsert(obj: dict[str, Any], created: int) -> None:
-    catalog.product_upsert_from_stripe(obj=obj, event_created=created)
+    catalog.product_apply(obj=obj, event_created=created)
+
+
+def _product_deleted(obj: dict[str, Any], created: int) -> None:
+    catalog.product_apply(obj={**obj, "deleted": True}, event_created=created)
 
 
 def _price_upsert(obj: dict[str, Any], created: int) -> None:
-    catalog.price_upsert_from_stripe(obj=obj, event_created=created)
+    catalog.price_apply(obj=obj, event_created=created)
+
+
+def _price_deleted(obj: dict[str, Any], created: int) -> None:
+    catalog.price_apply(obj={**obj, "deleted": True}, event_created=created)
+
+
+# Checkout and refunds: the event is only a trigger. Fulfilment asks Stripe for the session
+# again, so a forged, stale or reordered event can never mark an order paid by itself.
+
+
+def _checkout_session_paid(obj: dict[str, Any], created: int) -> None:
+    if obj.get("id"):
+        services.fulfil_checkout_session(session_id=obj["id"])
+
+
+def _checkout_session_expired(obj: dict[str, Any], created: int) -> None:
+    if obj.get("id"):
+        services.checkout_session_expired(session_id=obj["id"])
+
+
+def _charge_refunded(obj: dict[str, Any], created: int) -> None:
+    if obj.get("refunded"):
+        services.order_refunded(payment_intent_id=services.stripe_id_of(obj.get("payment_intent")))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -45,17 +65,11 @@ HANDLERS: dict[str, Handler] = {
     "price.created": _price_upsert,
     "price.updated": _price_upsert,
     "price.deleted": _price_deleted,
+    "checkout.session.completed": _checkout_session_paid,
+    "checkout.session.async_payment_succeeded": _checkout_session_paid,
+    "checkout.session.expired": _checkout_session_expired,
+    "charge.refunded": _charge_refunded,
 }
-
-
-def register(event_type: str) -> Callable[[Handler], Handler]:
-    """Let another module (checkout, refunds) own the handler for an event type."""
-
-    def decorator(handler: Handler) -> Handler:
-        HANDLERS[event_type] = handler
-        return handler
-
-    return decorator
 
 
 def stripe_event_record(*, event: dict[str, Any]) -> StripeEvent:

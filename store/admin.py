@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from store import live
-from store.models import Price, Product
+from store.models import Price, Product, Reservation
 
 
 class PriceInline(admin.TabularInline):
@@ -52,6 +52,21 @@ class PriceAdmin(admin.ModelAdmin):
     list_display = ("stripe_id", "product", "unit_amount", "currency", "type", "active")
     list_filter = ("active", "currency", "type")
     search_fields = ("stripe_id", "product__name", "lookup_key")
+    list_select_related = ("product",)
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    """Holds are written by checkout and released by payment, expiry or cancel: look only."""
+
+    list_display = ("product", "quantity", "holder", "expires_at", "created_at")
+    search_fields = ("holder", "product__name", "product__stripe_id")
     list_select_related = ("product",)
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]

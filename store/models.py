@@ -1,4 +1,5 @@
-"""The local copy of the Stripe catalog, plus the one thing Stripe does not know: stock."""
+"""The local copy of the Stripe catalog, plus what Stripe does not know: stock, and the
+reservations that hold some of it for a while (a shopper on Checkout)."""
 
 from __future__ import annotations
 
@@ -11,29 +12,25 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
-def live_reservations() -> Q:
-    """Order lines that hold stock now: their order is still on Checkout (payments.Order)."""
-    return Q(
-        order_lines__order__status="pending",
-        order_lines__order__reserved_until__gt=timezone.now(),
-    )
+def live_reservations(prefix: str = "") -> Q:
+    """Reservations that hold stock now: not yet expired (released ones are deleted).
+
+    `prefix` reaches them through a relation, e.g. "reservations__" from Product.
+    """
+    return Q(**{f"{prefix}expires_at__gt": timezone.now()})
 
 
 def reservations_next_expiry() -> datetime | None:
     """When the earliest live reservation runs out (None: nothing is reserved)."""
-    return Product.objects.filter(live_reservations()).aggregate(
-        at=Min("order_lines__order__reserved_until")
-    )["at"]
+    return Reservation.objects.filter(live_reservations()).aggregate(at=Min("expires_at"))["at"]
 
 
 def reservations_ended_product_ids(*, since: datetime, until: datetime) -> set[int]:
     """Products whose reservations ran out by the clock in (since, until]."""
     return set(
-        Product.objects.filter(
-            order_lines__order__status="pending",
-            order_lines__order__reserved_until__gt=since,
-            order_lines__order__reserved_until__lte=until,
-        ).values_list("pk", flat=True)
+        Reservation.objects.filter(expires_at__gt=since, expires_at__lte=until).values_list(
+            "product_id", flat=True
+        )
     )
 
 
@@ -48,15 +45,17 @@ class ProductQuerySet(models.QuerySet["Product"]):
         return products.select_related("price")
 
     def with_reserved(self) -> ProductQuerySet:
-        """Annotate `reserved`: units held by orders still on Checkout."""
+        """Annotate `reserved`: units held by live reservations."""
         return self.annotate(
-            reserved=Coalesce(Sum("order_lines__quantity", filter=live_reservations()), 0)
+            reserved=Coalesce(
+                Sum("reservations__quantity", filter=live_reservations("reservations__")), 0
+            )
         )
 
     def with_next_expiry(self) -> ProductQuerySet:
         """Annotate `next_expiry`: when the product's earliest live reservation runs out."""
         return self.annotate(
-            next_expiry=Min("order_lines__order__reserved_until", filter=live_reservations())
+            next_expiry=Min("reservations__expires_at", filter=live_reservations("reservations__"))
         )
 
 
@@ -122,3 +121,33 @@ class Price(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_id} ({self.unit_amount} {self.currency})"
+
+
+class Reservation(models.Model):
+    """Units of a product held for a `holder` until `expires_at`.
+
+    The holder is an opaque key chosen by whoever reserved (payments uses "order:<pk>"), so
+    the catalog knows nothing of orders. Released or taken reservations are deleted; an
+    expired one no longer counts and is deleted by its holder's release.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="reservations")
+    quantity = models.PositiveIntegerField()
+    holder = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="reservation_quantity_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], name="reservation_expires_at"),
+            models.Index(fields=["holder"], name="reservation_holder"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product} for {self.holder}"

@@ -2,8 +2,10 @@
 
 Stripe does not promise event order, so each row remembers the `created` time of the newest
 event applied to it; an older event changes nothing. `created` has one-second resolution:
-for an event from the same second as the last one applied, their order is unknown, so the
-object's current state is fetched from Stripe instead of trusting either payload.
+for an event from the same second as the last one applied, their order is unknown, so
+neither payload is trusted: the upsert changes nothing and answers `NEEDS_CURRENT`, and the
+caller (payments, the one package that talks to Stripe) fetches the object's current state
+and applies that with `current=True`.
 A price may arrive before its product:
 the product row is then created empty and inactive, and filled in when its own event (or a
 `sync_stripe`) comes, so the end state is the same in any order.
@@ -16,7 +18,6 @@ from typing import Any
 
 from django.db import transaction
 
-from payments import stripe_api
 from store import live
 from store.models import Price, Product
 
@@ -26,6 +27,8 @@ class Applied(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     STALE = "stale"
+    # Same-second tie with what is applied: fetch the object from Stripe, apply it as current.
+    NEEDS_CURRENT = "needs_current"
 
 
 def _stripe_id(value: Any) -> str:
@@ -109,13 +112,15 @@ def product_upsert_from_stripe(
 ) -> Applied:
     """Create or update the local product from a Stripe product (or its `deleted` stub).
 
-    `current`: `obj` was just read from the API (a listing), not taken from an event.
+    `current`: `obj` was just read from the API (a listing or a re-read), not taken from an
+    event. An event from the same second as the one applied changes nothing and answers
+    `NEEDS_CURRENT`.
     """
     product, created = _product_locked(obj["id"])
     if event_created < product.stripe_event_created:
         return Applied.STALE
     if event_created == product.stripe_event_created and not (created or current):
-        obj = stripe_api.product_current(obj["id"])
+        return Applied.NEEDS_CURRENT
     changed = _assign(product, _product_fields(obj))
     return _save_applied(product, product, created=created, changed=changed, at=event_created)
 
@@ -133,7 +138,7 @@ def price_upsert_from_stripe(
     elif event_created < price.stripe_event_created:
         return Applied.STALE
     elif event_created == price.stripe_event_created and not current:
-        obj = stripe_api.price_current(obj["id"])
+        return Applied.NEEDS_CURRENT
     changed = _assign(price, _price_fields(obj) | {"product": product})
     return _save_applied(price, product, created=created, changed=changed, at=event_created)
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from store.models import Price, Product
+from cart.models import Cart, CartItem
+from payments.models import Order, OrderLine
+from store.models import Price, Product, Reservation
 
 
 class ProductFactory(factory.django.DjangoModelFactory):
@@ -46,3 +51,54 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"shopper{n}@example.com")
     email = factory.LazyAttribute(lambda u: u.username)
     password = factory.django.Password("correct horse battery")
+
+
+class ReservationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reservation
+
+    product = factory.SubFactory(ProductFactory)
+    quantity = 1
+    holder = factory.Sequence(lambda n: f"test:{n}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
+
+
+class CartFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Cart
+
+    session_key = factory.Sequence(lambda n: f"session{n:05d}")
+
+
+class CartItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CartItem
+
+    cart = factory.SubFactory(CartFactory)
+    product = factory.SubFactory(ProductFactory)
+    quantity = 1
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    """A pending goods order with no lines; see tests.support.orders for whole orders."""
+
+    class Meta:
+        model = Order
+
+    user = None
+    currency = "usd"
+    email = factory.LazyAttribute(lambda o: getattr(o.user, "email", "") or "")
+    stripe_session_id = factory.Sequence(lambda n: f"cs_test_order{n:05d}")
+    reserved_until = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
+
+
+class OrderLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrderLine
+
+    order = factory.SubFactory(OrderFactory)
+    product = factory.SubFactory(ProductFactory)
+    quantity = 1
+    stripe_price_id = factory.LazyAttribute(lambda line: line.product.price.stripe_id)
+    unit_amount = factory.LazyAttribute(lambda line: line.product.price.unit_amount)
+    currency = factory.LazyAttribute(lambda line: line.product.price.currency)

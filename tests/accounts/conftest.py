@@ -35,20 +35,20 @@ def make_user(db):  # type: ignore[no-untyped-def]
 
 
 def _make_order(user, *, kind="access", status="paid", amount=900, currency="usd", **kwargs):  # type: ignore[no-untyped-def]
+    """An order row as fulfilment leaves it: no Checkout Session, no stock held."""
     from django.utils import timezone
 
-    from payments.models import Order
+    from tests.factories import OrderFactory
 
-    paid_at = timezone.now() if status == "paid" else None
-    return Order.objects.create(
+    fields = {"stripe_session_id": None, "reserved_until": None} | kwargs
+    return OrderFactory(
         user=user,
         kind=kind,
         status=status,
-        email=getattr(user, "email", "") or "",
         currency=currency,
         amount_total=amount,
-        paid_at=paid_at,
-        **kwargs,
+        paid_at=timezone.now() if status == "paid" else None,
+        **fields,
     )
 
 

@@ -14,6 +14,7 @@ from accounts.models import Entitlement
 from payments import stripe_api
 from payments.models import Order
 from tests.factories import PriceFactory, ProductFactory
+from tests.support.orders import paid_session
 
 pytestmark = pytest.mark.django_db
 
@@ -310,23 +311,16 @@ def test_success_page_then_webhook_grants_once(
     login(client, user)
     client.post("/dashboard/purchase/")
     order = Order.objects.get()
-    paid_session = {
-        "id": order.stripe_session_id,
-        "object": "checkout.session",
-        "client_reference_id": str(order.pk),
-        "metadata": {"order_id": str(order.pk)},
-        "payment_status": "paid",
-        "status": "complete",
-        "amount_total": 900,
-        "currency": "usd",
-        "customer_email": user.email,
-        "customer_details": {"email": user.email},
-        "payment_intent": "pi_test_pass",
-    }
+    session = paid_session(
+        order,
+        customer_email=user.email,
+        customer_details={"email": user.email},
+        payment_intent="pi_test_pass",
+    )
 
-    with mock.patch.object(stripe_api, "checkout_session_retrieve", return_value=paid_session):
+    with mock.patch.object(stripe_api, "checkout_session_retrieve", return_value=session):
         success = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
-        delivered = webhook.post(stripe_events.event("checkout.session.completed", paid_session))
+        delivered = webhook.post(stripe_events.event("checkout.session.completed", session))
 
     assert success.status_code == HTTPStatus.OK
     assert delivered.status_code == HTTPStatus.OK

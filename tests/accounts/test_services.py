@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import threading
+from unittest import mock
 
 import pytest
 from django.db import connection
 
 from accounts import services
 from accounts.models import Entitlement
+from payments import signals
 from payments.models import Order
+from payments.services import fulfil_checkout_session
+from tests.factories import ProductFactory
+from tests.support.orders import paid_session, pending_order
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +243,50 @@ def test_a_double_click_on_purchase_opens_one_session(make_user):
     assert len(calls) == 1
     assert set(outcomes) == {services.PurchaseOutcome.STARTED, services.PurchaseOutcome.RESUMED}
     assert Order.objects.filter(user=user, kind=Order.Kind.ACCESS).count() == 1
+
+
+# --- payments announces, accounts listens ----------------------------------------------------
+
+
+def paid_access_order(user):  # type: ignore[no-untyped-def]
+    order = pending_order((ProductFactory(), 1), user=user, kind=Order.Kind.ACCESS)
+    return order, paid_session(order)
+
+
+def test_the_entitlement_commits_or_rolls_back_with_the_paid_order(make_user):
+    """Receivers of order_paid run inside fulfilment's transaction: if anything after the
+    grant fails, neither the order's "paid" nor the entitlement is kept."""
+    user = make_user()
+    order, session = paid_access_order(user)
+
+    def later_failure(sender, **kwargs):  # type: ignore[no-untyped-def]
+        assert Entitlement.objects.filter(order=kwargs["order"]).exists()  # granted already
+        raise RuntimeError("after the grant")
+
+    signals.order_paid.connect(later_failure, dispatch_uid="test_later_failure")
+    try:
+        with (
+            mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session),
+            pytest.raises(RuntimeError),
+        ):
+            fulfil_checkout_session(session_id=session["id"])
+    finally:
+        signals.order_paid.disconnect(dispatch_uid="test_later_failure")
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert not Entitlement.objects.exists()
+
+    with mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session):
+        fulfil_checkout_session(session_id=session["id"])
+
+    assert Entitlement.objects.get().order == order
+
+
+def test_a_refund_announced_by_payments_revokes_access(make_user):
+    user = make_user()
+    order, _ = paid_access_order(user)
+    services.entitlement_grant_for_order(order=order)
+
+    signals.order_refunded.send(sender=Order, order=order)
+
+    assert not services.user_has_access(user)

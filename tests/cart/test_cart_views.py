@@ -3,11 +3,15 @@ from http import HTTPStatus
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.utils import timezone
 
 from cart.models import Cart, CartItem
-from payments.models import Order, OrderLine
-from tests.factories import ProductFactory, UserFactory
+from tests.factories import (
+    CartFactory,
+    CartItemFactory,
+    ProductFactory,
+    ReservationFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -148,13 +152,7 @@ def test_more_than_available_is_a_conflict(client):
 
 def test_reserved_units_are_not_available(client):
     product = ProductFactory(name="Kettle", stock=3)
-    order = Order.objects.create(
-        currency="usd",
-        reserved_until=timezone.now() + timezone.timedelta(minutes=5),
-    )
-    OrderLine.objects.create(
-        order=order, product=product, stripe_price_id="p", quantity=3, unit_amount=1, currency="usd"
-    )
+    ReservationFactory(product=product, quantity=3)
 
     response = client.post("/cart/add/", {"product": product.pk, "quantity": 1})
 
@@ -319,8 +317,8 @@ def test_cart_page_query_count_does_not_grow_with_lines(client, django_assert_nu
 def test_login_merges_the_session_cart_into_the_users(client):
     user = shopper()
     both, only_session = ProductFactory(stock=5), ProductFactory(stock=5)
-    user_cart = Cart.objects.create(user=user)
-    CartItem.objects.create(cart=user_cart, product=both, quantity=4)
+    user_cart = CartFactory(user=user, session_key=None)
+    CartItemFactory(cart=user_cart, product=both, quantity=4)
     client.post("/cart/add/", {"product": both.pk, "quantity": 3})
     client.post("/cart/add/", {"product": only_session.pk, "quantity": 2})
 

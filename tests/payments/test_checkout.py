@@ -11,7 +11,7 @@ from django.utils import timezone
 from cart.models import Cart, CartItem
 from payments import services
 from payments.models import Order
-from store.models import Product
+from store.models import Product, Reservation
 from tests.factories import ProductFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -229,7 +229,9 @@ def test_expired_reservations_do_not_count(client, stripe_create):
     product = ProductFactory(stock=2)
     fill(client, (product, 2))
     client.post("/checkout/")
-    Order.objects.update(reserved_until=timezone.now() - timedelta(seconds=1))
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Order.objects.update(reserved_until=lapsed)
+    Reservation.objects.update(expires_at=lapsed)
     other = client.__class__()
     fill(other, (product, 2))
 

@@ -10,7 +10,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 from unittest import mock
@@ -19,13 +18,13 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
 
 from payments import services
-from payments.models import Order, OrderLine
+from payments.models import Order
 from store.models import Product
 from tests.factories import ProductFactory
 from tests.support import stripe_events as se
+from tests.support.orders import paid_session, pending_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -117,34 +116,8 @@ def test_opposite_cart_orders_do_not_deadlock():
 
 
 def paid_order(product: Product, quantity: int) -> tuple[Order, dict[str, Any]]:
-    order = Order.objects.create(
-        currency="usd",
-        email="buyer@example.com",
-        reserved_until=timezone.now() + timedelta(minutes=30),
-    )
-    order.stripe_session_id = f"cs_test_race{order.pk}"
-    order.save()
-    OrderLine.objects.create(
-        order=order,
-        product=product,
-        stripe_price_id=product.price.stripe_id,
-        quantity=quantity,
-        unit_amount=product.price.unit_amount,
-        currency="usd",
-    )
-    session = {
-        "id": order.stripe_session_id,
-        "object": "checkout.session",
-        "client_reference_id": str(order.pk),
-        "metadata": {"order_id": str(order.pk)},
-        "payment_status": "paid",
-        "status": "complete",
-        "amount_total": product.price.unit_amount * quantity,
-        "currency": "usd",
-        "customer_details": {"email": "buyer@example.com"},
-        "payment_intent": {"id": f"pi_test_race{order.pk}"},
-    }
-    return order, session
+    order = pending_order((product, quantity), email="buyer@example.com")
+    return order, paid_session(order)
 
 
 def post_webhook(session: dict[str, Any]) -> int:

@@ -1,6 +1,5 @@
 """Fulfilment and its callers, with Stripe patched at payments/stripe_api.py."""
 
-from datetime import timedelta
 from http import HTTPStatus
 from io import StringIO
 from unittest import mock
@@ -9,14 +8,14 @@ import pytest
 import stripe
 from django.core import mail
 from django.core.management import call_command
-from django.utils import timezone
 
 from accounts.models import Entitlement
 from cart.models import Cart, CartItem
 from payments import services
-from payments.models import Order, OrderLine, StripeEvent
+from payments.models import Order, StripeEvent
 from store.models import Product
-from tests.factories import ProductFactory, UserFactory
+from tests.factories import CartFactory, CartItemFactory, ProductFactory, UserFactory
+from tests.support.orders import paid_session, pending_order
 from tests.support.stripe_events import event
 
 pytestmark = pytest.mark.django_db
@@ -26,45 +25,6 @@ def shopper(**kwargs):  # type: ignore[no-untyped-def]
     user = UserFactory(**kwargs)
     user.save()  # UserFactory's password is set but not saved; force_login needs it saved
     return user
-
-
-def pending_order(*pairs, user=None, cart=None, kind=Order.Kind.GOODS, minutes=30):  # type: ignore[no-untyped-def]
-    order = Order.objects.create(
-        user=user,
-        cart=cart,
-        kind=kind,
-        currency="usd",
-        email=getattr(user, "email", ""),
-        reserved_until=timezone.now() + timedelta(minutes=minutes),
-    )
-    order.stripe_session_id = f"cs_test_order{order.pk}"
-    order.save()
-    for product, quantity in pairs:
-        OrderLine.objects.create(
-            order=order,
-            product=product,
-            stripe_price_id=product.price.stripe_id,
-            quantity=quantity,
-            unit_amount=product.price.unit_amount,
-            currency="usd",
-        )
-    return order
-
-
-def session_for(order, *, payment_status="paid", **fields):  # type: ignore[no-untyped-def]
-    total = sum(line.line_total for line in order.lines.all())
-    return {
-        "id": order.stripe_session_id,
-        "object": "checkout.session",
-        "client_reference_id": str(order.pk),
-        "metadata": {"order_id": str(order.pk)},
-        "payment_status": payment_status,
-        "status": "complete" if payment_status == "paid" else "open",
-        "amount_total": total,
-        "currency": "usd",
-        "customer_details": {"email": "payer@example.com"},
-        "payment_intent": {"id": f"pi_test_{order.pk}", "object": "payment_intent"},
-    } | fields
 
 
 @pytest.fixture
@@ -95,11 +55,11 @@ def stock(product: Product) -> int:
 
 def test_paid_session_is_fulfilled_once(stripe_sessions, django_capture_on_commit_callbacks):
     teapot, cups, other = ProductFactory(stock=5), ProductFactory(stock=9), ProductFactory()
-    cart = Cart.objects.create(session_key="s1")
+    cart = CartFactory()
     for product in (teapot, cups, other):
-        CartItem.objects.create(cart=cart, product=product, quantity=1)
+        CartItemFactory(cart=cart, product=product)
     order = pending_order((teapot, 2), (cups, 3), cart=cart)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
 
     with (
         mock.patch("store.live.publish") as publish,
@@ -131,7 +91,7 @@ def test_paid_session_is_fulfilled_once(stripe_sessions, django_capture_on_commi
 def test_unpaid_session_changes_nothing(stripe_sessions, payment_status):
     product = ProductFactory(stock=5)
     order = pending_order((product, 1))
-    stripe_sessions[order.stripe_session_id] = session_for(order, payment_status=payment_status)
+    stripe_sessions[order.stripe_session_id] = paid_session(order, payment_status=payment_status)
 
     result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
 
@@ -154,7 +114,7 @@ def test_unpaid_session_changes_nothing(stripe_sessions, payment_status):
 def test_session_not_ours_changes_nothing(stripe_sessions, tamper):
     product = ProductFactory(stock=5)
     order = pending_order((product, 1))
-    stripe_sessions[order.stripe_session_id] = session_for(order) | tamper
+    stripe_sessions[order.stripe_session_id] = paid_session(order) | tamper
 
     result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
 
@@ -166,7 +126,7 @@ def test_session_not_ours_changes_nothing(stripe_sessions, tamper):
 def test_a_session_pointing_at_another_orders_reference_is_not_fulfilled(stripe_sessions):
     product = ProductFactory(stock=5)
     victim = pending_order((product, 1))
-    forged = session_for(victim) | {"id": "cs_test_other"}
+    forged = paid_session(victim) | {"id": "cs_test_other"}
     stripe_sessions["cs_test_other"] = forged
 
     result = services.fulfil_checkout_session(session_id="cs_test_other")
@@ -179,7 +139,7 @@ def test_expired_order_is_still_fulfilled_when_stock_allows(stripe_sessions):
     product = ProductFactory(stock=2)
     order = pending_order((product, 2))
     Order.objects.filter(pk=order.pk).update(status=Order.Status.EXPIRED)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
 
     services.fulfil_checkout_session(session_id=order.stripe_session_id)
 
@@ -193,7 +153,7 @@ def test_oversold_order_is_refunded_with_nothing_half_applied(
     plenty, short = ProductFactory(stock=10), ProductFactory(name="Kettle", stock=3)
     order = pending_order((plenty, 2), (short, 3))
     Product.objects.filter(pk=short.pk).update(stock=1)  # staff lowered it meanwhile
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
 
     with django_capture_on_commit_callbacks(execute=True):
         result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
@@ -221,8 +181,8 @@ def test_refund_failure_rolls_back_and_the_webhook_retry_refunds(
     product = ProductFactory(stock=1)
     order = pending_order((product, 1))
     Product.objects.filter(pk=product.pk).update(stock=0)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
-    payload = event("checkout.session.completed", session_for(order))
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
+    payload = event("checkout.session.completed", paid_session(order))
 
     with mock.patch(
         "payments.stripe_api.refund_create", side_effect=stripe.APIConnectionError("down")
@@ -248,8 +208,8 @@ def test_refund_failure_rolls_back_and_the_webhook_retry_refunds(
 def test_completed_webhook_fulfils_from_stripe_not_from_the_event(stripe_sessions, webhook):
     product = ProductFactory(stock=4)
     order = pending_order((product, 1))
-    stripe_sessions[order.stripe_session_id] = session_for(order, payment_status="unpaid")
-    forged = session_for(order)  # the event says paid; Stripe says otherwise
+    stripe_sessions[order.stripe_session_id] = paid_session(order, payment_status="unpaid")
+    forged = paid_session(order)  # the event says paid; Stripe says otherwise
 
     response = webhook.post(event("checkout.session.completed", forged))
 
@@ -264,9 +224,9 @@ def test_completed_webhook_fulfils_from_stripe_not_from_the_event(stripe_session
 def test_paid_webhooks_fulfil(stripe_sessions, webhook, event_type):
     product = ProductFactory(stock=4)
     order = pending_order((product, 3))
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
 
-    response = webhook.post(event(event_type, session_for(order)))
+    response = webhook.post(event(event_type, paid_session(order)))
 
     assert response.status_code == HTTPStatus.OK
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
@@ -297,7 +257,7 @@ def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, web
     user = shopper()
     access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
     services.fulfil_checkout_session(session_id=order.stripe_session_id)
     granted = Entitlement.objects.live().filter(user=user).count()
     charge = {
@@ -318,7 +278,7 @@ def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, web
 
 def test_partial_refund_does_not_mark_the_order_refunded(stripe_sessions, webhook):
     order = pending_order((ProductFactory(), 1))
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
     services.fulfil_checkout_session(session_id=order.stripe_session_id)
     charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
 
@@ -335,7 +295,7 @@ def test_success_page_fulfils_and_shows_the_order(
 ):
     product = ProductFactory(name="Teapot", stock=3)
     order = pending_order((product, 2))
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
@@ -354,7 +314,7 @@ def test_success_page_of_a_refunded_order_says_so(client, stripe_sessions, refun
     product = ProductFactory(stock=1)
     order = pending_order((product, 1))
     Product.objects.filter(pk=product.pk).update(stock=0)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
 
     response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
 
@@ -381,7 +341,7 @@ def test_success_page_with_a_bad_session_goes_to_the_shop(client, stripe_session
 
 def test_success_page_of_an_unpaid_session_goes_to_the_shop(client, stripe_sessions):
     order = pending_order((ProductFactory(), 1))
-    stripe_sessions[order.stripe_session_id] = session_for(order, payment_status="unpaid")
+    stripe_sessions[order.stripe_session_id] = paid_session(order, payment_status="unpaid")
 
     response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
 
@@ -393,7 +353,7 @@ def test_success_page_of_an_unpaid_session_goes_to_the_shop(client, stripe_sessi
 def test_success_page_of_another_users_order_goes_to_the_shop(client, stripe_sessions):
     owner, intruder = shopper(), shopper()
     order = pending_order((ProductFactory(name="Secret Teapot"), 1), user=owner)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
     client.force_login(intruder)
 
     response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
@@ -524,7 +484,7 @@ def test_access_order_grants_entitlement(stripe_sessions):
     user = shopper()
     access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
 
     services.fulfil_checkout_session(session_id=order.stripe_session_id)
 
@@ -536,7 +496,7 @@ def test_success_page_of_an_access_order_leads_to_the_members_area(client, strip
     user = shopper()
     access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
-    stripe_sessions[order.stripe_session_id] = session_for(order)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
     client.force_login(user)
 
     response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")

@@ -3,8 +3,8 @@ from http import HTTPStatus
 import pytest
 from django.utils import timezone
 
-from payments.models import Order, OrderLine
-from tests.factories import ProductFactory
+from payments.models import Order
+from tests.factories import OrderFactory, OrderLineFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -12,22 +12,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def order():  # type: ignore[no-untyped-def]
     product = ProductFactory(name="Teapot")
-    order = Order.objects.create(
-        currency="usd",
+    order = OrderFactory(
         email="kim@example.com",
         stripe_session_id="cs_test_admin1",
         status=Order.Status.PAID,
         amount_total=4800,
         paid_at=timezone.now(),
     )
-    OrderLine.objects.create(
-        order=order,
-        product=product,
-        stripe_price_id=product.price.stripe_id,
-        quantity=2,
-        unit_amount=2400,
-        currency="usd",
-    )
+    OrderLineFactory(order=order, product=product, quantity=2, unit_amount=2400)
     return order
 
 

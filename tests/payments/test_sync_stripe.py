@@ -59,7 +59,7 @@ def fake_stripe(settings):
 @pytest.fixture
 def frozen_clock():
     """Both runs in one second: a listing is current state, so no re-read is needed."""
-    with mock.patch("store.management.commands.sync_stripe.time") as clock:
+    with mock.patch("payments.management.commands.sync_stripe.time") as clock:
         clock.time.return_value = 1_800_000_000
         yield
 
