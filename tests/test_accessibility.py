@@ -116,18 +116,20 @@ def walk_the_shop(
     page.wait_for_url(f"{url}/")
 
     page.click(f"#product-{old.pk} [data-testid=add-to-cart]")
-    page.get_by_text("Added Stoneware mug to your cart.").wait_for()
+    card = page.locator(f"#product-{old.pk}")
+    card.locator("[data-testid=add-feedback]").get_by_text("Added Stoneware mug").wait_for()
     at("grid")
 
     page.goto(f"{url}/products/{teapot.pk}/")
+    page.fill("[data-testid=quantity]", "2")
     page.click("[data-testid=add-to-cart]")
-    page.get_by_text("Added Cast iron teapot to your cart.").wait_for()
+    page.locator("[data-testid=add-feedback]").get_by_text("Added Cast iron teapot").wait_for()
     at("product")
 
     Product.objects.filter(pk=old.pk).update(active=False)  # archived while in the cart
     page.goto(f"{url}/cart/")
-    page.fill(f"#qty-{teapot.pk}", "3")
-    page.locator(f"[data-product='{teapot.pk}'] button:has-text('Update')").click()
+    page.locator(f"[data-product='{teapot.pk}'] [data-testid=quantity-up]").click()
+    page.wait_for_url(f"{url}/cart/")
     page.get_by_text("Updated Cast iron teapot in your cart.").wait_for()
     at("cart")
     page.locator(f"[data-product='{old.pk}'] [data-testid=remove]").click()
