@@ -1,7 +1,8 @@
 // Live stock and catalog: listens to /live/ (Server-Sent Events) and swaps in the card
 // fragments the server rendered once for everyone (store/includes/_product_card.html).
 // The grid replaces, inserts, removes and reorders cards; a product page takes the card's
-// stock, button, name, price and image. Without JavaScript the page works as rendered.
+// stock, button state, name, price and image (and keeps its own quantity picker).
+// Without JavaScript the page works as rendered.
 (() => {
   "use strict";
   const root = document.querySelector("[data-live-src]");
@@ -73,13 +74,22 @@
     const removed = reset ? !markup : (data.removed || []).map(String).includes(id);
     if (markup) {
       const card = fragment(markup);
-      for (const selector of [".stock", "form"]) {
-        const fresh = card.querySelector(selector);
-        const old = root.querySelector(selector);
-        if (fresh && old) {
-          old.replaceWith(fresh);
-          activate(fresh);
-        }
+      const freshStock = card.querySelector(".stock");
+      const oldStock = root.querySelector(".stock");
+      if (freshStock && oldStock) oldStock.replaceWith(freshStock);
+      // The page's own form stays (its quantity picker and message); the card's button
+      // says whether it can still be bought, and how many at most.
+      const freshButton = card.querySelector("[data-testid=add-to-cart]");
+      const oldButton = root.querySelector("[data-testid=add-to-cart]");
+      if (freshButton && oldButton) {
+        oldButton.disabled = freshButton.disabled;
+        oldButton.textContent = freshButton.textContent;
+      }
+      const quantity = root.querySelector("[data-testid=quantity]");
+      if (quantity && freshStock) {
+        const available = Number(freshStock.dataset.available) || 0;
+        quantity.disabled = available === 0;
+        quantity.max = String(Math.max(1, Math.min(available, 99)));
       }
       for (const name of ["name", "price"]) {
         const fresh = card.querySelector(`[data-field=${name}]`);
@@ -97,8 +107,8 @@
         stock.textContent = "No longer available";
         stock.dataset.available = "0";
       }
-      root.querySelectorAll("form button").forEach((button) => {
-        button.disabled = true;
+      root.querySelectorAll(".add-form button, .add-form input").forEach((control) => {
+        control.disabled = true;
       });
     }
   };
