@@ -292,11 +292,6 @@ def hosted_checkout_url(emulator) -> str:  # type: ignore[no-untyped-def]
     return session.url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the emulator's link colour #635bff on #f6f9fc is 4.44:1 (AA needs 4.5:1); "
-    "stripe_emulator/pages.py is not this change's to edit",
-)
 def test_the_emulators_checkout_page_passes_axe(live_server, emulator):
     with chromium_page(viewport=(1280, 900)) as browser:
         browser.page.goto(hosted_checkout_url(emulator))

@@ -15,7 +15,7 @@ CSS = """
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,
 sans-serif;color:#1a1f36;background:#f6f9fc}
-a{color:#635bff}
+a{color:#5851ea}
 .wrap{max-width:920px;margin:40px auto;padding:0 16px}
 .card{background:#fff;border-radius:12px;box-shadow:0 2px 5px rgba(50,50,93,.1),
 0 1px 1px rgba(0,0,0,.07);padding:28px}
