@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "amazin.apps.AmazinConfig",
     "store",
     "cart",
@@ -175,6 +177,16 @@ CHECKOUT_RESERVATION_MINUTES = 30
 
 # Checks a deployment knowingly skips, e.g. amazin.E003 for a benchmark on localhost.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+
+# The background queue (payments/queue.py): tasks are rows in this database, run by
+# `python manage.py shop_worker`. Failed tasks retry with exponential back-off.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=10)
+TASK_RETRY_BASE_SECONDS = env.float("TASK_RETRY_BASE_SECONDS", default=10.0)
+# How often the worker reads Stripe's Events API for webhooks that never arrived, and
+# sweeps reservations whose time ran out.
+RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=300.0)
+SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=30.0)
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,7 @@ class StripeEvent(models.Model):
 
     class Status(models.TextChoices):
         RECEIVED = "received"
+        PROCESSING = "processing"
         PROCESSED = "processed"
         IGNORED = "ignored"
         FAILED = "failed"
@@ -35,6 +36,8 @@ class StripeEvent(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
+    # When a worker took it: a claim older than STALE_CLAIM (the worker died) is taken again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -55,6 +58,8 @@ class Order(models.Model):
         PAID = "paid", "Paid"
         EXPIRED = "expired", "Expired"
         FAILED = "failed", "Checkout failed"
+        # Paid but not fillable: the refund is queued and marked done with Stripe's answer.
+        REFUND_PENDING = "refund_pending", "Paid, not filled: refund under way"
         REFUNDED = "refunded", "Refunded"
 
     class Kind(models.TextChoices):

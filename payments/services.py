@@ -17,15 +17,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
+from django_tasks import task
 
 from cart.models import Cart
 from cart.services import cart_remove_products
 from payments import signals, stripe_api
+from payments.emails import order_email
 from payments.models import Order, OrderLine, reservation_holder
+from payments.queue import retry_later
 from store.models import Product
 from store.reservations import (
     ReservationError,
@@ -36,6 +37,9 @@ from store.reservations import (
 )
 
 logger = logging.getLogger(__name__)
+
+# What fulfilment has already decided: calling it again returns the order as it is.
+FULFILLED = (Order.Status.PAID, Order.Status.REFUND_PENDING, Order.Status.REFUNDED)
 
 # Stripe wants `expires_at` at least 30 minutes after it receives the request: the slack
 # covers the time between our clock reading and Stripe's, so the reservation and the
@@ -227,9 +231,8 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
 
     None means "not paid (yet)" or "not one of ours". Safe to call any number of times at
     once (webhook, success page, retries): the order row is locked and a paid or refunded
-    order is returned as it is. Raises stripe_api.StripeError if Stripe cannot be asked,
-    and when an unfillable order's refund fails, so that the webhook answers 500 and Stripe
-    retries: in that case nothing at all was written.
+    order is returned as it is. Raises stripe_api.StripeError if Stripe cannot be asked (before
+    anything is written). An order that cannot be filled is marked and its refund queued.
     """
     session = stripe_api.checkout_session_retrieve(session_id)
     if session.get("payment_status") not in ("paid", "no_payment_required"):
@@ -240,7 +243,7 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
-        if order.status in (Order.Status.PAID, Order.Status.REFUNDED):
+        if order.status in FULFILLED:
             return order
         lines = list(order.lines.select_related("product").order_by("product_id"))
         ids = [line.product_id for line in lines]
@@ -272,35 +275,48 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
             cart_remove_products(cart_id=order.cart_id, product_ids=ids)
         # In the transaction: what receivers grant commits with "paid" (see payments.signals).
         signals.order_paid.send(sender=Order, order=order)
-        transaction.on_commit(lambda: order_email_confirmation(order=order), robust=True)
+        order_email(order=order, template="order_confirmation")
     return order
 
 
 def _order_refund(*, order: Order, problem: str) -> None:
-    """A paid order that cannot be filled: refund it in full, record why, tell the shopper.
+    """A paid order that cannot be filled: record why and queue its refund.
 
-    The refund is asked for inside the transaction (the order row stays locked), with an
-    idempotency key per order: if Stripe fails, the exception rolls everything back and the
-    next call (Stripe's webhook retry) asks again, getting the same refund if the first
-    request did reach Stripe.
+    The refund itself is asked for by `order_refund_unfillable`, outside any transaction,
+    retried with back-off while Stripe fails; the order is marked refunded, and the shopper
+    told, only with Stripe's answer.
     """
+    order.status = Order.Status.REFUND_PENDING
+    order.problem = f"Not filled, refund under way: {problem}"
+    order.save()
+    logger.warning("Order %s cannot be filled, refund queued: %s", order.pk, problem)
+    order_refund_unfillable.enqueue(order_id=order.pk)
+
+
+@task()
+def order_refund_unfillable(*, order_id: int, attempt: int = 1) -> None:
+    order = Order.objects.filter(pk=order_id, status=Order.Status.REFUND_PENDING).first()
+    if order is None:
+        return
     try:
+        # One idempotency key per order: a retry after a lost answer gets the same refund.
         refund = stripe_api.refund_create(
             payment_intent=order.stripe_payment_intent_id,
             order_id=order.pk,
             idempotency_key=f"amazin-refund-order-{order.pk}",
         )
     except stripe_api.StripeError as exc:
-        logger.error(
-            "Order %s cannot be filled (%s) and its refund failed: %s", order.pk, problem, exc
+        retry_later(order_refund_unfillable, attempt=attempt, error=exc, order_id=order_id)
+        return
+    with transaction.atomic():
+        refunded = Order.objects.filter(pk=order.pk, status=Order.Status.REFUND_PENDING).update(
+            status=Order.Status.REFUNDED,
+            stripe_refund_id=refund.get("id") or "",
+            problem=order.problem.replace("refund under way", "refunded"),
         )
-        raise
-    order.status = Order.Status.REFUNDED
-    order.problem = f"Not filled, refunded: {problem}"
-    order.stripe_refund_id = refund.get("id") or ""
-    order.save()
-    logger.warning("Order %s refunded: %s", order.pk, problem)
-    transaction.on_commit(lambda: order_email_refunded(order=order), robust=True)
+        if refunded:
+            order_email(order=order, template="order_refunded")
+    logger.warning("Order %s refunded: %s", order.pk, order.problem)
 
 
 def _orders_release(
@@ -381,33 +397,3 @@ def reservations_release_expired() -> int:
         ).values_list("pk", flat=True)
     )
     return _orders_release(due) if due else 0
-
-
-def _send(*, order: Order, template: str, subject: str) -> None:
-    if not order.email:
-        logger.warning("Order %s has no email address; %s not sent", order.pk, template)
-        return
-    context = {
-        "order": order,
-        "lines": list(order.lines.select_related("product")),
-        "site_url": settings.SITE_URL,
-    }
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"emails/{template}.txt", context),
-        to=[order.email],
-    )
-    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
-    message.send()
-
-
-def order_email_confirmation(*, order: Order) -> None:
-    _send(order=order, template="order_confirmation", subject=f"Your Amazin order #{order.pk}")
-
-
-def order_email_refunded(*, order: Order) -> None:
-    _send(
-        order=order,
-        template="order_refunded",
-        subject=f"Your Amazin order #{order.pk} could not be filled and was refunded",
-    )

@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    """Stripe's signed POST: 400 if not genuine, 500 if a handler failed (Stripe retries)."""
+    """Stripe's signed POST: 400 if not genuine; otherwise recorded and queued (200), or 500
+    if its handler has already failed, so that Stripe's redeliveries keep trying too."""
     try:
         event = stripe_api.verify_webhook(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
@@ -31,7 +32,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     except ValueError:
         return JsonResponse({"error": "invalid payload"}, status=HTTPStatus.BAD_REQUEST)
 
-    record = webhooks.stripe_event_process(record=webhooks.stripe_event_record(event=event))
+    record = webhooks.stripe_event_receive(event=event)
 
     if record.status == StripeEvent.Status.FAILED:
         return JsonResponse({"status": record.status}, status=HTTPStatus.INTERNAL_SERVER_ERROR)

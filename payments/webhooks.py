@@ -2,21 +2,31 @@
 
 `HANDLERS`, below, is the one table of what Amazin does with each Stripe event type: a
 function of the event's `data.object` and `created`. Types without a handler are recorded as
-ignored. A handler that raises leaves the event
-`failed` with its error; Stripe retries, and `replay_stripe_events` runs it again.
+ignored.
+
+The webhook only records the event and queues `stripe_event_handle`, so it answers in
+milliseconds whatever Stripe's latency; the worker runs the handler. No transaction is held
+while a handler runs: handlers keep their own short transactions and call Stripe outside
+them, so a slow Stripe holds no lock (on SQLite, the whole database's). A handler that raises
+leaves the event `failed` with its error; the task retries with back-off, Stripe's own
+redeliveries queue it again, and `replay_stripe_events` runs it by hand.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
+from django_tasks import task
 
 from payments import catalog, services
 from payments.models import StripeEvent
+from payments.queue import retry_later
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +82,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+# A worker that took an event this long ago without finishing it has died.
+STALE_CLAIM = timedelta(minutes=5)
+DONE = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
+
+
 def stripe_event_record(*, event: dict[str, Any]) -> StripeEvent:
     """Store a verified event, once: a redelivery returns the row already there."""
     try:
@@ -86,28 +101,64 @@ def stripe_event_record(*, event: dict[str, Any]) -> StripeEvent:
         return StripeEvent.objects.get(stripe_id=event["id"])
 
 
-def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
-    """Apply an event unless already done; safe when two deliveries race (the row is locked)."""
+def stripe_event_receive(*, event: dict[str, Any]) -> StripeEvent:
+    """The webhook's part: record the event and queue its handling (again, if it failed)."""
+    record = stripe_event_record(event=event)
+    if record.status in (StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED):
+        stripe_event_handle.enqueue(record_id=record.pk)
+        record.refresh_from_db()
+    return record
+
+
+@task()
+def stripe_event_handle(*, record_id: int, attempt: int = 1) -> None:
+    record = stripe_event_process(record=StripeEvent.objects.get(pk=record_id))
+    if record.status == StripeEvent.Status.FAILED:
+        retry_later(
+            stripe_event_handle,
+            attempt=attempt,
+            error=RuntimeError(record.error),
+            record_id=record_id,
+        )
+
+
+def _claim(record: StripeEvent) -> bool:
+    """Take the event for this worker; False if it is done or another worker has it."""
+    now = timezone.now()
     with transaction.atomic():
-        record = StripeEvent.objects.select_for_update().get(pk=record.pk)
-        if record.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):
-            return record
-        handler = HANDLERS.get(record.type)
-        record.attempts += 1
-        if handler is None:
-            record.status = StripeEvent.Status.IGNORED
-        else:
-            obj = (record.payload.get("data") or {}).get("object") or {}
-            try:
-                with transaction.atomic():
-                    handler(obj, record.stripe_created)
-            except Exception as exc:  # the error is stored; the caller answers 500
-                logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
-                record.status = StripeEvent.Status.FAILED
-                record.error = f"{type(exc).__name__}: {exc}"
-            else:
-                record.status = StripeEvent.Status.PROCESSED
-                record.error = ""
-        record.processed_at = timezone.now()
-        record.save(update_fields=["status", "error", "attempts", "processed_at"])
+        claimed = StripeEvent.objects.filter(
+            Q(status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED])
+            | Q(status=StripeEvent.Status.PROCESSING, claimed_at__lt=now - STALE_CLAIM),
+            pk=record.pk,
+        ).update(status=StripeEvent.Status.PROCESSING, claimed_at=now)
+        if claimed:
+            StripeEvent.objects.filter(pk=record.pk).update(attempts=F("attempts") + 1)
+    return bool(claimed)
+
+
+def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
+    """Apply an event unless done or being done; safe when deliveries and workers race.
+
+    The claim is one conditional UPDATE, so of two callers at once one runs the handler and
+    the other returns at once. The handler itself runs in no transaction of ours.
+    """
+    if not _claim(record):
+        record.refresh_from_db()
+        return record
+    record.refresh_from_db()
+    handler = HANDLERS.get(record.type)
+    status, error = StripeEvent.Status.PROCESSED, ""
+    if handler is None:
+        status = StripeEvent.Status.IGNORED
+    else:
+        obj = (record.payload.get("data") or {}).get("object") or {}
+        try:
+            handler(obj, record.stripe_created)
+        except Exception as exc:  # stored for the retry, the admin and replay_stripe_events
+            logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
+            status, error = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
+    StripeEvent.objects.filter(pk=record.pk, status=StripeEvent.Status.PROCESSING).update(
+        status=status, error=error, processed_at=timezone.now()
+    )
+    record.refresh_from_db()
     return record

@@ -104,7 +104,8 @@ def main() -> None:
     )
     staff_email, staff_password = staff.stdout.split()
     start(*manage, "runserver", f"127.0.0.1:{PORT}", "--noreload")
-    start(*manage, "release_expired_reservations", "--every", "30")
+    # Emails, refunds, webhook events, reconciliation with Stripe, the reservation sweep.
+    start(*manage, "shop_worker")
     wait_for(f"http://127.0.0.1:{PORT}/healthz")
 
     print()

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.support import tasks
 from tests.support.emulator import Emulator, running_emulator
 from tests.support.stripe_events import WebhookPoster
 
@@ -30,6 +31,14 @@ def emulated_stripe(settings, live_server):  # type: ignore[no-untyped-def]
             yield emulator
 
     return start
+
+
+@pytest.fixture(autouse=True)
+def _no_deferred_tasks_leak() -> Iterator[None]:
+    """Retries a test deferred (tests/support/tasks.py) do not reach the next test."""
+    tasks.DEFERRED.clear()
+    yield
+    tasks.DEFERRED.clear()
 
 
 @pytest.fixture

@@ -1,0 +1,34 @@
+"""The worker's periodic work: catch up with Stripe, sweep reservations that ran out.
+
+Each periodic task enqueues its own next run when it ends (`payments.queue.periodic_next`);
+`shop_worker` starts the chains, and restarts one a crash broke.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django_tasks import task
+
+from payments import reconcile, services
+from payments.queue import periodic_next
+
+
+@task()
+def stripe_reconcile_periodic() -> None:
+    try:
+        reconcile.stripe_reconcile()
+    finally:
+        periodic_next(stripe_reconcile_periodic, every=settings.RECONCILE_EVERY_SECONDS)
+
+
+@task()
+def reservations_sweep_periodic() -> None:
+    try:
+        services.reservations_release_expired()
+    finally:
+        periodic_next(reservations_sweep_periodic, every=settings.SWEEP_EVERY_SECONDS)
+
+
+def periodic_start() -> None:
+    periodic_next(stripe_reconcile_periodic, every=0)
+    periodic_next(reservations_sweep_periodic, every=0)
