@@ -20,8 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement
-from payments import services as payments
-from payments import stripe_api
+from payments import checkout, stripe_api
 from payments.models import Order
 from store.models import Price
 
@@ -210,13 +209,13 @@ def _access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
             message="The members' pass is not on sale right now. Please try again later.",
         )
     try:
-        started = payments.checkout_start(
+        started = checkout.checkout_start(
             user=user,
-            lines=[payments.LineRequest(product_id=price.product_id, quantity=1)],
+            lines=[checkout.LineRequest(product_id=price.product_id, quantity=1)],
             kind=Order.Kind.ACCESS,
             email=getattr(user, "email", ""),
         )
-    except payments.CheckoutError as exc:
+    except checkout.CheckoutError as exc:
         logger.warning("Access checkout for user %s failed: %s", user.pk, exc)
         return AccessPurchase(
             outcome=PurchaseOutcome.UNAVAILABLE,

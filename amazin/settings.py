@@ -174,6 +174,9 @@ ACCESS_PRICE_ID = env("ACCESS_PRICE_ID", default="")
 ACCESS_PRICE_LOOKUP_KEY = "amazin_access_pass"
 # How long a shopper may stay on Checkout with stock held for them (Stripe's minimum is 30).
 CHECKOUT_RESERVATION_MINUTES = 30
+# What one address may hold in open checkouts, and how many it may start a minute (429).
+CHECKOUT_MAX_UNITS_PER_ADDRESS = env.int("CHECKOUT_MAX_UNITS_PER_ADDRESS", default=30)
+CHECKOUT_STARTS_PER_MINUTE = env.int("CHECKOUT_STARTS_PER_MINUTE", default=10)
 
 # Checks a deployment knowingly skips, e.g. amazin.E003 for a benchmark on localhost.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])

@@ -82,6 +82,8 @@ class Order(models.Model):
         max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
     )
     email = models.EmailField(blank=True)
+    # Where the checkout came from: limits what one address may hold at once.
+    client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
     currency = models.CharField(max_length=3)
     amount_total = models.BigIntegerField(default=0, help_text="In minor units, as Stripe charged.")
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)

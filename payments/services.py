@@ -1,37 +1,29 @@
-"""Checkout and fulfilment: where money meets stock.
+"""Fulfilment and what ends a pending order: where money meets stock.
 
-A pending goods order holds its stock with store reservations under the key
-`reservation_holder(order.pk)`, until `reserved_until`. Store's services do the locking
-(products in primary-key order, so two checkouts, or a checkout and a fulfilment, never
-deadlock) and take stock with a conditional UPDATE, so it never goes below zero. An order
-leaves "pending" and gives its reservation back through one path, `_orders_release`:
-checkout failure, cancel, Stripe's expiry event and the sweep all use it.
+Starting a checkout is `payments.checkout`. A pending goods order holds its stock with
+store reservations under the key `reservation_holder(order.pk)`, until `reserved_until`.
+Store's services do the locking (products in primary-key order, so two checkouts, or a
+checkout and a fulfilment, never deadlock) and take stock with a conditional UPDATE, so it
+never goes below zero. An order leaves "pending" and gives its reservation back through one
+path, `_orders_release`: checkout failure, Stripe's expiry event, and cancel and the sweep
+once Stripe says the session expired (`order_settle_with_stripe`), all use it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from cart.models import Cart
 from cart.services import cart_remove_products
 from payments import signals, stripe_api
 from payments.emails import order_email
-from payments.models import Order, OrderLine, reservation_holder
+from payments.models import Order, reservation_holder
 from payments.queue import retry_later
-from store.models import Product
 from store.reservations import (
-    ReservationError,
-    products_lock,
-    reservation_create,
     reservations_release,
     stock_take,
 )
@@ -40,169 +32,6 @@ logger = logging.getLogger(__name__)
 
 # What fulfilment has already decided: calling it again returns the order as it is.
 FULFILLED = (Order.Status.PAID, Order.Status.REFUND_PENDING, Order.Status.REFUNDED)
-
-# Stripe wants `expires_at` at least 30 minutes after it receives the request: the slack
-# covers the time between our clock reading and Stripe's, so the reservation and the
-# session end at the same second.
-EXPIRES_SLACK = timedelta(minutes=1)
-
-
-class CheckoutError(Exception):
-    """Checkout could not start; `message` is meant for the shopper."""
-
-    def __init__(self, message: str, *, order: Order | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.order = order
-
-
-@dataclass(frozen=True)
-class LineRequest:
-    product_id: int
-    quantity: int
-
-
-@dataclass(frozen=True)
-class CheckoutStarted:
-    order: Order
-    url: str
-
-
-def _lines_from_cart(cart: Cart) -> list[LineRequest]:
-    return [
-        LineRequest(product_id=product_id, quantity=quantity)
-        for product_id, quantity in cart.items.order_by("product_id").values_list(
-            "product_id", "quantity"
-        )
-    ]
-
-
-def _merge(lines: list[LineRequest]) -> dict[int, int]:
-    wanted: dict[int, int] = {}
-    for line in lines:
-        if line.quantity < 1:
-            raise CheckoutError("Every quantity must be at least 1.")
-        wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
-    return wanted
-
-
-def _order_reserve(
-    *,
-    user: AbstractBaseUser | AnonymousUser | None,
-    cart: Cart | None,
-    wanted: dict[int, int],
-    kind: str,
-    email: str,
-) -> Order:
-    """Lock the products, check them, create the pending order and reserve its stock."""
-    ids = sorted(wanted)
-    with transaction.atomic():
-        # Locks in pk order: the same order in every writer, so no deadlock.
-        products = products_lock(ids)
-        sellable = Product.objects.visible() if kind == Order.Kind.GOODS else Product.objects
-        sellable_ids = set(
-            sellable.filter(pk__in=ids, active=True, price__active=True).values_list(
-                "pk", flat=True
-            )
-        )
-        found = {p.pk for p in products}
-        if found != set(ids) or sellable_ids != set(ids):
-            missing = [p.name for p in products if p.pk not in sellable_ids]
-            if missing:
-                raise CheckoutError(f"{', '.join(missing)} is no longer for sale: remove it.")
-            raise CheckoutError("A product in your cart is no longer for sale.")
-        currencies = {p.price.currency for p in products if p.price}
-        if len(currencies) != 1:
-            raise CheckoutError(
-                "Your cart has prices in different currencies "
-                f"({', '.join(sorted(c.upper() for c in currencies))}): "
-                "check out one currency at a time."
-            )
-        user_obj = user if user is not None and user.is_authenticated else None
-        order = Order.objects.create(
-            user=user_obj,
-            cart=cart,
-            kind=kind,
-            email=email or (getattr(user_obj, "email", "") or ""),
-            currency=currencies.pop(),
-            amount_total=sum(
-                (p.price.unit_amount or 0) * wanted[p.pk] for p in products if p.price
-            ),
-            reserved_until=timezone.now()
-            + timedelta(minutes=settings.CHECKOUT_RESERVATION_MINUTES)
-            + EXPIRES_SLACK,
-        )
-        OrderLine.objects.bulk_create(
-            OrderLine(
-                order=order,
-                product=product,
-                stripe_price_id=product.price.stripe_id,  # type: ignore[union-attr]
-                quantity=wanted[product.pk],
-                unit_amount=product.price.unit_amount or 0,  # type: ignore[union-attr]
-                currency=product.price.currency,  # type: ignore[union-attr]
-            )
-            for product in products
-        )
-        if kind == Order.Kind.GOODS:
-            try:
-                reservation_create(
-                    holder=reservation_holder(order.pk),
-                    quantities=wanted,
-                    expires_at=order.reserved_until,  # type: ignore[arg-type]
-                )
-            except ReservationError as exc:
-                raise CheckoutError(exc.message) from exc
-    return order
-
-
-def checkout_start(
-    *,
-    user: AbstractBaseUser | AnonymousUser | None,
-    cart: Cart | None = None,
-    lines: list[LineRequest] | None = None,
-    kind: str = Order.Kind.GOODS,
-    email: str = "",
-) -> CheckoutStarted:
-    """Reserve the stock, create the pending order, then its Checkout Session.
-
-    `lines` defaults to the cart's. Access orders (`kind="access"`) hold no stock. Raises
-    CheckoutError with a message for the shopper; the cart is never changed here.
-    """
-    if lines is None:
-        lines = _lines_from_cart(cart) if cart is not None else []
-    if not lines:
-        raise CheckoutError("Your cart is empty.")
-    wanted = _merge(lines)
-    order = _order_reserve(user=user, cart=cart, wanted=wanted, kind=kind, email=email)
-
-    try:
-        session = stripe_api.checkout_session_create(
-            line_items=[(line.stripe_price_id, line.quantity) for line in order.lines.all()],
-            order_id=order.pk,
-            customer_email=order.email,
-            expires_at=int(order.reserved_until.timestamp()),  # type: ignore[union-attr]
-            success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
-            automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
-            idempotency_key=f"amazin-checkout-order-{order.pk}",
-        )
-    except stripe_api.StripeError as exc:
-        logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
-        _orders_release(
-            [order.pk],
-            status=Order.Status.FAILED,
-            problem=f"Checkout Session not created: {exc}"[:2000],
-        )
-        order.refresh_from_db()
-        raise CheckoutError(
-            "We could not reach our payment provider, so nothing was charged and your cart "
-            "is as it was. Please try again in a moment.",
-            order=order,
-        ) from exc
-
-    order.stripe_session_id = session["id"]
-    order.save(update_fields=["stripe_session_id"])
-    return CheckoutStarted(order=order, url=session["url"])
 
 
 def _order_for_session(session: dict[str, Any]) -> Order | None:
@@ -342,6 +171,11 @@ def _orders_release(
     return len(pending)
 
 
+def order_fail(*, order_id: int, problem: str) -> bool:
+    """Checkout could not open a session for a pending order: fail it, free its stock."""
+    return bool(_orders_release([order_id], status=Order.Status.FAILED, problem=problem[:2000]))
+
+
 def order_release(*, order_id: int) -> bool:
     """A pending order gives up its reservation (expired or cancelled). True if it changed."""
     return bool(_orders_release([order_id]))
@@ -353,18 +187,29 @@ def checkout_session_expired(*, session_id: str) -> bool:
     return order is not None and order_release(order_id=order.pk)
 
 
-def checkout_cancel(*, session_id: str) -> Order | None:
-    """The shopper came back from Checkout without paying: free the stock at once."""
-    order = Order.objects.filter(stripe_session_id=session_id).first()
-    if order is None or order.status != Order.Status.PENDING:
+def order_settle_with_stripe(*, order: Order) -> Order:
+    """A pending order whose shopper left (cancel) or whose time ran out (sweep): do what
+    Stripe says its session is, never more. A complete, paid session is fulfilled; an open
+    one is expired at Stripe first; the stock is released only once Stripe says expired.
+    If Stripe cannot be asked, nothing changes and the hold stays (the sweep asks again).
+    """
+    if not order.stripe_session_id:  # the session was never created: nobody can pay
+        order_release(order_id=order.pk)
+        order.refresh_from_db()
         return order
+    session_id = order.stripe_session_id
     try:
-        stripe_api.checkout_session_expire(session_id)
+        session = stripe_api.checkout_session_retrieve(session_id)
+        if session.get("status") == "open":
+            session = stripe_api.checkout_session_expire(session_id)
     except stripe_api.StripeError as exc:
-        # Already expired or complete (then fulfilment still applies), or Stripe is down
-        # (then it expires the session itself at `expires_at`).
-        logger.info("Expiring session %s: %s", session_id, exc)
-    order_release(order_id=order.pk)
+        # Paid just now (expire refused: the next look sees it complete), or Stripe is down.
+        logger.info("Order %s: Stripe did not settle session %s: %s", order.pk, session_id, exc)
+        return order
+    if session.get("status") == "complete":
+        return fulfil_checkout_session(session_id=session_id) or order
+    if session.get("status") == "expired":
+        order_release(order_id=order.pk)
     order.refresh_from_db()
     return order
 
@@ -390,10 +235,16 @@ def order_refunded(*, payment_intent_id: str) -> Order | None:
 
 
 def reservations_release_expired() -> int:
-    """Expire pending orders whose hold has run out, even if Stripe's event never comes."""
-    due = list(
-        Order.objects.filter(
-            status=Order.Status.PENDING, reserved_until__lte=timezone.now()
-        ).values_list("pk", flat=True)
-    )
-    return _orders_release(due) if due else 0
+    """Settle pending orders whose hold has run out, even if Stripe's event never comes.
+
+    Each is settled with Stripe first (a paid one is fulfilled, not released); returns how
+    many were released.
+    """
+    due = Order.objects.filter(
+        status=Order.Status.PENDING, reserved_until__lte=timezone.now()
+    ).order_by("reserved_until")
+    released = 0
+    for order in due:
+        if order_settle_with_stripe(order=order).status == Order.Status.EXPIRED:
+            released += 1
+    return released

@@ -7,11 +7,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from cart.selectors import cart_for_request
+from cart.selectors import cart_for_request, cart_view
 from payments import services, stripe_api, webhooks
+from payments.checkout import CheckoutError, checkout_start
 from payments.forms import SessionForm
 from payments.models import Order, StripeEvent
 
@@ -41,20 +43,32 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def checkout(request: HttpRequest) -> HttpResponse:
-    cart = cart_for_request(request)
     try:
-        started = services.checkout_start(user=request.user, cart=cart)
-    except services.CheckoutError as exc:
+        started = checkout_start(
+            user=request.user, cart=cart_for_request(request), client_ip=client_ip(request)
+        )
+    except CheckoutError as exc:
         messages.error(request, exc.message)
+        if exc.status == HTTPStatus.TOO_MANY_REQUESTS:  # the cart page, with the reason
+            cart = cart_view(cart_for_request(request))
+            return render(request, "cart/detail.html", {"cart": cart}, status=exc.status)
         return redirect("cart:detail")
     response = HttpResponseRedirect(started.url)
     response.status_code = HTTPStatus.SEE_OTHER  # "go and GET this", as a POST's answer
     return response
 
 
-def _is_ours(request: HttpRequest, order: Order) -> bool:
-    """Another user's order is not shown; an anonymous order is, to whoever holds its session."""
-    return order.user_id is None or order.user_id == request.user.pk
+def client_ip(request: HttpRequest) -> str:
+    """The connecting address (behind a proxy, the proxy's: set it to pass the client's)."""
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def placed_here(request: HttpRequest, order: Order) -> bool:
+    """Whether this browser (its cart) or this user placed the order."""
+    if order.user_id is not None:
+        return order.user_id == request.user.pk
+    cart = cart_for_request(request)
+    return cart is not None and order.cart_id == cart.pk
 
 
 @require_GET
@@ -66,27 +80,45 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
             order = services.fulfil_checkout_session(session_id=form.cleaned_data["session_id"])
         except stripe_api.StripeError as exc:
             logger.info("Success page for %s: %s", form.cleaned_data["session_id"], exc)
-    if order is None or not _is_ours(request, order):
+    if order is None:
         messages.error(
             request,
             "We could not find a completed payment for that link. If you paid, your "
             "confirmation email is on its way.",
         )
         return redirect("store:grid")
-    return render(request, "payments/success.html", {"order": order})
+    # Anyone holding the link learns that it was paid; only who placed it sees what and where.
+    return render(
+        request, "payments/success.html", {"order": order, "details": placed_here(request, order)}
+    )
 
 
 @require_GET
 def checkout_cancel(request: HttpRequest) -> HttpResponse:
+    """Back from Checkout without paying. Only the browser that placed the order cancels it,
+    and its stock is freed only once Stripe says the session is expired."""
     form = SessionForm(request.GET)
+    order = None
     if form.is_valid():
-        order = services.checkout_cancel(session_id=form.cleaned_data["session_id"])
-        if order is not None and order.status == Order.Status.PAID:
-            return redirect("payments:order", order.pk)
-        if order is not None and order.kind == Order.Kind.ACCESS:
-            messages.info(request, "Checkout cancelled: nothing was charged for the members' pass.")
-            return redirect("accounts:purchase")
-    messages.info(request, "Checkout cancelled: nothing was charged, your cart is still here.")
+        order = Order.objects.filter(stripe_session_id=form.cleaned_data["session_id"]).first()
+    if order is None or not placed_here(request, order):
+        messages.info(request, "Nothing to cancel here.")
+        return redirect("cart:detail")
+    if order.status == Order.Status.PENDING:
+        order = services.order_settle_with_stripe(order=order)
+    if order.status in services.FULFILLED:
+        return redirect(f"{reverse('payments:success')}?session_id={order.stripe_session_id}")
+    if order.status == Order.Status.PENDING:
+        messages.warning(
+            request,
+            "We could not confirm the cancellation with our payment provider yet. If you did "
+            "not pay, your items are released when the checkout runs out.",
+        )
+    elif order.kind == Order.Kind.ACCESS:
+        messages.info(request, "Checkout cancelled: nothing was charged for the members' pass.")
+        return redirect("accounts:purchase")
+    else:
+        messages.info(request, "Checkout cancelled: nothing was charged, your cart is still here.")
     return redirect("cart:detail")
 
 

@@ -6,27 +6,27 @@ from unittest import mock
 
 import pytest
 import stripe
+from django.test import Client
 from django.utils import timezone
 
 from cart.models import Cart, CartItem
-from payments import services
+from payments import checkout
 from payments.models import Order
 from store.models import Product, Reservation
 from tests.factories import ProductFactory, UserFactory
+from tests.support.fake_checkout import FakeCheckout
 
 pytestmark = pytest.mark.django_db
 
 
-def fake_session(**kwargs):  # type: ignore[no-untyped-def]
-    order_id = kwargs["order_id"]
-    return {"id": f"cs_test_fake{order_id}", "url": f"https://checkout.example/{order_id}"}
+@pytest.fixture
+def fake_stripe():  # type: ignore[no-untyped-def]
+    return FakeCheckout()
 
 
 @pytest.fixture
-def stripe_create():  # type: ignore[no-untyped-def]
-    with mock.patch(
-        "payments.stripe_api.checkout_session_create", side_effect=fake_session
-    ) as create:
+def stripe_create(fake_stripe):  # type: ignore[no-untyped-def]
+    with fake_stripe.patched() as create:
         yield create
 
 
@@ -202,9 +202,9 @@ def test_access_pass_needs_no_stock(stripe_create):
     user = shopper()
     pass_ = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
 
-    started = services.checkout_start(
+    started = checkout.checkout_start(
         user=user,
-        lines=[services.LineRequest(product_id=pass_.pk, quantity=1)],
+        lines=[checkout.LineRequest(product_id=pass_.pk, quantity=1)],
         kind=Order.Kind.ACCESS,
     )
 
@@ -217,9 +217,9 @@ def test_access_pass_needs_no_stock(stripe_create):
 def test_goods_checkout_refuses_the_access_pass(stripe_create):
     pass_ = ProductFactory(stock=5, with_price__lookup_key="amazin_access_pass")
 
-    with pytest.raises(services.CheckoutError):
-        services.checkout_start(
-            user=None, lines=[services.LineRequest(product_id=pass_.pk, quantity=1)]
+    with pytest.raises(checkout.CheckoutError):
+        checkout.checkout_start(
+            user=None, lines=[checkout.LineRequest(product_id=pass_.pk, quantity=1)]
         )
 
     assert not Order.objects.exists()
@@ -240,3 +240,90 @@ def test_expired_reservations_do_not_count(client, stripe_create):
     assert response.status_code == HTTPStatus.SEE_OTHER
     assert Order.objects.filter(status=Order.Status.PENDING).count() == 2
     assert available(product) == 0
+
+
+# One open Checkout per cart, and what one address may hold
+
+
+def test_a_second_tab_or_a_double_submit_gets_the_same_open_session(
+    client, stripe_create, fake_stripe
+):
+    product = ProductFactory(stock=5)
+    fill(client, (product, 2))
+
+    first = client.post("/checkout/")
+    second = client.post("/checkout/")
+
+    assert first.status_code == second.status_code == HTTPStatus.SEE_OTHER
+    assert first["Location"] == second["Location"]
+    assert Order.objects.count() == 1
+    assert fake_stripe.created == 1
+    assert available(product) == 3
+
+
+def test_a_changed_cart_expires_the_old_session_before_opening_another(
+    client, stripe_create, fake_stripe
+):
+    teapot, cups = ProductFactory(stock=5), ProductFactory(stock=5)
+    fill(client, (teapot, 1))
+    client.post("/checkout/")
+    old = Order.objects.get()
+    fill(client, (cups, 2))
+
+    response = client.post("/checkout/")
+
+    new = Order.objects.exclude(pk=old.pk).get()
+    assert fake_stripe.sessions[old.stripe_session_id]["status"] == "expired"
+    assert Order.objects.get(pk=old.pk).status == Order.Status.EXPIRED
+    assert response["Location"] == f"https://checkout.example/{new.pk}"
+    assert new.status == Order.Status.PENDING
+    assert (available(teapot), available(cups)) == (4, 3)
+
+
+def test_a_session_paid_in_another_tab_sends_this_one_to_the_success_page(
+    client, stripe_create, fake_stripe, django_capture_on_commit_callbacks
+):
+    product = ProductFactory(stock=5)
+    fill(client, (product, 2))
+    client.post("/checkout/")
+    order = Order.objects.get()
+    fake_stripe.pay(order.stripe_session_id)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/checkout/")
+
+    assert response["Location"].endswith(f"/checkout/success/?session_id={order.stripe_session_id}")
+    assert Order.objects.count() == 1
+    assert Order.objects.get().status == Order.Status.PAID
+    assert Product.objects.get(pk=product.pk).stock == 3
+
+
+def test_too_many_checkouts_from_one_address_get_a_429(settings, stripe_create):
+    settings.CHECKOUT_STARTS_PER_MINUTE = 2
+    product = ProductFactory(stock=50)
+    answers = []
+    for _ in range(3):
+        browser = Client()
+        fill(browser, (product, 1))
+        answers.append(browser.post("/checkout/"))
+
+    assert [a.status_code for a in answers[:2]] == [HTTPStatus.SEE_OTHER] * 2
+    assert answers[2].status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert "Too many checkouts" in answers[2].content.decode()
+    assert Order.objects.count() == 2
+
+
+def test_one_address_cannot_hold_more_than_its_share(settings, stripe_create):
+    settings.CHECKOUT_MAX_UNITS_PER_ADDRESS = 5
+    product = ProductFactory(stock=50)
+    first, second = Client(), Client()
+    fill(first, (product, 4))
+    fill(second, (product, 2))
+
+    held = first.post("/checkout/")
+    refused = second.post("/checkout/")
+
+    assert held.status_code == HTTPStatus.SEE_OTHER
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert "already holds 4 items" in refused.content.decode()
+    assert available(product) == 46

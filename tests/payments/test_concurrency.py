@@ -19,11 +19,12 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 
-from payments import services
+from payments import checkout, services
 from payments.models import Order
 from store.models import Product
 from tests.factories import ProductFactory
 from tests.support import stripe_events as se
+from tests.support.fake_checkout import FakeCheckout
 from tests.support.orders import paid_session, pending_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -53,7 +54,11 @@ def run_at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
 
 
 def fake_session(**kwargs: Any) -> dict[str, str]:
-    return {"id": f"cs_test_race{kwargs['order_id']}", "url": "https://checkout.example/"}
+    return {
+        "id": f"cs_test_race{kwargs['order_id']}",
+        "url": "https://checkout.example/",
+        "status": "open",
+    }
 
 
 def reserved(product: Product) -> int:
@@ -62,15 +67,15 @@ def reserved(product: Product) -> int:
 
 def test_twenty_shoppers_race_for_the_last_five_units():
     product = ProductFactory(name="Last Teapots", stock=5)
-    line = [services.LineRequest(product_id=product.pk, quantity=1)]
+    line = [checkout.LineRequest(product_id=product.pk, quantity=1)]
     started = time.monotonic()
 
     with mock.patch("payments.stripe_api.checkout_session_create", side_effect=fake_session):
-        results = run_at_once(20, lambda i: services.checkout_start(user=None, lines=line))
+        results = run_at_once(20, lambda i: checkout.checkout_start(user=None, lines=line))
 
     elapsed = time.monotonic() - started
-    won = [r for r in results if isinstance(r, services.CheckoutStarted)]
-    refused = [r for r in results if isinstance(r, services.CheckoutError)]
+    won = [r for r in results if isinstance(r, checkout.CheckoutStarted)]
+    refused = [r for r in results if isinstance(r, checkout.CheckoutError)]
     assert len(won) == 5, results
     assert len(refused) == 15, results
     assert {r.message for r in refused} == {"Sorry, Last Teapots is sold out."}
@@ -86,14 +91,14 @@ def test_racing_checkouts_wanting_several_units_never_over_reserve():
 
     def attempt(i: int) -> Any:
         quantity = 1 + i % 3
-        lines = [services.LineRequest(product_id=product.pk, quantity=quantity)]
-        return services.checkout_start(user=None, lines=lines)
+        lines = [checkout.LineRequest(product_id=product.pk, quantity=quantity)]
+        return checkout.checkout_start(user=None, lines=lines)
 
     with mock.patch("payments.stripe_api.checkout_session_create", side_effect=fake_session):
         results = run_at_once(20, attempt)
 
-    won = [r for r in results if isinstance(r, services.CheckoutStarted)]
-    assert all(isinstance(r, services.CheckoutStarted | services.CheckoutError) for r in results)
+    won = [r for r in results if isinstance(r, checkout.CheckoutStarted)]
+    assert all(isinstance(r, checkout.CheckoutStarted | checkout.CheckoutError) for r in results)
     held = sum(line.quantity for r in won for line in r.order.lines.all())
     assert held == reserved(product)
     assert 5 <= held <= 7  # greedy winners fill it; nothing beyond the stock
@@ -105,13 +110,13 @@ def test_opposite_cart_orders_do_not_deadlock():
 
     def attempt(i: int) -> Any:
         pair = (a, b) if i % 2 else (b, a)
-        lines = [services.LineRequest(product_id=p.pk, quantity=1) for p in pair]
-        return services.checkout_start(user=None, lines=lines)
+        lines = [checkout.LineRequest(product_id=p.pk, quantity=1) for p in pair]
+        return checkout.checkout_start(user=None, lines=lines)
 
     with mock.patch("payments.stripe_api.checkout_session_create", side_effect=fake_session):
         results = run_at_once(16, attempt)
 
-    assert all(isinstance(r, services.CheckoutStarted) for r in results), results
+    assert all(isinstance(r, checkout.CheckoutStarted) for r in results), results
     assert (reserved(a), reserved(b)) == (16, 16)
 
 
@@ -194,3 +199,24 @@ def test_two_orders_for_the_last_unit_fulfilled_at_once_one_is_refunded():
     statuses = sorted(Order.objects.values_list("status", flat=True))
     assert statuses == [Order.Status.PAID, Order.Status.REFUNDED]
     assert Product.objects.get(pk=product.pk).stock == 0
+
+
+def test_fifty_checkouts_of_one_cart_at_once_open_one_session():
+    product = ProductFactory(stock=10)
+    browser = Client()
+    browser.post("/cart/add/", {"product": product.pk, "quantity": 2})
+    cookies = browser.cookies
+    fake = FakeCheckout()
+
+    def submit(i: int) -> int:
+        tab = Client()
+        tab.cookies = cookies
+        return tab.post("/checkout/")["Location"]
+
+    with fake.patched():
+        locations = run_at_once(50, submit)
+
+    assert len(set(locations)) == 1, locations
+    assert Order.objects.count() == 1
+    assert fake.created == 1
+    assert reserved(product) == 2

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
-from payments import services
+from payments import checkout
 from payments.models import Order, StripeEvent
 from payments.reconcile import stripe_reconcile
 from store.models import Product
@@ -61,9 +61,9 @@ def test_a_paid_session_whose_webhook_never_came_ends_paid_and_stocked(silent_st
     stripe_reconcile()
     product = Product.objects.get(stripe_id=stripe_id)
     Product.objects.filter(pk=product.pk).update(stock=5)
-    started = services.checkout_start(
+    started = checkout.checkout_start(
         user=None,
-        lines=[services.LineRequest(product_id=product.pk, quantity=2)],
+        lines=[checkout.LineRequest(product_id=product.pk, quantity=2)],
         email="lost@example.com",
     )
     assert silent_stripe.pay(started.order.stripe_session_id)["paid"]

@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.test import Client
 from django.utils import timezone
 
+from cart.models import Cart
+from cart.selectors import SESSION_CART_ID
 from payments.models import Order, reservation_holder
 from store.models import Product
-from tests.factories import OrderFactory, OrderLineFactory, ReservationFactory
+from tests.factories import CartFactory, OrderFactory, OrderLineFactory, ReservationFactory
+
+
+def browser_cart(client: Client) -> Cart:
+    """A cart that belongs to `client`'s browser (its session), as adding to it would make."""
+    cart = CartFactory()
+    session = client.session
+    session[SESSION_CART_ID] = cart.pk
+    session.save()
+    return cart
 
 
 def pending_order(*pairs: tuple[Product, int], minutes: float = 30, **fields: Any) -> Order:

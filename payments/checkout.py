@@ -1,0 +1,303 @@
+"""Starting a Checkout: reserve the stock, create the pending order, open its session.
+
+At most one open Checkout per cart: a second tab or a double submit finds the cart's pending
+order and is sent to the same session (created once per order, with an idempotency key
+derived from the order, so even two requests racing to create it get the same one). A cart
+whose contents changed first has its old session expired at Stripe, so Stripe can never
+complete two sessions for one cart. What one address may hold at once, and how often it may
+start a checkout, is limited (settings `CHECKOUT_MAX_UNITS_PER_ADDRESS`,
+`CHECKOUT_STARTS_PER_MINUTE`), so nobody can reserve the whole shop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from cart.models import Cart
+from payments import services, stripe_api
+from payments.models import Order, OrderLine, reservation_holder
+from store.models import Product, Reservation
+from store.reservations import ReservationError, products_lock, reservation_create
+
+logger = logging.getLogger(__name__)
+
+# Stripe wants `expires_at` at least 30 minutes after it receives the request: the slack
+# covers the time between our clock reading and Stripe's, so the reservation and the
+# session end at the same second.
+EXPIRES_SLACK = timedelta(minutes=1)
+# A cart whose old session keeps turning out expired or replaced: give up after this many.
+MAX_ROUNDS = 3
+
+
+class CheckoutError(Exception):
+    """Checkout could not start; `message` is meant for the shopper."""
+
+    status = 400
+
+    def __init__(self, message: str, *, order: Order | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.order = order
+
+
+class CheckoutLimited(CheckoutError):
+    """Too much held, or too many checkouts started, from one address: a 429."""
+
+    status = 429
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    product_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutStarted:
+    order: Order
+    url: str
+
+
+class _CartChanged(Exception):
+    """The cart has a pending order for other contents: its session must be expired first."""
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+
+
+def _lines_from_cart(cart: Cart) -> list[LineRequest]:
+    return [
+        LineRequest(product_id=product_id, quantity=quantity)
+        for product_id, quantity in cart.items.order_by("product_id").values_list(
+            "product_id", "quantity"
+        )
+    ]
+
+
+def _merge(lines: list[LineRequest]) -> dict[int, int]:
+    wanted: dict[int, int] = {}
+    for line in lines:
+        if line.quantity < 1:
+            raise CheckoutError("Every quantity must be at least 1.")
+        wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
+    return wanted
+
+
+def _order_contents(order: Order) -> dict[int, int]:
+    return dict(order.lines.values_list("product_id", "quantity"))
+
+
+def _limits_check(*, client_ip: str, wanted: dict[int, int], kind: str) -> None:
+    """Refuse a new checkout from an address that holds, or starts, too much."""
+    if not client_ip:
+        return
+    now = timezone.now()
+    started = Order.objects.filter(
+        client_ip=client_ip, created_at__gte=now - timedelta(minutes=1)
+    ).count()
+    if started >= settings.CHECKOUT_STARTS_PER_MINUTE:
+        raise CheckoutLimited(
+            "Too many checkouts started from your connection just now: "
+            "please wait a minute and try again."
+        )
+    if kind != Order.Kind.GOODS:
+        return
+    holders = [
+        reservation_holder(pk)
+        for pk in Order.objects.filter(
+            client_ip=client_ip, status=Order.Status.PENDING, reserved_until__gt=now
+        ).values_list("pk", flat=True)
+    ]
+    held = (
+        Reservation.objects.filter(holder__in=holders, expires_at__gt=now).aggregate(
+            n=Sum("quantity")
+        )["n"]
+        or 0
+    )
+    if held + sum(wanted.values()) > settings.CHECKOUT_MAX_UNITS_PER_ADDRESS:
+        raise CheckoutLimited(
+            f"Your connection already holds {held} items in open checkouts: finish or cancel "
+            f"one first (at most {settings.CHECKOUT_MAX_UNITS_PER_ADDRESS} at a time)."
+        )
+
+
+def _order_reserve(
+    *,
+    user: AbstractBaseUser | AnonymousUser | None,
+    cart: Cart | None,
+    wanted: dict[int, int],
+    kind: str,
+    email: str,
+    client_ip: str,
+) -> Order:
+    """The cart's pending order for these contents, or a new one with its stock reserved.
+
+    The cart row is locked first, so of two checkouts of one cart at once the second waits,
+    then finds the first's order. Raises _CartChanged for a pending order of other contents.
+    """
+    ids = sorted(wanted)
+    with transaction.atomic():
+        if cart is not None:
+            Cart.objects.select_for_update().filter(pk=cart.pk).first()
+            pending = Order.objects.filter(cart=cart, status=Order.Status.PENDING).first()
+            if pending is not None:
+                if _order_contents(pending) == wanted and pending.kind == kind:
+                    return pending
+                raise _CartChanged(pending)
+        _limits_check(client_ip=client_ip, wanted=wanted, kind=kind)
+        # Locks in pk order: the same order in every writer, so no deadlock.
+        products = products_lock(ids)
+        sellable = Product.objects.visible() if kind == Order.Kind.GOODS else Product.objects
+        sellable_ids = set(
+            sellable.filter(pk__in=ids, active=True, price__active=True).values_list(
+                "pk", flat=True
+            )
+        )
+        found = {p.pk for p in products}
+        if found != set(ids) or sellable_ids != set(ids):
+            missing = [p.name for p in products if p.pk not in sellable_ids]
+            if missing:
+                raise CheckoutError(f"{', '.join(missing)} is no longer for sale: remove it.")
+            raise CheckoutError("A product in your cart is no longer for sale.")
+        currencies = {p.price.currency for p in products if p.price}
+        if len(currencies) != 1:
+            raise CheckoutError(
+                "Your cart has prices in different currencies "
+                f"({', '.join(sorted(c.upper() for c in currencies))}): "
+                "check out one currency at a time."
+            )
+        user_obj = user if user is not None and user.is_authenticated else None
+        order = Order.objects.create(
+            user=user_obj,
+            cart=cart,
+            kind=kind,
+            email=email or (getattr(user_obj, "email", "") or ""),
+            client_ip=client_ip or None,
+            currency=currencies.pop(),
+            amount_total=sum(
+                (p.price.unit_amount or 0) * wanted[p.pk] for p in products if p.price
+            ),
+            reserved_until=timezone.now()
+            + timedelta(minutes=settings.CHECKOUT_RESERVATION_MINUTES)
+            + EXPIRES_SLACK,
+        )
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                product=product,
+                stripe_price_id=product.price.stripe_id,  # type: ignore[union-attr]
+                quantity=wanted[product.pk],
+                unit_amount=product.price.unit_amount or 0,  # type: ignore[union-attr]
+                currency=product.price.currency,  # type: ignore[union-attr]
+            )
+            for product in products
+        )
+        if kind == Order.Kind.GOODS:
+            try:
+                reservation_create(
+                    holder=reservation_holder(order.pk),
+                    quantities=wanted,
+                    expires_at=order.reserved_until,  # type: ignore[arg-type]
+                )
+            except ReservationError as exc:
+                raise CheckoutError(exc.message) from exc
+    return order
+
+
+def _session_for(order: Order) -> dict[str, Any]:
+    """The order's Checkout Session as Stripe has it now, created on first ask.
+
+    One idempotency key per order and the same parameters each time: however many requests
+    ask at once, Stripe creates one session.
+    """
+    if order.stripe_session_id:
+        return stripe_api.checkout_session_retrieve(order.stripe_session_id)
+    session = stripe_api.checkout_session_create(
+        line_items=[
+            (line.stripe_price_id, line.quantity) for line in order.lines.order_by("product_id")
+        ],
+        order_id=order.pk,
+        customer_email=order.email,
+        expires_at=int(order.reserved_until.timestamp()),  # type: ignore[union-attr]
+        success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
+        automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
+        idempotency_key=f"amazin-checkout-order-{order.pk}",
+    )
+    Order.objects.filter(pk=order.pk, stripe_session_id__isnull=True).update(
+        stripe_session_id=session["id"]
+    )
+    order.stripe_session_id = session["id"]
+    return session
+
+
+def success_url(session_id: str) -> str:
+    return f"{settings.SITE_URL}/checkout/success/?session_id={session_id}"
+
+
+def checkout_start(
+    *,
+    user: AbstractBaseUser | AnonymousUser | None,
+    cart: Cart | None = None,
+    lines: list[LineRequest] | None = None,
+    kind: str = Order.Kind.GOODS,
+    email: str = "",
+    client_ip: str = "",
+) -> CheckoutStarted:
+    """Where to send the shopper to pay for the cart (or `lines`): its one open session.
+
+    Access orders (`kind="access"`) hold no stock. Raises CheckoutError (CheckoutLimited for
+    a 429) with a message for the shopper; the cart is never changed here. A session that
+    turns out already paid sends the shopper to the success page instead.
+    """
+    for _ in range(MAX_ROUNDS):
+        requested = lines if lines is not None else (_lines_from_cart(cart) if cart else [])
+        if not requested:
+            raise CheckoutError("Your cart is empty.")
+        wanted = _merge(requested)
+        try:
+            order = _order_reserve(
+                user=user, cart=cart, wanted=wanted, kind=kind, email=email, client_ip=client_ip
+            )
+        except _CartChanged as changed:
+            # Expire the old contents' session at Stripe before anything new can be paid.
+            settled = services.order_settle_with_stripe(order=changed.order)
+            if settled.status == Order.Status.PENDING:
+                raise CheckoutError(
+                    "We could not reach our payment provider to close your earlier checkout, "
+                    "so nothing new was started. Please try again in a moment."
+                ) from None
+            if settled.status == Order.Status.PAID:
+                return CheckoutStarted(order=settled, url=success_url(settled.stripe_session_id))
+            continue
+        try:
+            session = _session_for(order)
+        except stripe_api.StripeError as exc:
+            logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
+            if not order.stripe_session_id:  # nobody can pay a session that does not exist
+                services.order_fail(
+                    order_id=order.pk, problem=f"Checkout Session not created: {exc}"
+                )
+            raise CheckoutError(
+                "We could not reach our payment provider, so nothing was charged and your "
+                "cart is as it was. Please try again in a moment.",
+                order=order,
+            ) from exc
+        if session.get("status") == "open" and session.get("url"):
+            return CheckoutStarted(order=order, url=session["url"])
+        # Paid in another tab, or run out: settle it as Stripe says, then start afresh.
+        settled = services.order_settle_with_stripe(order=order)
+        if settled.status in services.FULFILLED:
+            return CheckoutStarted(order=settled, url=success_url(session["id"]))
+        if settled.status == Order.Status.PENDING:
+            raise CheckoutError("Your checkout is still being processed: try again in a moment.")
+    raise CheckoutError("Your cart changed while checking out: please try again.")
