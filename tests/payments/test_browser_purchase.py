@@ -127,3 +127,28 @@ def test_htmx_add_beyond_stock_shows_the_message_without_reload(live_server):
     assert url == f"{live_server.url}/"
     assert count.strip() == "1"
     assert CartItem.objects.get().quantity == 1
+
+
+def test_a_double_click_on_checkout_then_a_second_tab_open_one_session(live_server, emulator):
+    lamp = seed(emulator, name="Lamp", unit_amount=2000, stock=5)
+
+    with chromium_page(artifacts="double-click") as browser:
+        page = browser.page
+        page.goto(f"{live_server.url}/")
+        page.click(f"#product-{lamp.pk} [data-testid=add-to-cart]")
+        page.wait_for_function("document.querySelector('#cart-count').textContent.trim() === '1'")
+        page.goto(f"{live_server.url}/cart/")
+        second_tab = page.context.new_page()
+        second_tab.goto(f"{live_server.url}/cart/")
+
+        page.dblclick("[data-testid=checkout]")
+        page.wait_for_url(re.compile(re.escape(emulator.api_base) + r"/pay/cs_"))
+        second_tab.click("[data-testid=checkout]")
+        second_tab.wait_for_url(re.compile(re.escape(emulator.api_base) + r"/pay/cs_"))
+        browser.shot("both-tabs-on-checkout")
+
+        assert page.url == second_tab.url
+    order = Order.objects.get()
+    assert order.status == Order.Status.PENDING
+    assert len(emulator.client().v1.checkout.sessions.list().data) == 1
+    assert Product.objects.with_reserved().get(pk=lamp.pk).available() == 4
