@@ -22,6 +22,9 @@ import asyncio
 import io
 import logging
 import os
+import signal
+import threading
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "amazin.settings")
 
@@ -67,11 +70,40 @@ async def lifespan(receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await asyncio.to_thread(get_broker().start)
+            end_streams_on_signals(asyncio.get_running_loop())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await asyncio.to_thread(get_broker().stop)
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def end_streams_on_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """On SIGTERM or Ctrl-C, end every open stream at once, then let the server do its own.
+
+    A server shuts down gracefully: it waits for open requests to finish, which a stream
+    never does, and only then tells the app (lifespan.shutdown). So this worker ends its
+    streams (each with a short `retry:`) as soon as the signal arrives. The server's own
+    handler still runs: ours replaces only Python's handler, and calls it; asyncio's
+    handlers are dispatched from the wakeup fd, which the signal writes whatever the
+    Python handler. Only on the main thread, where signals are handled.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            # Not get_broker().end_streams() here: the handler may interrupt this very
+            # thread inside the broker's lock. The loop runs it next, lock free.
+            loop.call_soon_threadsafe(get_broker().end_streams)
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:  # nobody else handles it: die as before
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(signum, handler)
 
 
 async def live_stream(scope: Scope, receive: Receive, send: Send) -> None:

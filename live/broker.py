@@ -335,11 +335,16 @@ class Broker:
                 with self._lock:
                     self._loops.pop(loop, None)
 
+    def end_streams(self) -> None:
+        """Shutting down: end every open stream (and any that opens from now on), stop
+        dispatching. Does not wait."""
+        self._stop.set()
+        self._fan_out(STOP)
+
     def stop(self) -> None:
         """End every open stream and the dispatcher, and close its connection (server
         shutdown, test teardown). Blocking: up to a second while the channel notices."""
-        self._stop.set()
-        self._fan_out(STOP)
+        self.end_streams()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=START_TIMEOUT)

@@ -46,7 +46,7 @@ class Pages:
             status, headers, content = self.call(build_environ(scope, io.BytesIO(body)))  # type: ignore[arg-type]
         else:
             loop = asyncio.get_running_loop()
-            environ = build_environ(scope, Body(loop, receive))  # type: ignore[arg-type]
+            environ = build_environ(scope, Body(loop, _coroutine(receive)))  # type: ignore[arg-type]
             status, headers, content = await loop.run_in_executor(self.pool, self.call, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
@@ -72,6 +72,16 @@ class Pages:
             [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             content,
         )
+
+
+def _coroutine(receive: Receive) -> Receive:
+    """Body hands `receive()` to run_coroutine_threadsafe, which takes only coroutines;
+    granian's is another kind of awaitable."""
+
+    async def receive_message() -> dict[str, Any]:
+        return await receive()
+
+    return receive_message
 
 
 def _no_write(data: bytes) -> None:
