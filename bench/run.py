@@ -170,13 +170,17 @@ SERVERS = {
         ["--interface", "wsgi", "--blocking-threads", "1", "amazin.wsgi:application"],
         {},
     ),
-    "make serve: granian asgi -w2, live_asgi, pages on 2 threads": (
+    "make serve: granian asgi -w2, live.asgi, pages on 2 threads": (
         ["--interface", "asgi", "amazin.live_asgi:application"],
         {"LIVE_ASGI_PAGE_THREADS": "2"},
     ),
-    "granian asgi -w2, live_asgi, pages inline (LIVE_ASGI_PAGE_THREADS=0)": (
+    "granian asgi -w2, live.asgi, pages inline (LIVE_ASGI_PAGE_THREADS=0)": (
         ["--interface", "asgi", "amazin.live_asgi:application"],
         {"LIVE_ASGI_PAGE_THREADS": "0"},
+    ),
+    "granian asgi -w2, pages through a2wsgi's WSGIMiddleware, 2 threads (not used)": (
+        ["--interface", "asgi", "bench.a2wsgi_app:application"],
+        {"LIVE_ASGI_PAGE_THREADS": "2"},
     ),
 }
 
