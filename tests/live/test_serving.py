@@ -151,6 +151,16 @@ def test_a_body_within_the_limit_reaches_django(server, chunked):
     assert sent == 1 * MB
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_pages_on_the_event_loop_thread_read_the_body_too(server_env, chunked):
+    with serving(server_env | {"LIVE_ASGI_PAGE_THREADS": "0"}) as inline:
+        status, _ = send_body(inline.port, total=1 * MB, chunked=chunked)
+        refused, _ = send_body(inline.port, total=300 * MB, chunked=chunked)
+
+    assert status == HTTPStatus.BAD_REQUEST
+    assert refused == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
 def get(port: int, path: str, headers: dict[str, str]) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
