@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -100,7 +101,7 @@ def server(env: dict[str, str], *args: str, workers: int = 2) -> Iterator[int]:
         "--workers", str(workers), "--no-ws", "--log-level", "warning", "--no-access-log",
         "--backlog", "4096", "--backpressure", "4096", *args,
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -116,11 +117,11 @@ def server(env: dict[str, str], *args: str, workers: int = 2) -> Iterator[int]:
         yield port
     finally:
         proc.terminate()
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with suppress(ProcessLookupError):  # no worker outlives it, even if orphaned
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 # -- throughput ------------------------------------------------------------------------------

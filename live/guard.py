@@ -2,8 +2,9 @@
 
 - A request body larger than `max_body` (`MAX_REQUEST_BODY_BYTES`) is answered 413 before
   any of it is read: at once when its Content-Length says so; a chunked body (no length)
-  is read up to the limit and refused as soon as it passes it. A chunked body within the
-  limit is handed on with its Content-Length, which is what Django reads by.
+  (or an HTTP/2 one with no length) is read up to the limit and refused as soon as it
+  passes it; within the limit it is handed on with its Content-Length, which is what
+  Django reads by.
 - Header names with an underscore are dropped, as nginx and gunicorn do: WSGI spells
   `X-Forwarded-Proto` and `X_Forwarded_Proto` alike (`HTTP_X_FORWARDED_PROTO`), so the
   second could pose as the first.
@@ -41,8 +42,9 @@ class Guard:
             else:
                 await self.app(scope, receive, send)
             return
-        if not any(name == b"transfer-encoding" for name, _ in headers):
-            await self.app(scope, receive, send)  # no body
+        chunked = any(name == b"transfer-encoding" for name, _ in headers)
+        if not chunked and scope.get("http_version") != "2":
+            await self.app(scope, receive, send)  # HTTP/1: no length, no body
             return
         body = bytearray()
         while True:

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -74,7 +74,8 @@ def _rss(pid: int) -> int:
 def serving(env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
     command = granian_command(host="127.0.0.1", port=str(port), workers="1")
-    proc = subprocess.Popen(command, cwd=REPO, env=env)
+    # A session of its own: the workers can be found, and ended, by its process group.
+    proc = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -87,9 +88,18 @@ def serving(env: dict[str, str]) -> Iterator[Server]:
                 time.sleep(0.1)  # polling a port, not hiding a race
         yield Server(proc, port)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop granian as a supervisor would, then make sure no worker outlives it."""
+    if proc.poll() is None:
+        proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.fixture
@@ -197,13 +207,21 @@ def read_to_end(sock: socket.socket) -> bytes:
     return rest
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_shutdown_ends_100_open_streams_with_a_retry_hint_and_exits(server_env, signum):
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)  # a supervisor stopping the server (systemd, docker)
+
+
+def ctrl_c(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGINT)  # the terminal signals the whole process group
+
+
+@pytest.mark.parametrize("stop_server", [terminate, ctrl_c], ids=["SIGTERM", "Ctrl-C"])
+def test_shutdown_ends_100_open_streams_with_a_retry_hint_and_exits(server_env, stop_server):
     with serving(server_env) as server:
         streams = [open_stream(server.port) for _ in range(100)]
 
         started = time.monotonic()
-        server.proc.send_signal(signum)
+        stop_server(server.proc)
         server.proc.wait(timeout=10)
         elapsed = time.monotonic() - started
         endings = [read_to_end(sock) for sock in streams]
