@@ -245,3 +245,13 @@ def test_django_refuses_a_large_content_length_before_reading(client, settings):
 
     assert refused.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     assert accepted.status_code == HTTPStatus.BAD_REQUEST  # the webhook's own answer: unsigned
+
+
+def test_the_stream_checks_allowed_hosts_like_every_page(server):
+    allowed = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    allowed.request("GET", "/live/")
+    opened = allowed.getresponse()
+    allowed.close()
+
+    assert opened.status == HTTPStatus.OK
+    assert get(server.port, "/live/", {"Host": "evil.example"}) == HTTPStatus.BAD_REQUEST
