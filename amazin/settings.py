@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "amazin.apps.AmazinConfig",
+    "live",
     "store",
     "cart",
     "payments",
@@ -46,6 +47,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body too large is refused before anything reads it.
+    "amazin.middleware.request_body_limit",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -139,7 +142,13 @@ STORAGES = {
 }
 WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
 
-# Cache the rendered grid per catalog version (store.live): safe only where every change is
+# Request bodies larger than this are answered 413 before they are read: by
+# amazin.middleware (Django, on Content-Length) and by the production ASGI entry (live.guard,
+# also for chunked bodies). Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB of form data)
+# still applies below it.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=4 * 1024 * 1024)
+
+# Cache the rendered grid per catalog version (live.broker): safe only where every change is
 # published, as in `make serve`; off by default so that tests and scripts writing rows
 # directly never see a stale grid.
 LIVE_GRID_CACHE = env.bool("LIVE_GRID_CACHE", default=False)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from store.views import healthz
 
 urlpatterns = [
+    path("", include("live.urls")),
     path("", include("store.urls")),
     path("", include("cart.urls")),
     path("", include("payments.urls")),

@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -102,7 +103,7 @@ def server(env: dict[str, str], *args: str, workers: int = 2) -> Iterator[int]:
         "--workers", str(workers), "--no-ws", "--log-level", "warning", "--no-access-log",
         "--backlog", "4096", "--backpressure", "4096", *args,
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -118,11 +119,11 @@ def server(env: dict[str, str], *args: str, workers: int = 2) -> Iterator[int]:
         yield port
     finally:
         proc.terminate()
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with suppress(ProcessLookupError):  # no worker outlives it, even if orphaned
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 # -- throughput ------------------------------------------------------------------------------
@@ -172,13 +173,17 @@ SERVERS = {
         ["--interface", "wsgi", "--blocking-threads", "1", "amazin.wsgi:application"],
         {},
     ),
-    "make serve: granian asgi -w2, live_asgi, pages on 2 threads": (
+    "make serve: granian asgi -w2, live.asgi, pages on 2 threads": (
         ["--interface", "asgi", "amazin.live_asgi:application"],
         {"LIVE_ASGI_PAGE_THREADS": "2"},
     ),
-    "granian asgi -w2, live_asgi, pages inline (LIVE_ASGI_PAGE_THREADS=0)": (
+    "granian asgi -w2, live.asgi, pages inline (LIVE_ASGI_PAGE_THREADS=0)": (
         ["--interface", "asgi", "amazin.live_asgi:application"],
         {"LIVE_ASGI_PAGE_THREADS": "0"},
+    ),
+    "granian asgi -w2, pages through a2wsgi's WSGIMiddleware, 2 threads (not used)": (
+        ["--interface", "asgi", "bench.a2wsgi_app:application"],
+        {"LIVE_ASGI_PAGE_THREADS": "2"},
     ),
 }
 

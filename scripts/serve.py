@@ -1,8 +1,9 @@
 """`make serve`: the shop as it runs in production, on one port.
 
-One granian server with the ASGI interface and `amazin.live_asgi`: `/live/` (Server-Sent
-Events) is served natively on each worker's event loop, every other path goes straight to
-Django's WSGI handler (no Django ASGI request path). Several worker processes on
+One granian server with the ASGI interface and `amazin.live_asgi` (`live.asgi`): `/live/`
+(Server-Sent Events) is served natively on each worker's event loop, every other path goes
+straight to Django's WSGI handler (no Django ASGI request path); bodies over
+`MAX_REQUEST_BODY_BYTES` are refused before they are read. Several worker processes on
 PostgreSQL, where LISTEN/NOTIFY carries changes between them; one on SQLite, whose live
 channel is in-process. Static files via WhiteNoise with far-future cache headers (after
 collectstatic). Configuration comes from the environment and `.env`, as in production;
@@ -49,16 +50,25 @@ def main() -> None:
         workers = "1"
         print("serve: SQLite, so one worker (set DATABASE_URL=postgres://... for several)")
 
-    command = [
+    command = granian_command(host=host, port=port, workers=workers)
+    print(f"serve: http://{host}:{port}/  ({workers} worker(s); Ctrl-C stops)", flush=True)
+    os.chdir(ROOT)
+    os.execvpe(PY, command, env)
+
+
+def granian_command(*, host: str, port: str, workers: str) -> list[str]:
+    """The server as `make serve` runs it (tests start the same one).
+
+    On SIGTERM or Ctrl-C each worker ends its open /live/ streams at once (live.asgi), so
+    granian's graceful stop, which waits for open requests, takes about a second.
+    """
+    return [
         PY, "-m", "granian", "--interface", "asgi",
         "--host", host, "--port", port, "--workers", workers,
         "--no-ws", "--backlog", "4096", "--backpressure", "4096",
         "--respawn-failed-workers", "--no-access-log",
         "amazin.live_asgi:application",
     ]  # fmt: skip
-    print(f"serve: http://{host}:{port}/  ({workers} worker(s); Ctrl-C stops)", flush=True)
-    os.chdir(ROOT)
-    os.execvpe(PY, command, env)
 
 
 def _dotenv_value(text: str, key: str) -> str:

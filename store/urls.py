@@ -6,5 +6,4 @@ app_name = "store"
 urlpatterns = [
     path("", views.product_grid, name="grid"),
     path("products/<int:pk>/", views.product_detail, name="detail"),
-    path("live/", views.live_stream, name="live"),
 ]

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from store import live
+from live.broker import get_broker
+from live.registry import CSRF_PLACEHOLDER
 from store.models import Product
 
 
@@ -21,7 +22,7 @@ def _first_visit(request: HttpRequest) -> bool:
 
 @require_GET
 def product_grid(request: HttpRequest) -> HttpResponse:
-    broker = live.get_broker()
+    broker = get_broker()
     last_id = broker.last_id  # before the snapshot: the stream replays anything after it
     snap = broker.snapshot()  # cached per catalog version with LIVE_GRID_CACHE on
     token = get_token(request)
@@ -35,32 +36,21 @@ def product_grid(request: HttpRequest) -> HttpResponse:
         page = broker.cached_page(
             snap,
             lambda: render_to_string(
-                "store/grid.html", context | {"csrf_token": live.CSRF_PLACEHOLDER}, request
+                "store/grid.html", context | {"csrf_token": CSRF_PLACEHOLDER}, request
             ),
         )
         return HttpResponse(token.encode().join(page))
     response = render(request, "store/grid.html", context)
-    response.content = response.content.replace(live.CSRF_PLACEHOLDER.encode(), token.encode())
+    response.content = response.content.replace(CSRF_PLACEHOLDER.encode(), token.encode())
     return response
 
 
 @require_GET
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    broker = live.get_broker()
+    broker = get_broker()
     last_id = broker.last_id
     product = get_object_or_404(Product.objects.visible().with_reserved(), pk=pk)
     return render(request, "store/detail.html", {"product": product, "live_last": last_id})
-
-
-@require_GET
-def live_stream(request: HttpRequest) -> StreamingHttpResponse:
-    """`/live/` on a thread per viewer: for `make run` and tests. `make serve` answers this
-    path in `amazin.live_asgi` instead, on an event loop."""
-    last_id = request.headers.get("Last-Event-ID") or request.GET.get("last", "")
-    response = StreamingHttpResponse(live.stream_sync(last_id), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
 
 
 @require_GET

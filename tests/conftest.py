@@ -52,9 +52,9 @@ def _stop_live_broker(django_db_setup):  # type: ignore[no-untyped-def]
     """Pages that open /live/ start this process's broker; close its connections first,
     so the test database can be dropped at the end of the session."""
     yield
-    from store import live
+    from live.broker import get_broker
 
-    live.get_broker().stop()
+    get_broker().stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,7 @@ def asgi_server(transactional_db) -> Iterator[str]:  # type: ignore[no-untyped-d
         ],
         cwd=REPO,
         env=env,
+        start_new_session=True,  # its workers share its process group: see the end
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 20
@@ -57,8 +60,8 @@ def asgi_server(transactional_db) -> Iterator[str]:  # type: ignore[no-untyped-d
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with suppress(ProcessLookupError):  # no worker outlives the test, even if orphaned
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -8,6 +8,9 @@ import pytest
 from django.db import transaction
 from django.db.models import F
 
+from live import subscribers
+from live.broker import get_broker
+from live.registry import CSRF_PLACEHOLDER
 from store import live
 from store.models import Product
 from tests.factories import ProductFactory
@@ -46,7 +49,7 @@ def test_webhook_change_reaches_a_connected_client(live_server, webhook):
     assert f'id="product-{product.pk}"' in card and "Blue teapot" in card
     assert 'class="stock' in card
     # A fragment shared by every viewer carries nobody's CSRF token.
-    assert live.CSRF_PLACEHOLDER not in card
+    assert CSRF_PLACEHOLDER not in card
     assert 'name="csrfmiddlewaretoken" value=""' in card
 
 
@@ -103,7 +106,7 @@ def test_a_reconnecting_client_gets_what_it_missed(live_server):
         last_id = stream.wait_for(about(seen.pk)).id
     assert last_id
 
-    broker = live.get_broker()  # live_server runs in this process: so does its broker
+    broker = get_broker()  # live_server runs in this process: so does its broker
     seq_before = broker.seq
     with transaction.atomic():
         Product.objects.filter(pk=missed.pk).update(stock=4)
@@ -131,17 +134,17 @@ def test_an_unknown_last_event_id_gets_a_fresh_state(live_server):
 
 
 def test_a_slow_viewer_is_reset_instead_of_blocking_others():
-    sub = live.SyncSubscriber()
+    sub = subscribers.SyncSubscriber()
 
-    for n in range(live.QUEUE_SIZE + 5):
+    for n in range(subscribers.QUEUE_SIZE + 5):
         sub.offer(f"message {n}".encode())
 
     queued = []
     while not sub.queue.empty():
         queued.append(sub.queue.get_nowait())
     # The backlog was dropped for one fresh state; only what came after it is kept.
-    assert queued[0] is live.RESET
-    assert queued[1:] == [f"message {n}".encode() for n in range(live.QUEUE_SIZE + 1, 37)]
+    assert queued[0] is subscribers.RESET
+    assert queued[1:] == [f"message {n}".encode() for n in range(subscribers.QUEUE_SIZE + 1, 37)]
 
 
 def test_grid_page_forms_carry_the_request_csrf_token(client):
@@ -149,7 +152,7 @@ def test_grid_page_forms_carry_the_request_csrf_token(client):
 
     html = client.get("/").content.decode()
 
-    assert live.CSRF_PLACEHOLDER not in html
+    assert CSRF_PLACEHOLDER not in html
     assert html.count('name="csrfmiddlewaretoken" value="') == 2
     assert 'name="csrfmiddlewaretoken" value=""' not in html
     assert 'data-live-src="/live/"' in html and "js/live.js" in html

@@ -1,0 +1,107 @@
+"""How changed ids travel from the process that commits to every process with viewers.
+
+On PostgreSQL, `SELECT pg_notify('amazin_live', '1,2,3')` (ids only, chunked well under the
+8,000-byte payload limit); every process holds ONE listening connection, in its broker's
+dispatcher thread, so a change made in any process or machine reaches them all. On SQLite
+(one process) the ids go through an in-process queue.
+
+`listen` blocks in the dispatcher thread: it hands each burst of ids (coalesced) to
+`on_ids`, calls `on_idle` when `wait()` seconds pass with nothing, and returns when `stop`
+is set.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from django.db import connection, connections
+
+CHANNEL = "amazin_live"
+NOTIFY_CHUNK = 900  # ids per pg_notify: well under PostgreSQL's 8000-byte payload limit
+COALESCE_SECONDS = 0.002  # a burst of notifications arriving within this becomes one message
+
+
+class Channel(Protocol):
+    def send(self, ids: list[int]) -> None: ...
+
+    def listen(
+        self,
+        *,
+        ready: threading.Event,
+        stop: threading.Event,
+        wait: Callable[[], float],
+        on_ids: Callable[[set[int]], None],
+        on_idle: Callable[[], None],
+    ) -> None: ...
+
+
+def uses_notify() -> bool:
+    return connections["default"].vendor == "postgresql"
+
+
+def for_database() -> Channel:
+    return PostgresNotify() if uses_notify() else InProcess()
+
+
+class InProcess:
+    """SQLite: one process, so a queue is the whole channel."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.Queue[list[int]] = queue.Queue()
+
+    def send(self, ids: list[int]) -> None:
+        self.inbox.put(list(ids))
+
+    def listen(self, *, ready, stop, wait, on_ids, on_idle) -> None:  # type: ignore[no-untyped-def]
+        ready.set()
+        while not stop.is_set():
+            try:
+                ids = set(self.inbox.get(timeout=wait()))
+            except queue.Empty:
+                on_idle()
+                continue
+            while True:  # coalesce what is queued already
+                try:
+                    ids.update(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            on_ids(ids)
+
+
+class PostgresNotify:
+    """PostgreSQL: NOTIFY on the caller's connection (transactional), LISTEN on our own."""
+
+    def send(self, ids: list[int]) -> None:
+        with connection.cursor() as cursor:
+            for start in range(0, len(ids), NOTIFY_CHUNK):
+                payload = ",".join(map(str, ids[start : start + NOTIFY_CHUNK]))
+                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+
+    def listen(self, *, ready, stop, wait, on_ids, on_idle) -> None:  # type: ignore[no-untyped-def]
+        import psycopg
+
+        params = connections["default"].get_connection_params()
+        with psycopg.connect(**params, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            ready.set()
+            while not stop.is_set():
+                ids: set[int] = set()
+                for note in conn.notifies(timeout=wait(), stop_after=1):
+                    ids.update(parse_ids(note.payload))
+                if not ids:
+                    on_idle()
+                    continue
+                for note in conn.notifies(timeout=COALESCE_SECONDS):
+                    ids.update(parse_ids(note.payload))
+                on_ids(ids)
+
+
+def parse_ids(payload: str) -> list[int]:
+    return [int(part) for part in payload.split(",") if part.strip().isdigit()]
+
+
+def normalise(ids: Iterable[int]) -> list[int]:
+    return sorted({int(i) for i in ids})

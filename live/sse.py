@@ -1,0 +1,114 @@
+"""The `/live/` stream for one viewer, as Server-Sent Events: the same protocol for a
+thread (`stream_sync`, WSGI) and an event loop (`stream_async`, ASGI).
+
+A stream opens with `retry:` (the reconnect delay), then what the viewer missed since the
+id it sent back (`Last-Event-ID` or `?last=`), then every message as the broker fans it
+out, with a comment line as heartbeat when nothing happens. When the server shuts down it
+sends a short, jittered `retry:` and ends, so browsers reconnect to a healthy worker, not
+all in the same millisecond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import close_old_connections, connections
+
+from live.subscribers import RESET, STOP
+
+if TYPE_CHECKING:
+    from live.broker import Broker
+
+HEARTBEAT_SECONDS = 15.0
+HEARTBEAT = b": keep-alive\n\n"
+RETRY_MS = 2000
+SHUTDOWN_RETRY_MS = 500  # plus up to as much again, at random
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CONTENT_TYPE = "text/event-stream"
+
+T = TypeVar("T")
+
+
+def encode(event: str, data: dict[str, Any], event_id: str = "") -> bytes:
+    lines = []
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def retry(ms: int) -> bytes:
+    return f"retry: {ms}\n\n".encode()
+
+
+def shutdown_hint() -> bytes:
+    return retry(SHUTDOWN_RETRY_MS + secrets.randbelow(SHUTDOWN_RETRY_MS + 1))
+
+
+def stream_sync(broker: Broker, last_id: str) -> Iterator[bytes]:
+    """One viewer on one thread (`make run`'s runserver, tests)."""
+    sub = broker.subscribe_sync()
+    try:
+        yield retry(RETRY_MS)
+        backlog = broker.catch_up(last_id)
+        if backlog:
+            yield backlog
+        connections.close_all()  # this thread holds no connection while it waits
+        while True:
+            try:
+                message = sub.queue.get(timeout=HEARTBEAT_SECONDS)
+            except queue.Empty:
+                yield HEARTBEAT
+                continue
+            if message is STOP:
+                yield shutdown_hint()
+                return
+            if message is RESET:
+                yield broker.reset_message()
+                connections.close_all()
+            else:
+                yield message
+    finally:
+        broker.unsubscribe(sub)
+
+
+async def stream_async(broker: Broker, last_id: str) -> AsyncIterator[bytes]:
+    """One viewer on an event loop (`make serve`): a queue and a task, no thread.
+
+    The server ends it by cancelling the task that iterates it (the viewer went away).
+    """
+    if not broker.running:
+        await asyncio.to_thread(broker.start)
+    sub = broker.subscribe_async(asyncio.get_running_loop())
+    try:
+        yield retry(RETRY_MS)
+        if last_id:
+            backlog = await asyncio.to_thread(_in_thread, broker.catch_up, last_id)
+            if backlog:
+                yield backlog
+        while True:
+            try:
+                message = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
+            except TimeoutError:
+                message = HEARTBEAT
+            if message is STOP:
+                yield shutdown_hint()
+                return
+            if message is RESET:
+                message = await asyncio.to_thread(_in_thread, broker.reset_message)
+            yield message
+    finally:
+        broker.unsubscribe(sub)
+
+
+def _in_thread(work: Callable[..., T], *args: Any) -> T:
+    try:
+        return work(*args)
+    finally:
+        close_old_connections()

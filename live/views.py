@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from live import sse
+from live.broker import get_broker
+
+
+@require_GET
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    """`GET /live/`, the one SSE endpoint: on a thread per viewer under WSGI (`make run`),
+    on the event loop under ASGI (`make serve`, whose entry point calls this view itself)."""
+    last_id = request.headers.get("Last-Event-ID") or request.GET.get("last", "")
+    broker = get_broker()
+    if isinstance(request, ASGIRequest):
+        content: object = sse.stream_async(broker, last_id)
+    else:
+        content = sse.stream_sync(broker, last_id)
+    response = StreamingHttpResponse(content, content_type=sse.CONTENT_TYPE)
+    for name, value in sse.HEADERS.items():
+        response[name] = value
+    return response

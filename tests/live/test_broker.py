@@ -1,0 +1,95 @@
+"""The broker with a source of its own: live renders and times nothing by itself."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Collection, Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from live import channel, registry, subscribers
+from live.broker import Broker
+from tests.live.sse import Event
+
+
+class ClockSource:
+    """Fragment 7 changes by the clock at `due`; nothing else ever changes."""
+
+    def __init__(self, due: datetime) -> None:
+        self.due = due
+        self.asked: list[tuple[datetime, datetime]] = []
+
+    def render(self, ids: Collection[int]) -> dict[int, str]:
+        return {pk: f"<li>{pk} at {timezone.now() >= self.due}</li>" for pk in ids if pk == 7}
+
+    def page(self) -> registry.Page:
+        return registry.Page(order=[7], html=self.render([7]), expires=self.due)
+
+    def changed_between(self, since: datetime, until: datetime) -> set[int]:
+        self.asked.append((since, until))
+        return {7} if since < self.due <= until else set()
+
+    def as_source(self) -> registry.Source:
+        return registry.Source(
+            render=self.render,
+            order=lambda: [7],
+            page=self.page,
+            next_change=lambda: self.due,
+            changed_between=self.changed_between,
+        )
+
+
+@pytest.fixture
+def clock_source(monkeypatch: pytest.MonkeyPatch) -> ClockSource:
+    source = ClockSource(due=timezone.now() + timedelta(seconds=1.5))
+    monkeypatch.setattr(registry, "_source", source.as_source())
+    return source
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    broker = Broker()
+    broker.channel = channel.InProcess()  # this test needs no database at all
+    yield broker
+    broker.stop()
+
+
+def parse(message: bytes) -> Event:
+    fields = dict(line.split(": ", 1) for line in message.decode().strip().split("\n"))
+    return Event(fields["event"], fields.get("id", ""), fields["data"])
+
+
+def test_a_change_by_the_clock_is_announced_when_it_is_due(clock_source, broker):
+    sub = broker.subscribe_sync()
+
+    message = sub.queue.get(timeout=10)
+
+    event = parse(message)
+    assert event.name == "cards"
+    assert event.json() == {"html": {"7": "<li>7 at True</li>"}, "removed": [], "order": [7]}
+    assert timezone.now() >= clock_source.due
+    assert any(since < clock_source.due <= until for since, until in clock_source.asked)
+
+
+def test_stop_ends_every_stream_and_streams_opened_after(clock_source, broker):
+    before = broker.subscribe_sync()
+
+    broker.stop()
+    after = broker.subscribe_sync()
+
+    assert before.queue.get(timeout=1) is subscribers.STOP
+    assert after.queue.get(timeout=1) is subscribers.STOP
+    with pytest.raises(queue.Empty):
+        before.queue.get(timeout=0.1)
+
+
+def test_published_ids_that_left_the_page_are_removed(clock_source, broker):
+    sub = broker.subscribe_sync()
+
+    broker.send([7, 9])
+
+    event = parse(sub.queue.get(timeout=10))
+    assert event.json()["removed"] == [9]
+    assert list(event.json()["html"]) == ["7"]
