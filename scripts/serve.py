@@ -17,43 +17,74 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import environ
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
 def main() -> None:
-    env = dict(os.environ)
+    launched_with = dict(os.environ)
+    # .env (or ENV_FILE) read exactly as the app reads it: the environment wins over the file.
+    environ.Env.read_env(os.environ.get("ENV_FILE", ROOT / ".env"), overwrite=False)
+    configured = dict(os.environ)
+    env = dict(launched_with)
     env.setdefault("DEBUG", "0")
     env.setdefault("HTTPS", "0")
     env.setdefault("LIVE_GRID_CACHE", "1")
-    dotenv = (ROOT / ".env").read_text() if (ROOT / ".env").exists() else ""
-    if "SECRET_KEY" not in env and "SECRET_KEY=" not in dotenv:
+    if not configured.get("SECRET_KEY"):
         print("serve: no SECRET_KEY set; using a random one (sessions end on restart)")
         env["SECRET_KEY"] = secrets.token_urlsafe(50)
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "8000")
 
     manage = [PY, "manage.py"]
-    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
+    # migrate runs the system checks first: production refuses unsafe settings here.
+    migrated = subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env)
+    if migrated.returncode:
+        raise SystemExit(
+            "serve: refusing to start (see above). make serve runs as production: set "
+            "STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET and SITE_URL in .env (.env.example)."
+        )
     subprocess.run(
         [*manage, "collectstatic", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
     )
-    database_url = env.get("DATABASE_URL", "") or _dotenv_value(dotenv, "DATABASE_URL")
-    if database_url.startswith(("postgres", "pgsql")):
+    if configured.get("DATABASE_URL", "").startswith(("postgres", "pgsql")):
         workers = env.get("WEB_CONCURRENCY") or str(os.cpu_count() or 2)
     else:
         # SQLite's live channel is in-process: a second worker would miss the first's events.
         workers = "1"
         print("serve: SQLite, so one worker (set DATABASE_URL=postgres://... for several)")
 
-    command = granian_command(host=host, port=port, workers=workers)
     print(f"serve: http://{host}:{port}/  ({workers} worker(s); Ctrl-C stops)", flush=True)
-    os.chdir(ROOT)
-    os.execvpe(PY, command, env)
+    children = [
+        # Emails, refunds, Stripe events, reconciliation and the reservation sweep.
+        subprocess.Popen([*manage, "shop_worker"], cwd=ROOT, env=env),
+        subprocess.Popen(granian_command(host=host, port=port, workers=workers), cwd=ROOT, env=env),
+    ]
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    stop(signal.SIGTERM, None)  # one ended (a taken port, say): stop the other too
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    raise SystemExit(max(child.returncode or 0 for child in children))
 
 
 def granian_command(*, host: str, port: str, workers: str) -> list[str]:
@@ -69,14 +100,6 @@ def granian_command(*, host: str, port: str, workers: str) -> list[str]:
         "--respawn-failed-workers", "--no-access-log",
         "amazin.live_asgi:application",
     ]  # fmt: skip
-
-
-def _dotenv_value(text: str, key: str) -> str:
-    for line in text.splitlines():
-        name, _, value = line.partition("=")
-        if name.strip() == key:
-            return value.strip().strip("'\"")
-    return ""
 
 
 if __name__ == "__main__":
