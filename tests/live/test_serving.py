@@ -42,6 +42,9 @@ def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "LIVE_GRID_CACHE": "1",
         "LOG_LEVEL": "WARNING",
+        "SITE_URL": "https://shop.example",
+        "STRIPE_SECRET_KEY": "sk_test_serving_tests",
+        "STRIPE_WEBHOOK_SECRET": "whsec_serving_tests",
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
