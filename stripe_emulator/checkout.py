@@ -15,6 +15,7 @@ from stripe_emulator.events import Events
 from stripe_emulator.listing import Resource, Route
 from stripe_emulator.params import (
     AUTOMATIC,
+    MAX_AMOUNT,
     ApiError,
     Filter,
     Obj,
@@ -23,6 +24,7 @@ from stripe_emulator.params import (
     apply_metadata,
     check_known,
     created_filters,
+    format_amount,
     missing,
     optional_str,
     to_bool,
@@ -37,6 +39,9 @@ from stripe_emulator.store import Store, new_id
 EXPIRES_MIN = 30 * 60
 EXPIRES_MAX = 24 * 3600
 EXPIRES_SLACK = 10
+# Checkout takes at most 100 line items, each of a quantity up to 999,999.
+MAX_LINE_ITEMS = 100
+MAX_QUANTITY = 999_999
 
 
 class Checkout(Resource):
@@ -171,8 +176,15 @@ class Checkout(Resource):
             raise missing("line_items")
         if not isinstance(value, list):
             raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid array", param="line_items")
+        if len(value) > MAX_LINE_ITEMS:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"You may only specify up to {MAX_LINE_ITEMS} line items.",
+                param="line_items",
+            )
         items: list[Obj] = []
         currency = None
+        total = 0
         for i, raw in enumerate(value):
             param = f"line_items[{i}]"
             if not isinstance(raw, dict):
@@ -184,6 +196,14 @@ class Checkout(Resource):
                 raise missing(f"{param}[quantity]")
             price = self._line_item_price(raw["price"], f"{param}[price]")
             quantity = to_int(raw["quantity"], f"{param}[quantity]", minimum=1)
+            if quantity > MAX_QUANTITY:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"This value must be less than or equal to {MAX_QUANTITY}.",
+                    code="parameter_invalid_integer",
+                    param=f"{param}[quantity]",
+                )
+            total += int(price["unit_amount"]) * quantity
             if currency is not None and price["currency"] != currency:
                 raise ApiError(
                     HTTPStatus.BAD_REQUEST,
@@ -196,6 +216,14 @@ class Checkout(Resource):
                 objects.line_item(price_obj=price, product_name=product["name"], quantity=quantity)
             )
         assert currency is not None
+        if total > MAX_AMOUNT:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"The Checkout Session's total amount due must be no more than "
+                f"{format_amount(MAX_AMOUNT, currency)}.",
+                code="amount_too_large",
+                param="line_items",
+            )
         return items, currency
 
     def _line_item_price(self, value: Any, param: str) -> Obj:

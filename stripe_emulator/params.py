@@ -112,6 +112,24 @@ def to_int(value: Any, param: str, *, minimum: int | None = None) -> int:
     return number
 
 
+# Stripe takes amounts of up to eight digits (99999999 is $999,999.99 or ¥99,999,999):
+# a price's unit_amount, and the total a Checkout Session charges.
+MAX_AMOUNT = 99_999_999
+
+
+def to_amount(value: Any, param: str) -> int:
+    """A price's amount in minor units: 0 to Stripe's eight-digit maximum."""
+    amount = to_int(value, param, minimum=0)
+    if amount > MAX_AMOUNT:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            f"This value must be less than or equal to {MAX_AMOUNT}.",
+            code="parameter_invalid_integer",
+            param=param,
+        )
+    return amount
+
+
 def to_bool(value: Any, param: str) -> bool:
     if isinstance(value, bool):
         return value

@@ -24,6 +24,7 @@ from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import dashboard as dashboard_page
 from stripe_emulator.pages import fill_session_id
 from stripe_emulator.params import ApiError, RequestContext
+from stripe_emulator.schema import Schema
 from stripe_emulator.store import Store, new_id
 from stripe_emulator.webhooks import Deliverer
 
@@ -33,6 +34,7 @@ MAX_BODY = 1_000_000
 @dataclass
 class Route:
     method: str
+    template: str
     pattern: re.Pattern[str]
     handler: Callable[..., Any]
 
@@ -42,7 +44,7 @@ def compile_routes(routes: list[tuple[str, str, Callable[..., Any]]]) -> list[Ro
     compiled = []
     for method, path, handler in routes:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-        compiled.append(Route(method, re.compile(f"^{regex}$"), handler))
+        compiled.append(Route(method, path, re.compile(f"^{regex}$"), handler))
     return compiled
 
 
@@ -61,6 +63,8 @@ class Emulator:
         self.deliverer = deliverer
         self.api = Api(store, public_url=public_url, on_event=deliverer.enqueue)
         self.routes = compile_routes(self.api.routes())
+        # Every request is checked against the SDK's type for it before it runs.
+        self.schema = Schema([(r.method, r.template) for r in self.routes])
         self.quiet = quiet
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="session-sweeper", daemon=True)
@@ -218,7 +222,12 @@ class RequestHandler(BaseHTTPRequestHandler):
                 )
             idempotency_key = self.headers.get("Idempotency-Key") if method == "POST" else None
             ctx = RequestContext(request_id, idempotency_key)
-            call = functools.partial(route.handler, params, ctx, **match.groupdict())
+            handler = functools.partial(route.handler, params, ctx, **match.groupdict())
+
+            def call() -> Any:
+                self.emulator.schema.check(route.method, route.template, params)
+                return handler()
+
             if idempotency_key:
                 status, data, replayed = self._idempotent(
                     api_key, idempotency_key, method, path, params, call
@@ -257,6 +266,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         with store.lock:
             record = store.idempotency_get(scope, key)
             if record is not None:
+                first = record.get("path", path)
+                if first != path:
+                    raise ApiError(
+                        HTTPStatus.BAD_REQUEST,
+                        "Keys for idempotent requests can only be used for the same endpoint "
+                        f"they were first used for ('{first}' vs '{path}'). Try using a key "
+                        f"other than '{key}' if you meant to execute a different request.",
+                        type="idempotency_error",
+                    )
                 if record["fingerprint"] != fingerprint:
                     raise ApiError(
                         HTTPStatus.BAD_REQUEST,
@@ -268,7 +286,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return record["status"], record["body"], True
             data = call()
             store.idempotency_put(
-                scope, key, {"fingerprint": fingerprint, "status": 200, "body": data}
+                scope,
+                key,
+                {"fingerprint": fingerprint, "path": path, "status": 200, "body": data},
             )
             store.save()
             return HTTPStatus.OK, data, False
