@@ -337,6 +337,19 @@ def checkout_session_expired(*, session_id: str) -> bool:
     return order is not None and order_release(order_id=order.pk)
 
 
+def checkout_session_payment_failed(*, session_id: str) -> bool:
+    """A delayed payment (a bank transfer) failed after Checkout completed: release the
+    order's reservation and mark it failed. A paid or refunded order is left as it is."""
+    order = Order.objects.filter(stripe_session_id=session_id).first()
+    return order is not None and bool(
+        _orders_release(
+            [order.pk],
+            status=Order.Status.FAILED,
+            problem="The payment failed after checkout (the bank transfer did not arrive).",
+        )
+    )
+
+
 def checkout_cancel(*, session_id: str) -> Order | None:
     """The shopper came back from Checkout without paying: free the stock at once."""
     order = Order.objects.filter(stripe_session_id=session_id).first()

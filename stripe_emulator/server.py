@@ -317,6 +317,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         if method == "POST" and match:
             self._test_pay(match.group(1))
             return
+        match = re.fullmatch(r"/_emulator/sessions/([^/]+)/settle", path)
+        if method == "POST" and match:
+            outcome = str(parse_form(self._body()).get("outcome", "succeeded"))
+            if outcome not in ("succeeded", "failed"):
+                raise ApiError(HTTPStatus.BAD_REQUEST, "outcome is succeeded or failed.")
+            session = emulator.api.checkout.session_settle(
+                match.group(1), succeeded=outcome == "succeeded"
+            )
+            self.send_json(HTTPStatus.OK, {"session": emulator.api.checkout.render(session)})
+            return
         match = re.fullmatch(r"/_emulator/events/([^/]+)/resend", path)
         if method == "POST" and match:
             found = emulator.deliverer.resend(match.group(1))
@@ -335,6 +345,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 cvc=str(form.get("cvc", "123")),
                 email=str(form.get("email", "buyer@example.com")),
                 name=str(form.get("name", "")) or None,
+                method=str(form.get("method", "card")),
             )
         except CardError as exc:
             session = checkout.session(session_id)
@@ -354,7 +365,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_json(
             HTTPStatus.OK,
             {
-                "paid": True,
+                "paid": session["payment_status"] == "paid",
                 "redirect": fill_session_id(session["success_url"], session_id),
                 "session": checkout.render(session),
             },

@@ -143,6 +143,9 @@ CASES: list[tuple[str, str, Call, str | None, str, str]] = [
     ("GET /v1/refunds", "type", lambda c, i: c.v1.refunds.list(params={"limit": "many"}), "parameter_invalid_integer", "limit", "Invalid integer: many"),
     ("GET /v1/refunds/{id}", "unknown", lambda c, i: c.v1.refunds.retrieve(i.refund, params={"colour": "red"}), "parameter_unknown", "colour", "Received unknown parameter: colour"),
     ("GET /v1/refunds/{id}", "type", lambda c, i: c.v1.refunds.retrieve(i.refund, params={"expand": {"a": "b"}}), None, "expand", "Invalid array"),
+    # customers (made by Checkout with customer_creation=always)
+    ("GET /v1/customers/{id}", "unknown", lambda c, i: c.v1.customers.retrieve("cus_x", params={"colour": "red"}), "parameter_unknown", "colour", "Received unknown parameter: colour"),
+    ("GET /v1/customers/{id}", "type", lambda c, i: c.v1.customers.retrieve("cus_x", params={"expand": {"a": "b"}}), None, "expand", "Invalid array"),
     # events
     ("GET /v1/events", "unknown", lambda c, i: c.v1.events.list(params={"colour": "red"}), "parameter_unknown", "colour", "Received unknown parameter: colour"),
     ("GET /v1/events", "type", lambda c, i: c.v1.events.list(params={"delivery_success": "mostly"}), None, "delivery_success", "Invalid boolean: mostly"),

@@ -87,12 +87,32 @@ class Emulator:
         session_id: str,
         card: str = "4242424242424242",
         email: str = "buyer@example.com",
+        method: str = "card",
     ) -> dict[str, Any]:
-        """Pay as the hosted page would; the answer has `paid`, `session`, maybe `error`."""
+        """Pay as the hosted page would; the answer has `paid`, `session`, maybe `error`.
+
+        `method="bank_transfer"` pays by a bank transfer that settles later: the session
+        completes with `payment_status` "unpaid" until `settle()`.
+        """
         _, result = self.request(
-            "POST", f"/_emulator/sessions/{session_id}/pay", {"card": card, "email": email}
+            "POST",
+            f"/_emulator/sessions/{session_id}/pay",
+            {"card": card, "email": email, "method": method},
         )
         return result
+
+    def settle(self, session_id: str, *, succeeded: bool = True) -> dict[str, Any]:
+        """The bank transfer a session was paid by arrives (or bounces); returns the session.
+
+        Fires `checkout.session.async_payment_succeeded` (or `..._failed`), after the
+        charge's and the PaymentIntent's events, as Stripe does.
+        """
+        outcome = "succeeded" if succeeded else "failed"
+        status, result = self.request(
+            "POST", f"/_emulator/sessions/{session_id}/settle", {"outcome": outcome}
+        )
+        assert status == 200, result
+        return result["session"]
 
     def flush(self, timeout: float = 10) -> dict[str, Any]:
         """Block until every pending webhook delivery is done (or failed)."""
