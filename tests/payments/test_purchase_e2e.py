@@ -369,3 +369,35 @@ def test_delayed_payment_that_fails_releases_the_reservation(shop):
     _every_event_is_handled_or_knowingly_ignored()
     ignored = StripeEvent.objects.filter(type="payment_intent.payment_failed").get()
     assert ignored.status == StripeEvent.Status.IGNORED
+
+
+def test_events_that_never_arrive_are_caught_up_by_reconcile(settings, live_server, shop_factory):
+    """`--drop 1`: not one webhook arrives; the Events API still has them all."""
+    with running_emulator(
+        forward_to=f"{live_server.url}/stripe/webhook/",
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+        drop=1.0,
+    ) as emulator:
+        shop = shop_factory(emulator)
+        stripe = emulator.client()
+        product = stripe.v1.products.create(params={"name": "Whisk"})
+        price = stripe.v1.prices.create(
+            params={"product": product.id, "unit_amount": 900, "currency": "usd"}
+        )
+        stripe.v1.products.update(product.id, params={"default_price": price.id})
+        call_command("reconcile_stripe", days=1, verbosity=0)
+        whisk = Product.objects.get(stripe_id=product.id)
+        Product.objects.filter(pk=whisk.pk).update(stock=4)
+        shopper = Shopper(shop)
+        shopper.add(whisk, 1)
+
+        emulator.pay(session_id_of(shopper.checkout()))
+        emulator.flush()
+        unpaid = Order.objects.get().status
+        call_command("reconcile_stripe", verbosity=0)
+
+        assert unpaid == Order.Status.PENDING
+        assert Order.objects.get().status == Order.Status.PAID
+        assert stock(whisk) == 3
+        assert {d["status"] for d in emulator.deliveries()} == {"dropped"}
+        assert not any(d["attempts"] for d in emulator.deliveries())

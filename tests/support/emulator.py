@@ -193,6 +193,7 @@ def running_emulator(
     retry_base: float = 0.05,
     max_attempts: int = 5,
     chaos_seed: int = 0,
+    drop: float = 0.0,
 ) -> Iterator[Emulator]:
     """Start `python -m stripe_emulator` on a free 127.0.0.1 port, wait for /healthz,
     yield, terminate it. Without `data_file` the state lives in a temporary file."""
@@ -220,6 +221,8 @@ def running_emulator(
         ]
         if chaos:
             args.append("--chaos")
+        if drop:
+            args += ["--drop", str(drop)]
         log_file = Path(tmp) / "emulator.log"
         emulator = Emulator(
             api_base=f"http://127.0.0.1:{port}",
