@@ -38,7 +38,14 @@ from typing import Any
 import stripe
 from stripe._request_options import RequestOptions
 
+from stripe_emulator import API_VERSION
 from stripe_emulator.params import ApiError
+
+# The API versions a request may pin in `Stripe-Version`: the account's default and the
+# one the installed SDK sends unless told otherwise (`stripe.api_version`). The emulator
+# answers every one of them in the same shapes; any other version is refused, as Stripe
+# refuses a version it does not have, rather than answered in shapes it may not have.
+KNOWN_API_VERSIONS = frozenset({API_VERSION, stripe.api_version})
 
 # Request options (api_key, idempotency_key, ...) travel as headers, not parameters.
 OPTION_KEYS = frozenset(RequestOptions.__annotations__)

@@ -24,7 +24,7 @@ from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import dashboard as dashboard_page
 from stripe_emulator.pages import fill_session_id
 from stripe_emulator.params import ApiError, RequestContext
-from stripe_emulator.schema import Schema
+from stripe_emulator.schema import KNOWN_API_VERSIONS, Schema
 from stripe_emulator.store import Store, new_id
 from stripe_emulator.webhooks import Deliverer
 
@@ -205,11 +205,19 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
         return key
 
+    def _api_version(self) -> str:
+        """The version the request pins (the SDK always sends one), or the account's."""
+        version = (self.headers.get("Stripe-Version") or API_VERSION).strip()
+        if version not in KNOWN_API_VERSIONS:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"Invalid Stripe API version: {version}")
+        return version
+
     def _api(self, method: str, path: str, query: str) -> None:
         request_id = new_id("req_", 14)
         headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
         try:
             api_key = self._api_key()
+            headers["Stripe-Version"] = self._api_version()
             body = self._body()
             params = parse_form(body if method == "POST" else query)
             for route in self.emulator.routes:
