@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -41,6 +42,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="never deliver this fraction (0-1) of events; recorded as dropped, not retried",
     )
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=os.environ.get("STRIPE_EMULATOR_RECORD") or None,
+        metavar="FILE",
+        help="append every /v1 request to FILE as a JSON line (default: "
+        "$STRIPE_EMULATOR_RECORD); `python -m stripe_emulator.schema FILE` checks them",
+    )
     return parser.parse_args(argv)
 
 
@@ -71,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
         drop=args.drop,
     )
     public_url = args.public_url or f"http://{args.host}:{args.port}"
-    emulator = Emulator(store, deliverer, public_url=public_url, quiet=args.quiet)
+    emulator = Emulator(
+        store, deliverer, public_url=public_url, quiet=args.quiet, record=args.record
+    )
     server = make_server(emulator, args.host, args.port)
     port = server.server_address[1]
     if not args.public_url:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import decimal
 import importlib
+import json
 import re
 import sys
 import typing
@@ -374,3 +375,50 @@ class Schema:
 
     def check(self, method: str, template: str, params: dict[str, Any]) -> None:
         check(params, self.types[(method, template)])
+
+
+# -- checking a recording (`--record FILE`) ---------------------------------------
+
+
+def check_recording(path: Path) -> list[str]:
+    """Each recorded request replayed through the SDK's types: one line per problem.
+
+    A problem names the endpoint, the parameters sent and Stripe's answer to them.
+    """
+    types = endpoint_types()
+    problems: list[str] = []
+    seen: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        key = json.dumps([entry["method"], entry["endpoint"], entry["params"]], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        call = f"{entry['method']} {entry['endpoint'] or entry['path']} {entry['params']}"
+        hash_type = types.get((entry["method"], entry["endpoint"] or ""))
+        if hash_type is None:
+            problems.append(f"{call}: not an endpoint of stripe {stripe.VERSION}")
+            continue
+        try:
+            check(entry["params"], hash_type)
+        except ApiError as exc:
+            problems.append(f"{call}: {exc.code or 'invalid'} {exc.param}: {exc.message}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m stripe_emulator.schema FILE`: check a recording; exit 1 on a problem."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m stripe_emulator.schema RECORDING.jsonl", file=sys.stderr)
+        return 2
+    problems = check_recording(Path(args[0]))
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -58,8 +59,12 @@ class Emulator:
         *,
         public_url: str,
         quiet: bool = False,
+        record: Path | None = None,
     ) -> None:
         self.store = store
+        # Every /v1 request, one JSON line each, for a contract check after a test run.
+        self.record = record
+        self._record_lock = threading.Lock()
         self.deliverer = deliverer
         self.api = Api(store, public_url=public_url, on_event=deliverer.enqueue)
         self.routes = compile_routes(self.api.routes())
@@ -68,6 +73,13 @@ class Emulator:
         self.quiet = quiet
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="session-sweeper", daemon=True)
+
+    def record_request(self, entry: dict[str, Any]) -> None:
+        if self.record is None:
+            return
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with self._record_lock, self.record.open("a", encoding="utf-8") as fh:
+            fh.write(line)  # one write per line: emulators of one test run share the file
 
     def start_background(self) -> None:
         self.deliverer.start()
@@ -215,11 +227,13 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _api(self, method: str, path: str, query: str) -> None:
         request_id = new_id("req_", 14)
         headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        record: dict[str, Any] = {"method": method, "path": path, "endpoint": None}
         try:
             api_key = self._api_key()
             headers["Stripe-Version"] = self._api_version()
             body = self._body()
             params = parse_form(body if method == "POST" else query)
+            record["params"] = params
             for route in self.emulator.routes:
                 match = route.pattern.match(path)
                 if match and route.method == method:
@@ -228,6 +242,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 raise ApiError(
                     HTTPStatus.NOT_FOUND, f"Unrecognized request URL ({method}: {path})."
                 )
+            record["endpoint"] = route.template
             idempotency_key = self.headers.get("Idempotency-Key") if method == "POST" else None
             ctx = RequestContext(request_id, idempotency_key)
             handler = functools.partial(route.handler, params, ctx, **match.groupdict())
@@ -249,6 +264,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             status, data = exc.status, exc.body()
         except FormError as exc:
             status, data = HTTPStatus.BAD_REQUEST, ApiError(400, str(exc), param=exc.param).body()
+        if "params" in record:
+            self.emulator.record_request({**record, "status": int(status)})
         self.send_json(status, data, headers)
 
     def _idempotent(

@@ -30,6 +30,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_test_emulator"
+# Set, every emulator started here appends each /v1 request to this JSONL file (the
+# emulator's `--record`); tests/emulator/conftest.py checks it when the run ends.
+RECORD_ENV = "STRIPE_EMULATOR_RECORD"
 
 
 def wait_until(
