@@ -47,14 +47,13 @@ def assert_shapes(events: list[dict[str, Any]]) -> None:
 def session_for(stripe_client: stripe.StripeClient, make_price: Any) -> Any:
     def make(**extra: Any) -> stripe.checkout.Session:
         price = make_price(2500)
-        return stripe_client.v1.checkout.sessions.create(
-            params={
-                "mode": "payment",
-                "line_items": [{"price": price.id, "quantity": 2}],
-                "success_url": "https://example.com/ok?session_id={CHECKOUT_SESSION_ID}",
-                **extra,
-            }
-        )
+        params: Any = {
+            "mode": "payment",
+            "line_items": [{"price": price.id, "quantity": 2}],
+            "success_url": "https://example.com/ok?session_id={CHECKOUT_SESSION_ID}",
+            **extra,
+        }
+        return stripe_client.v1.checkout.sessions.create(params=params)
 
     return make
 

@@ -67,4 +67,5 @@ def test_the_app_pins_a_version_the_emulator_knows(emulator: Emulator, settings)
     products = stripe_api.client().v1.products.list()
 
     assert stripe_api.STRIPE_API_VERSION in KNOWN_API_VERSIONS
+    assert products.last_response is not None
     assert products.last_response.headers["Stripe-Version"] == stripe_api.STRIPE_API_VERSION
