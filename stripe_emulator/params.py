@@ -79,12 +79,19 @@ def not_found(kind: str, obj_id: str, param: str = "id") -> ApiError:
 
 
 def check_known(params: Params, allowed: Iterable[str]) -> None:
+    """Refuse a parameter the emulator does not implement.
+
+    The API checks every request against Stripe's types first (schema.py), so a
+    parameter refused here is one Stripe has: the message says so, to fail loudly
+    rather than be silently ignored, with Stripe's code for an unknown one.
+    """
     allowed_set = set(allowed) | {"expand"}
     for key in params:
         if key not in allowed_set:
             raise ApiError(
                 HTTPStatus.BAD_REQUEST,
-                f"Received unknown parameter: {key}",
+                f"Received unknown parameter: {key} (Stripe has it; the emulator does not "
+                "implement it)",
                 code="parameter_unknown",
                 param=key,
             )

@@ -283,3 +283,13 @@ def test_an_idempotency_key_is_bound_to_its_endpoint_and_parameters(
     assert again.id == first.id
     assert "same parameters" in str(other_params.value.user_message)
     assert "('/v1/products' vs '/v1/prices')" in str(other_endpoint.value.user_message)
+
+
+def test_a_stripe_parameter_the_emulator_lacks_fails_loudly(client: stripe.StripeClient) -> None:
+    dimensions = {"height": 1, "length": 1, "weight": 1, "width": 1}  # valid for Stripe
+
+    with pytest.raises(stripe.InvalidRequestError) as lacking:
+        client.v1.products.create(params={"name": "Box", "package_dimensions": dimensions})
+
+    assert (lacking.value.code, lacking.value.param) == ("parameter_unknown", "package_dimensions")
+    assert "the emulator does not implement it" in str(lacking.value.user_message)
