@@ -187,6 +187,19 @@ def checkout_session_expired(*, session_id: str) -> bool:
     return order is not None and order_release(order_id=order.pk)
 
 
+def checkout_session_payment_failed(*, session_id: str) -> bool:
+    """A delayed payment (a bank transfer) failed after Checkout completed: release the
+    order's reservation and mark it failed. A paid or refunded order is left as it is."""
+    order = Order.objects.filter(stripe_session_id=session_id).first()
+    return order is not None and bool(
+        _orders_release(
+            [order.pk],
+            status=Order.Status.FAILED,
+            problem="The payment failed after checkout (the bank transfer did not arrive).",
+        )
+    )
+
+
 def order_settle_with_stripe(*, order: Order) -> Order:
     """A pending order whose shopper left (cancel) or whose time ran out (sweep): do what
     Stripe says its session is, never more. A complete, paid session is fulfilled; an open

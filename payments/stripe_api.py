@@ -15,6 +15,12 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+# The Stripe API version Amazin was written and tested against, sent with every request.
+# Without it the SDK sends its own default, which moves with every SDK upgrade and would
+# change the shapes of the objects (and the rules) Amazin gets back. Upgrade on purpose:
+# change this, read Stripe's changelog, run the suite (the emulator accepts this version).
+STRIPE_API_VERSION = "2026-10-28.endive"
+
 StripeError = stripe.StripeError
 SignatureVerificationError = stripe.SignatureVerificationError
 
@@ -22,7 +28,12 @@ SignatureVerificationError = stripe.SignatureVerificationError
 @cache
 def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
     base_addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
-    return stripe.StripeClient(api_key, base_addresses=base_addresses, max_network_retries=2)
+    return stripe.StripeClient(
+        api_key,
+        base_addresses=base_addresses,
+        max_network_retries=2,
+        stripe_version=STRIPE_API_VERSION,
+    )
 
 
 def client() -> stripe.StripeClient:

@@ -63,6 +63,11 @@ def _checkout_session_expired(obj: dict[str, Any], created: int) -> None:
         services.checkout_session_expired(session_id=obj["id"])
 
 
+def _checkout_session_payment_failed(obj: dict[str, Any], created: int) -> None:
+    if obj.get("id"):
+        services.checkout_session_payment_failed(session_id=obj["id"])
+
+
 def _charge_refunded(obj: dict[str, Any], created: int) -> None:
     if obj.get("refunded"):
         services.order_refunded(payment_intent_id=services.stripe_id_of(obj.get("payment_intent")))
@@ -78,8 +83,27 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": _checkout_session_paid,
     "checkout.session.async_payment_succeeded": _checkout_session_paid,
     "checkout.session.expired": _checkout_session_expired,
+    "checkout.session.async_payment_failed": _checkout_session_payment_failed,
     "charge.refunded": _charge_refunded,
 }
+
+# Types Stripe sends for what Amazin does that need nothing more: recorded as ignored on
+# purpose. The Checkout Session's events above carry the outcome of a payment (fulfilment
+# asks Stripe for the session again), and charge.refunded the outcome of a refund; these
+# report the same payments and refunds one object lower, or a Customer that Checkout makes.
+IGNORED: frozenset[str] = frozenset(
+    {
+        "customer.created",
+        "charge.succeeded",
+        "charge.pending",
+        "charge.failed",
+        "payment_intent.succeeded",
+        "payment_intent.processing",
+        "payment_intent.payment_failed",
+        "refund.created",
+        "refund.updated",
+    }
+)
 
 
 # A worker that took an event this long ago without finishing it has died.

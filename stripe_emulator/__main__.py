@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -32,9 +33,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-attempts", type=int, default=8)
     parser.add_argument("--delivery-timeout", type=float, default=10.0)
     parser.add_argument("--chaos", action="store_true", help="duplicate and reorder deliveries")
-    parser.add_argument("--chaos-seed", type=int, default=0)
+    parser.add_argument("--chaos-seed", type=int, default=0, help="seed of --chaos and --drop")
+    parser.add_argument(
+        "--drop",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="never deliver this fraction (0-1) of events; recorded as dropped, not retried",
+    )
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=os.environ.get("STRIPE_EMULATOR_RECORD") or None,
+        metavar="FILE",
+        help="append every /v1 request to FILE as a JSON line (default: "
+        "$STRIPE_EMULATOR_RECORD); `python -m stripe_emulator.schema FILE` checks them",
+    )
     return parser.parse_args(argv)
+
+
+def _rate(text: str) -> float:
+    rate = float(text)
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError("a rate between 0 and 1")
+    return rate
 
 
 def _terminate(signum: int, frame: object) -> NoReturn:
@@ -54,9 +77,12 @@ def main(argv: list[str] | None = None) -> None:
         timeout=args.delivery_timeout,
         chaos=args.chaos,
         chaos_seed=args.chaos_seed,
+        drop=args.drop,
     )
     public_url = args.public_url or f"http://{args.host}:{args.port}"
-    emulator = Emulator(store, deliverer, public_url=public_url, quiet=args.quiet)
+    emulator = Emulator(
+        store, deliverer, public_url=public_url, quiet=args.quiet, record=args.record
+    )
     server = make_server(emulator, args.host, args.port)
     port = server.server_address[1]
     if not args.public_url:

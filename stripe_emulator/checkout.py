@@ -15,6 +15,7 @@ from stripe_emulator.events import Events
 from stripe_emulator.listing import Resource, Route
 from stripe_emulator.params import (
     AUTOMATIC,
+    MAX_AMOUNT,
     ApiError,
     Filter,
     Obj,
@@ -23,6 +24,7 @@ from stripe_emulator.params import (
     apply_metadata,
     check_known,
     created_filters,
+    format_amount,
     missing,
     optional_str,
     to_bool,
@@ -37,6 +39,15 @@ from stripe_emulator.store import Store, new_id
 EXPIRES_MIN = 30 * 60
 EXPIRES_MAX = 24 * 3600
 EXPIRES_SLACK = 10
+# How a session is paid on the hosted page: a test card, or a US bank account
+# that completes the session unpaid and settles later (succeeded or failed).
+CARD = "card"
+BANK_TRANSFER = "bank_transfer"
+# The card a bank transfer's Charge is built from before its details are replaced.
+TEST_CARD = Card("visa", "credit", "4242", 12, 2034, "")
+# Checkout takes at most 100 line items, each of a quantity up to 999,999.
+MAX_LINE_ITEMS = 100
+MAX_QUANTITY = 999_999
 
 
 class Checkout(Resource):
@@ -70,6 +81,7 @@ class Checkout(Resource):
         "locale",
         "submit_type",
         "ui_mode",
+        "customer_creation",
     )
 
     def session_create(self, params: Params, ctx: RequestContext) -> Obj:
@@ -90,7 +102,13 @@ class Checkout(Resource):
             for key in ("success_url", "cancel_url"):
                 if key in params:
                     fields[key] = self._url(params[key], key)
-            for key in ("customer_email", "client_reference_id", "locale", "submit_type"):
+            for key in (
+                "customer_email",
+                "client_reference_id",
+                "locale",
+                "submit_type",
+                "customer_creation",
+            ):
                 if key in params:
                     fields[key] = optional_str(params[key], key)
             if "metadata" in params:
@@ -171,8 +189,15 @@ class Checkout(Resource):
             raise missing("line_items")
         if not isinstance(value, list):
             raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid array", param="line_items")
+        if len(value) > MAX_LINE_ITEMS:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"You may only specify up to {MAX_LINE_ITEMS} line items.",
+                param="line_items",
+            )
         items: list[Obj] = []
         currency = None
+        total = 0
         for i, raw in enumerate(value):
             param = f"line_items[{i}]"
             if not isinstance(raw, dict):
@@ -184,6 +209,14 @@ class Checkout(Resource):
                 raise missing(f"{param}[quantity]")
             price = self._line_item_price(raw["price"], f"{param}[price]")
             quantity = to_int(raw["quantity"], f"{param}[quantity]", minimum=1)
+            if quantity > MAX_QUANTITY:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"This value must be less than or equal to {MAX_QUANTITY}.",
+                    code="parameter_invalid_integer",
+                    param=f"{param}[quantity]",
+                )
+            total += int(price["unit_amount"]) * quantity
             if currency is not None and price["currency"] != currency:
                 raise ApiError(
                     HTTPStatus.BAD_REQUEST,
@@ -196,6 +229,14 @@ class Checkout(Resource):
                 objects.line_item(price_obj=price, product_name=product["name"], quantity=quantity)
             )
         assert currency is not None
+        if total > MAX_AMOUNT:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"The Checkout Session's total amount due must be no more than "
+                f"{format_amount(MAX_AMOUNT, currency)}.",
+                code="amount_too_large",
+                param="line_items",
+            )
         return items, currency
 
     def _line_item_price(self, value: Any, param: str) -> Obj:
@@ -301,13 +342,22 @@ class Checkout(Resource):
         self,
         session_id: str,
         *,
-        card_number: str,
-        expiry: str,
-        cvc: str,
+        card_number: str = "",
+        expiry: str = "",
+        cvc: str = "",
         email: str,
         name: str | None,
+        method: str = CARD,
     ) -> Obj:
-        """Pay an open session with a test card; raises CardError when refused."""
+        """Pay an open session; raises CardError when refused.
+
+        `method` is a test card (``card``, the default) or a US bank account
+        (``bank_transfer``), which completes the session unpaid and settles
+        later (see :meth:`session_settle`). A declined card fails the
+        session's PaymentIntent (`payment_intent.payment_failed`) and leaves
+        the session open for another try, as Checkout does.
+        """
+        declined: CardError | None = None
         with self.store.lock:
             session = self.session(session_id)
             if session["status"] != "open":
@@ -321,41 +371,116 @@ class Checkout(Resource):
             email = email.strip()
             if "@" not in email:
                 raise CardError("email_invalid", "Enter a valid email address.", 400)
-            card = charge_card(card_number, expiry, cvc)
-            self._complete(session, card, email, (name or "").strip() or None)
+            name = (name or "").strip() or None
+            if method == BANK_TRANSFER:
+                self._complete(session, None, email, name)
+            elif method == CARD:
+                try:
+                    card = charge_card(card_number, expiry, cvc)
+                except CardError as exc:
+                    if exc.status != HTTPStatus.PAYMENT_REQUIRED:
+                        raise
+                    self._payment_failed(session, exc)
+                    declined = exc
+                else:
+                    self._complete(session, card, email, name)
+            else:
+                raise CardError("payment_method_invalid", "Choose a way to pay.", 400)
             self.store.save()
-            return session
+        if declined is not None:
+            raise declined
+        return session
 
-    def _complete(self, session: Obj, card: Card, email: str, name: str | None) -> None:
+    def _intent(self, session: Obj, now: int) -> Obj:
+        """The session's PaymentIntent, made on the first attempt to pay."""
+        intent_id = session.get("_payment_intent")
+        intent = self.store.get("payment_intents", intent_id) if intent_id else None
+        if intent is None:
+            intent = payment_objects.payment_intent(
+                now=now,
+                amount=int(session["amount_total"]),
+                currency=session["currency"],
+                payment_method=None,
+                **session.get("_payment_intent_data", {}),
+            )
+            intent.update(status="requires_payment_method", amount_received=0)
+            session["_payment_intent"] = intent["id"]
+        return intent
+
+    def _payment_failed(self, session: Obj, exc: CardError) -> None:
+        intent = self._intent(session, self.store.now())
+        intent.update(
+            status="requires_payment_method",
+            payment_method=None,
+            last_payment_error={
+                "code": exc.code,
+                "decline_code": exc.decline_code,
+                "doc_url": f"https://stripe.com/docs/error-codes/{exc.code.replace('_', '-')}",
+                "message": exc.message,
+                "param": None,
+                "payment_method": {"id": new_id("pm_"), "object": "payment_method", "type": "card"},
+                "type": "card_error",
+            },
+        )
+        self.store.put("payment_intents", intent)
+        self.store.put("checkout_sessions", session)
+        self.emit("payment_intent.payment_failed", intent, AUTOMATIC)
+
+    def _customer(self, session: Obj, email: str, name: str | None) -> str | None:
+        """Checkout makes a Customer when asked to (`customer_creation=always`)."""
+        if session.get("customer_creation") != "always":
+            return None
+        customer = payment_objects.customer(now=self.store.now(), email=email, name=name)
+        self.store.put("customers", customer)
+        self.emit("customer.created", customer, AUTOMATIC)
+        return str(customer["id"])
+
+    def _complete(self, session: Obj, card: Card | None, email: str, name: str | None) -> None:
+        """Complete the session: paid by card, or unpaid until a bank transfer settles."""
         now = self.store.now()
+        customer = self._customer(session, email, name)
         payment_method = new_id("pm_")
         amount = int(session["amount_total"])
-        intent = payment_objects.payment_intent(
-            now=now,
-            amount=amount,
-            currency=session["currency"],
-            payment_method=payment_method,
-            **session.get("_payment_intent_data", {}),
-        )
+        intent = self._intent(session, now)
         charge = payment_objects.charge(
             now=now,
             amount=amount,
             currency=session["currency"],
             payment_intent_id=intent["id"],
             payment_method=payment_method,
-            card=card.as_dict(),
+            card=(card or TEST_CARD).as_dict(),
             email=email,
             name=name,
             receipt_url=f"{self.public_url}/pay/{session['id']}",
         )
         charge["_session"] = session["id"]
-        intent["latest_charge"] = charge["id"]
+        charge["customer"] = customer
+        intent.update(
+            latest_charge=charge["id"],
+            payment_method=payment_method,
+            customer=customer,
+            last_payment_error=None,
+        )
+        if card is None:
+            fingerprint = new_id("", 16)
+            charge.update(
+                status="pending",
+                paid=False,
+                payment_method_details=payment_objects.bank_details(fingerprint=fingerprint),
+            )
+            charge["outcome"]["seller_message"] = "Payment processing."
+            intent.update(
+                status="processing", amount_received=0, payment_method_types=["us_bank_account"]
+            )
+        else:
+            intent.update(status="succeeded", amount_received=amount)
         self.store.put("payment_intents", intent)
         self.store.put("charges", charge)
         session.update(
             status="complete",
-            payment_status="paid",
+            payment_status="paid" if card is not None else "unpaid",
             payment_intent=intent["id"],
+            customer=customer,
             url=None,
             customer_details=payment_objects.customer_details(email=email, name=name),
             collected_information={
@@ -365,5 +490,83 @@ class Checkout(Resource):
             },
         )
         self.store.put("checkout_sessions", session)
-        self.emit("payment_intent.succeeded", intent, AUTOMATIC)
+        # Stripe's order: the charge, its PaymentIntent, then the session.
+        if card is not None:
+            self.emit("charge.succeeded", charge, AUTOMATIC)
+            self.emit("payment_intent.succeeded", intent, AUTOMATIC)
+        else:
+            self.emit("charge.pending", charge, AUTOMATIC)
+            self.emit("payment_intent.processing", intent, AUTOMATIC)
         self.emit("checkout.session.completed", session, AUTOMATIC)
+
+    def session_settle(self, session_id: str, *, succeeded: bool) -> Obj:
+        """A bank transfer paid at Checkout arrives (or bounces), as days later at Stripe."""
+        with self.store.lock:
+            session = self.session(session_id)
+            intent = self.store.get("payment_intents", session.get("payment_intent") or "")
+            if (
+                session["status"] != "complete"
+                or session["payment_status"] != "unpaid"
+                or intent is None
+                or intent["status"] != "processing"
+            ):
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "This Checkout Session has no payment waiting to settle.",
+                    param="id",
+                )
+            charge = self.get("charges", intent["latest_charge"])
+            if succeeded:
+                charge.update(status="succeeded", paid=True)
+                charge["outcome"]["seller_message"] = "Payment complete."
+                intent.update(status="succeeded", amount_received=intent["amount"])
+                session["payment_status"] = "paid"
+                events = (
+                    ("charge.succeeded", charge),
+                    ("payment_intent.succeeded", intent),
+                    ("checkout.session.async_payment_succeeded", session),
+                )
+            else:
+                charge.update(
+                    status="failed",
+                    paid=False,
+                    failure_code="insufficient_funds",
+                    failure_message="The customer's account has insufficient funds to cover "
+                    "this payment.",
+                )
+                charge["outcome"].update(
+                    network_status="declined_by_network",
+                    reason="insufficient_funds",
+                    seller_message="The bank returned the payment.",
+                    type="issuer_declined",
+                )
+                intent.update(
+                    status="requires_payment_method",
+                    amount_received=0,
+                    last_payment_error={
+                        "code": "payment_method_provider_decline",
+                        "decline_code": "insufficient_funds",
+                        "doc_url": "https://stripe.com/docs/error-codes/"
+                        "payment-method-provider-decline",
+                        "message": charge["failure_message"],
+                        "param": None,
+                        "payment_method": {
+                            "id": intent["payment_method"],
+                            "object": "payment_method",
+                            "type": "us_bank_account",
+                        },
+                        "type": "card_error",
+                    },
+                )
+                events = (
+                    ("charge.failed", charge),
+                    ("payment_intent.payment_failed", intent),
+                    ("checkout.session.async_payment_failed", session),
+                )
+            self.store.put("charges", charge)
+            self.store.put("payment_intents", intent)
+            self.store.put("checkout_sessions", session)
+            for event_type, obj in events:
+                self.emit(event_type, obj, AUTOMATIC)
+            self.store.save()
+            return session

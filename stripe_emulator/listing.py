@@ -26,6 +26,7 @@ ID_PREFIXES = {
     "ch_": "charges",
     "re_": "refunds",
     "evt_": "events",
+    "cus_": "customers",
 }
 OBJECT_NAMES = {
     "products": "product",
@@ -35,6 +36,7 @@ OBJECT_NAMES = {
     "charges": "charge",
     "refunds": "refund",
     "events": "event",
+    "customers": "customer",
 }
 PAGE_PARAMS = ("limit", "starting_after", "ending_before")
 

@@ -79,12 +79,19 @@ def not_found(kind: str, obj_id: str, param: str = "id") -> ApiError:
 
 
 def check_known(params: Params, allowed: Iterable[str]) -> None:
+    """Refuse a parameter the emulator does not implement.
+
+    The API checks every request against Stripe's types first (schema.py), so a
+    parameter refused here is one Stripe has: the message says so, to fail loudly
+    rather than be silently ignored, with Stripe's code for an unknown one.
+    """
     allowed_set = set(allowed) | {"expand"}
     for key in params:
         if key not in allowed_set:
             raise ApiError(
                 HTTPStatus.BAD_REQUEST,
-                f"Received unknown parameter: {key}",
+                f"Received unknown parameter: {key} (Stripe has it; the emulator does not "
+                "implement it)",
                 code="parameter_unknown",
                 param=key,
             )
@@ -110,6 +117,24 @@ def to_int(value: Any, param: str, *, minimum: int | None = None) -> int:
             param=param,
         )
     return number
+
+
+# Stripe takes amounts of up to eight digits (99999999 is $999,999.99 or ¥99,999,999):
+# a price's unit_amount, and the total a Checkout Session charges.
+MAX_AMOUNT = 99_999_999
+
+
+def to_amount(value: Any, param: str) -> int:
+    """A price's amount in minor units: 0 to Stripe's eight-digit maximum."""
+    amount = to_int(value, param, minimum=0)
+    if amount > MAX_AMOUNT:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST,
+            f"This value must be less than or equal to {MAX_AMOUNT}.",
+            code="parameter_invalid_integer",
+            param=param,
+        )
+    return amount
 
 
 def to_bool(value: Any, param: str) -> bool:

@@ -61,8 +61,59 @@ def card_details(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def bank_details(*, fingerprint: str) -> dict[str, Any]:
+    """``payment_method_details`` of a charge paid by US bank account (ACH): it settles later."""
+    return {
+        "type": "us_bank_account",
+        "us_bank_account": {
+            "account_holder_type": "individual",
+            "account_type": "checking",
+            "bank_name": "STRIPE TEST BANK",
+            "fingerprint": fingerprint,
+            "last4": "6789",
+            "mandate": new_id("mandate_"),
+            "payment_reference": None,
+            "routing_number": "110000000",
+        },
+    }
+
+
+def customer(*, now: int, email: str, name: str | None) -> dict[str, Any]:
+    """The Customer Checkout creates (`customer_creation=always`)."""
+    return {
+        "id": new_id("cus_"),
+        "object": "customer",
+        "address": None,
+        "balance": 0,
+        "created": now,
+        "currency": None,
+        "customer_account": None,
+        "default_source": None,
+        "delinquent": False,
+        "description": None,
+        "discount": None,
+        "email": email,
+        "invoice_prefix": new_id("", 8).upper(),
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": None,
+            "footer": None,
+            "rendering_options": None,
+        },
+        "livemode": False,
+        "metadata": {},
+        "name": name,
+        "next_invoice_sequence": 1,
+        "phone": None,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": "none",
+        "test_clock": None,
+    }
+
+
 def payment_intent(
-    *, now: int, amount: int, currency: str, payment_method: str, **fields: Any
+    *, now: int, amount: int, currency: str, payment_method: str | None, **fields: Any
 ) -> dict[str, Any]:
     pi_id = new_id("pi_")
     obj: dict[str, Any] = {

@@ -1,7 +1,7 @@
-"""PaymentIntents and Charges (retrieve, list) and Refunds (create, retrieve, list).
+"""PaymentIntents and Charges (retrieve, list), Refunds (create, retrieve, list), Customers.
 
-PaymentIntents and Charges are only created by paying a Checkout Session
-(see checkout.py); refunds are made through the API.
+PaymentIntents, Charges and Customers are only created by paying a Checkout
+Session (see checkout.py); refunds are made through the API.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from stripe_emulator.params import (
     to_int,
     to_str,
 )
-from stripe_emulator.store import Store
+from stripe_emulator.store import Store, new_id
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -53,6 +53,7 @@ class Payments(Resource):
             ("POST", "/v1/refunds", lambda p, c: self.refund_create(p, c)),
             ("GET", "/v1/refunds", lister("refunds", "payment_intent", "charge")),
             ("GET", "/v1/refunds/{id}", getter("refunds")),
+            ("GET", "/v1/customers/{id}", getter("customers")),
         ]
 
     def list_by(self, collection: str, keys: tuple[str, ...], params: Params) -> Obj:
@@ -111,6 +112,16 @@ class Payments(Resource):
             self.store.put("charges", charge)
             self.emit("refund.created", refund, ctx)
             self.emit("charge.refunded", charge, ctx, changed(before, charge))
+            # Then the network's reference for the refund arrives (at Stripe, a little later).
+            before_refund = copy.deepcopy(refund)
+            destination = refund["destination_details"]
+            destination[destination["type"]].update(
+                reference=new_id("", 12).upper(), reference_status="available"
+            )
+            charge["refunds"]["data"][0] = public(refund)
+            self.store.put("refunds", refund)
+            self.store.put("charges", charge)
+            self.emit("refund.updated", refund, ctx, changed(before_refund, refund))
             self.store.save()
             return self.render(refund, params.get("expand"))
 

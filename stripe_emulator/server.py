@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,6 +25,7 @@ from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import dashboard as dashboard_page
 from stripe_emulator.pages import fill_session_id
 from stripe_emulator.params import ApiError, RequestContext
+from stripe_emulator.schema import KNOWN_API_VERSIONS, Schema
 from stripe_emulator.store import Store, new_id
 from stripe_emulator.webhooks import Deliverer
 
@@ -33,6 +35,7 @@ MAX_BODY = 1_000_000
 @dataclass
 class Route:
     method: str
+    template: str
     pattern: re.Pattern[str]
     handler: Callable[..., Any]
 
@@ -42,7 +45,7 @@ def compile_routes(routes: list[tuple[str, str, Callable[..., Any]]]) -> list[Ro
     compiled = []
     for method, path, handler in routes:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-        compiled.append(Route(method, re.compile(f"^{regex}$"), handler))
+        compiled.append(Route(method, path, re.compile(f"^{regex}$"), handler))
     return compiled
 
 
@@ -56,14 +59,27 @@ class Emulator:
         *,
         public_url: str,
         quiet: bool = False,
+        record: Path | None = None,
     ) -> None:
         self.store = store
+        # Every /v1 request, one JSON line each, for a contract check after a test run.
+        self.record = record
+        self._record_lock = threading.Lock()
         self.deliverer = deliverer
         self.api = Api(store, public_url=public_url, on_event=deliverer.enqueue)
         self.routes = compile_routes(self.api.routes())
+        # Every request is checked against the SDK's type for it before it runs.
+        self.schema = Schema([(r.method, r.template) for r in self.routes])
         self.quiet = quiet
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="session-sweeper", daemon=True)
+
+    def record_request(self, entry: dict[str, Any]) -> None:
+        if self.record is None:
+            return
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with self._record_lock, self.record.open("a", encoding="utf-8") as fh:
+            fh.write(line)  # one write per line: emulators of one test run share the file
 
     def start_background(self) -> None:
         self.deliverer.start()
@@ -201,13 +217,23 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
         return key
 
+    def _api_version(self) -> str:
+        """The version the request pins (the SDK always sends one), or the account's."""
+        version = (self.headers.get("Stripe-Version") or API_VERSION).strip()
+        if version not in KNOWN_API_VERSIONS:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"Invalid Stripe API version: {version}")
+        return version
+
     def _api(self, method: str, path: str, query: str) -> None:
         request_id = new_id("req_", 14)
         headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        record: dict[str, Any] = {"method": method, "path": path, "endpoint": None}
         try:
             api_key = self._api_key()
+            headers["Stripe-Version"] = self._api_version()
             body = self._body()
             params = parse_form(body if method == "POST" else query)
+            record["params"] = params
             for route in self.emulator.routes:
                 match = route.pattern.match(path)
                 if match and route.method == method:
@@ -216,9 +242,15 @@ class RequestHandler(BaseHTTPRequestHandler):
                 raise ApiError(
                     HTTPStatus.NOT_FOUND, f"Unrecognized request URL ({method}: {path})."
                 )
+            record["endpoint"] = route.template
             idempotency_key = self.headers.get("Idempotency-Key") if method == "POST" else None
             ctx = RequestContext(request_id, idempotency_key)
-            call = functools.partial(route.handler, params, ctx, **match.groupdict())
+            handler = functools.partial(route.handler, params, ctx, **match.groupdict())
+
+            def call() -> Any:
+                self.emulator.schema.check(route.method, route.template, params)
+                return handler()
+
             if idempotency_key:
                 status, data, replayed = self._idempotent(
                     api_key, idempotency_key, method, path, params, call
@@ -232,6 +264,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             status, data = exc.status, exc.body()
         except FormError as exc:
             status, data = HTTPStatus.BAD_REQUEST, ApiError(400, str(exc), param=exc.param).body()
+        if "params" in record:
+            self.emulator.record_request({**record, "status": int(status)})
         self.send_json(status, data, headers)
 
     def _idempotent(
@@ -257,6 +291,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         with store.lock:
             record = store.idempotency_get(scope, key)
             if record is not None:
+                first = record.get("path", path)
+                if first != path:
+                    raise ApiError(
+                        HTTPStatus.BAD_REQUEST,
+                        "Keys for idempotent requests can only be used for the same endpoint "
+                        f"they were first used for ('{first}' vs '{path}'). Try using a key "
+                        f"other than '{key}' if you meant to execute a different request.",
+                        type="idempotency_error",
+                    )
                 if record["fingerprint"] != fingerprint:
                     raise ApiError(
                         HTTPStatus.BAD_REQUEST,
@@ -268,7 +311,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return record["status"], record["body"], True
             data = call()
             store.idempotency_put(
-                scope, key, {"fingerprint": fingerprint, "status": 200, "body": data}
+                scope,
+                key,
+                {"fingerprint": fingerprint, "path": path, "status": 200, "body": data},
             )
             store.save()
             return HTTPStatus.OK, data, False
@@ -297,6 +342,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         if method == "POST" and match:
             self._test_pay(match.group(1))
             return
+        match = re.fullmatch(r"/_emulator/sessions/([^/]+)/settle", path)
+        if method == "POST" and match:
+            outcome = str(parse_form(self._body()).get("outcome", "succeeded"))
+            if outcome not in ("succeeded", "failed"):
+                raise ApiError(HTTPStatus.BAD_REQUEST, "outcome is succeeded or failed.")
+            session = emulator.api.checkout.session_settle(
+                match.group(1), succeeded=outcome == "succeeded"
+            )
+            self.send_json(HTTPStatus.OK, {"session": emulator.api.checkout.render(session)})
+            return
         match = re.fullmatch(r"/_emulator/events/([^/]+)/resend", path)
         if method == "POST" and match:
             found = emulator.deliverer.resend(match.group(1))
@@ -315,6 +370,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 cvc=str(form.get("cvc", "123")),
                 email=str(form.get("email", "buyer@example.com")),
                 name=str(form.get("name", "")) or None,
+                method=str(form.get("method", "card")),
             )
         except CardError as exc:
             session = checkout.session(session_id)
@@ -334,7 +390,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_json(
             HTTPStatus.OK,
             {
-                "paid": True,
+                "paid": session["payment_status"] == "paid",
                 "redirect": fill_session_id(session["success_url"], session_id),
                 "session": checkout.render(session),
             },

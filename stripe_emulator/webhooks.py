@@ -11,6 +11,12 @@ restart.
 ``chaos`` imitates two things Stripe warns about: an event delivered twice and
 events arriving out of order. The choice is made per event from
 ``chaos_seed`` and the event's sequence number, so a run can be repeated.
+
+``drop`` imitates a third: an event that never arrives (Stripe gives up, the
+endpoint was down for days, a proxy ate it). That fraction of events is
+recorded as ``dropped`` and never sent nor retried; the event stays in the
+API, where ``reconcile_stripe`` can find it. Chosen per event from the same
+seed (independently of chaos), so a run can be repeated.
 """
 
 from __future__ import annotations
@@ -55,7 +61,10 @@ class Deliverer:
         timeout: float = 10.0,
         chaos: bool = False,
         chaos_seed: int = 0,
+        drop: float = 0.0,
     ) -> None:
+        if not 0.0 <= drop <= 1.0:
+            raise ValueError("drop is a rate between 0 and 1")
         self.store = store
         self.forward_to = forward_to
         self.secret = secret
@@ -64,6 +73,7 @@ class Deliverer:
         self.timeout = timeout
         self.chaos = chaos
         self.chaos_seed = chaos_seed
+        self.drop = drop
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,6 +83,24 @@ class Deliverer:
     def enqueue(self, event: dict[str, Any]) -> int:
         """Record a delivery for a new event; returns its `pending_webhooks`."""
         if not self.forward_to:
+            return 0
+        if self.drop and random.Random(f"drop:{self.chaos_seed}:{event['_seq']}").random() < (
+            self.drop
+        ):
+            self.store.delivery_put(
+                {
+                    "event": event["id"],
+                    "type": event["type"],
+                    "seq": event["_seq"],
+                    "status": "dropped",
+                    "attempts": [],
+                    "round_start": 0,
+                    "queued_at": time.time(),
+                    "next_attempt_at": time.time(),
+                    "chaos_duplicate": False,
+                    "chaos_hold": False,
+                }
+            )
             return 0
         duplicate = hold = False
         if self.chaos:
@@ -255,7 +283,13 @@ class Deliverer:
     # -- inspection ------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        return {"pending": 0, "delivered": 0, "failed": 0, **self.store.delivery_counts()}
+        return {
+            "pending": 0,
+            "delivered": 0,
+            "failed": 0,
+            "dropped": 0,
+            **self.store.delivery_counts(),
+        }
 
     def flush(self, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until nothing is pending (or the timeout passes)."""

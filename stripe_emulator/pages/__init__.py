@@ -34,6 +34,10 @@ label{display:block;font-size:13px;font-weight:500;color:#3c4257;margin:14px 0 4
 input,select,textarea{width:100%;font:inherit;padding:9px 11px;border:1px solid #d5dbe1;
 border-radius:6px;background:#fff}
 input:focus{outline:2px solid #a29bfe;border-color:#635bff}
+fieldset{border:0;padding:0;margin:14px 0 0}
+legend{font-size:13px;font-weight:500;color:#3c4257;padding:0}
+label.choice{display:inline-flex;align-items:center;gap:6px;margin:6px 16px 0 0;font-size:14px}
+label.choice input{width:auto}
 .row{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 button{font:inherit;font-weight:600;border:0;border-radius:6px;padding:11px 16px;cursor:pointer;
 background:#635bff;color:#fff}

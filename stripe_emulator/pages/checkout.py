@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from stripe_emulator.cards import CardError
-from stripe_emulator.checkout import Checkout
+from stripe_emulator.checkout import BANK_TRANSFER, CARD, Checkout
 from stripe_emulator.pages import esc, fill_session_id, page
 from stripe_emulator.params import ApiError, format_amount
 
@@ -40,6 +40,7 @@ def checkout_post(checkout: Checkout, session_id: str, form: dict[str, Any]) -> 
             cvc=field("cvc"),
             email=field("email"),
             name=field("name"),
+            method=field("method") or CARD,
         )
     except ApiError:
         return Outcome(HTTPStatus.NOT_FOUND, _not_found())
@@ -83,7 +84,14 @@ def _checkout(
     elif status == "complete":
         success = fill_session_id(session["success_url"], session["id"])
         link = f"<p><a href='{esc(success)}'>Continue</a></p>" if success else ""
-        right = "<div class='ok'><strong>Paid.</strong> Thank you, this order is paid.</div>" + link
+        if session["payment_status"] == "paid":
+            done = "<strong>Paid.</strong> Thank you, this order is paid."
+        else:
+            done = (
+                "<strong>Payment processing.</strong> The bank transfer settles later; "
+                "the order is paid once it does."
+            )
+        right = f"<div class='ok'>{done}</div>" + link
         back_link = ""
     else:
         right = _payment_form(session, form, error)
@@ -116,11 +124,18 @@ def _payment_form(session: dict[str, Any], form: dict[str, Any], error: str | No
     email = value("email", session.get("customer_email") or "")
     error_html = f"<div class='error' role='alert'>{esc(error)}</div>" if error else ""
     pay = format_amount(session["amount_total"], session["currency"])
+    chosen = value("method", CARD)
+    methods = "".join(
+        f"<label class='choice'><input type='radio' name='method' value='{key}'"
+        f"{' checked' if chosen == key else ''}> {label}</label>"
+        for key, label in ((CARD, "Card"), (BANK_TRANSFER, "Bank transfer (settles later)"))
+    )
     return (
         f"<form method='post' action='/pay/{esc(session['id'])}'>"
         "<h1>Pay with card</h1>"
         f"<label for='email'>Email</label><input id='email' name='email' type='email' "
         f"value='{email}' autocomplete='email'>"
+        f"<fieldset><legend>Payment method</legend>{methods}</fieldset>"
         "<label for='card'>Card number</label><input id='card' name='card' inputmode='numeric' "
         f"placeholder='1234 1234 1234 1234' autocomplete='cc-number' value='{value('card')}'>"
         "<div class='row'><div><label for='expiry'>Expiry</label><input id='expiry' "
@@ -131,6 +146,8 @@ def _payment_form(session: dict[str, Any], form: dict[str, Any], error: str | No
         f"autocomplete='cc-name' value='{value('name')}'>"
         f"{error_html}<button class='wide' type='submit'>Pay {esc(pay)}</button>"
         "<p class='hint'>Test mode: 4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined; "
-        "4000 0000 0000 9995 has insufficient funds. Any future expiry, any 3-digit CVC.</p>"
+        "4000 0000 0000 9995 has insufficient funds. Any future expiry, any 3-digit CVC. "
+        "A bank transfer needs no card: the session completes unpaid and settles later "
+        "(from the dashboard, or POST /_emulator/sessions/{id}/settle).</p>"
         "</form>"
     )

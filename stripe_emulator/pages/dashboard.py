@@ -109,9 +109,19 @@ def _create_form() -> str:
 def _session_row(session: dict[str, Any]) -> str:
     sid = esc(session["id"])
     total = format_amount(session["amount_total"], session["currency"])
+    status = session["status"]
+    settle = ""
+    if status == "complete" and session["payment_status"] == "unpaid":
+        status = "complete, unpaid"
+        settle = "".join(
+            f"<form method='post' action='/dashboard/sessions/{sid}/settle' class='inline'>"
+            f"<input type='hidden' name='outcome' value='{outcome}'>"
+            f"<button class='plain'>Settle: {outcome}</button></form> "
+            for outcome in ("succeeded", "failed")
+        )
     return (
         f"<tr><td><a href='/pay/{sid}'>{sid[:24]}…</a></td><td>{esc(total)}</td>"
-        f"<td><span class='pill'>{esc(session['status'])}</span></td></tr>"
+        f"<td><span class='pill'>{esc(status)}</span> {settle}</td></tr>"
     )
 
 
@@ -161,6 +171,10 @@ def dashboard_action(api: Api, deliverer: Deliverer, path: str, form: dict[str, 
             product = api.catalog.product_retrieve(parts[2], {})
             api.catalog.product_update(parts[2], {"active": not product["active"]}, ctx)
             notice = "Product archived." if product["active"] else "Product restored."
+        elif len(parts) == 4 and parts[1] == "sessions" and parts[3] == "settle":
+            succeeded = text("outcome") != "failed"
+            api.checkout.session_settle(parts[2], succeeded=succeeded)
+            notice = "Bank transfer settled." if succeeded else "Bank transfer failed."
         elif len(parts) == 4 and parts[1] == "events" and parts[3] == "resend":
             found = deliverer.resend(parts[2])
             notice = "Event queued for delivery." if found else "Delivery is off."

@@ -1,20 +1,75 @@
-"""Fixtures for the emulator's own tests: a running emulator and a webhook receiver."""
+"""Fixtures for the emulator's own tests: a running emulator and a webhook receiver.
+
+Also the Stripe contract check of the whole run: while tests run, every emulator
+they start appends each /v1 request it gets to one JSONL file
+(`STRIPE_EMULATOR_RECORD`, inherited by the emulator processes); when the session
+ends, each request is replayed through the stripe SDK's parameter types, and an
+unknown or mistyped parameter fails the run, naming the endpoint and parameters.
+The emulator refuses such a request at once too, but the app may catch the
+error and carry on (it logs a failed expiry, for one): this makes it a failure.
+The emulator's own tests send bad requests on purpose and are not recorded.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe
 
-from tests.support.emulator import Emulator, running_emulator
+from stripe_emulator.schema import check_recording
+from tests.support.emulator import RECORD_ENV, Emulator, running_emulator
 
 SECRET = "whsec_test_emulator_suite"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not os.environ.get(RECORD_ENV):
+        handle, name = tempfile.mkstemp(prefix="stripe-requests-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[RECORD_ENV] = name
+        config.stash[_OWN_RECORDING] = Path(name)
+
+
+_OWN_RECORDING = pytest.StashKey[Path]()
+_PROBLEMS = pytest.StashKey[list[str]]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    recording = Path(os.environ.get(RECORD_ENV, ""))
+    if not recording.is_file():
+        return
+    problems = check_recording(recording)
+    session.config.stash[_PROBLEMS] = problems
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if session.config.stash.get(_OWN_RECORDING, None) == recording:
+        recording.unlink()
+        del os.environ[RECORD_ENV]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    problems = terminalreporter.config.stash.get(_PROBLEMS, [])
+    if problems:
+        terminalreporter.write_sep("=", "Stripe contract: requests Stripe would refuse", red=True)
+        for problem in problems:
+            terminalreporter.write_line(problem)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _not_recorded() -> Iterator[None]:
+    """These tests send bad requests on purpose: keep them out of the contract check."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(RECORD_ENV, raising=False)
+        yield
 
 
 @dataclass

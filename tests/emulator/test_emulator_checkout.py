@@ -132,6 +132,7 @@ def test_pay_on_hosted_page(hooked: Emulator, receiver: Receiver) -> None:
     assert [e["type"] for e in receiver.events()] == [
         "product.created",
         "price.created",
+        "charge.succeeded",
         "payment_intent.succeeded",
         "checkout.session.completed",
     ]

@@ -1,6 +1,8 @@
-"""Webhook delivery: signatures, retries, failure, resend and chaos."""
+"""Webhook delivery: signatures, retries, failure, resend, chaos and drop."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import requests
@@ -109,3 +111,35 @@ def test_chaos_duplicates_and_reorders_but_loses_nothing(receiver: Receiver) -> 
     assert len(received) > len(created), "some events should arrive twice"
     first_seen = list(dict.fromkeys(received))
     assert first_seen != created, "some events should arrive out of order"
+
+
+def _drop_run(receiver: Receiver, seed: int) -> tuple[list[str], list[dict[str, Any]], set[str]]:
+    """12 events with --drop 0.5: (statuses in creation order, deliveries, ids received)."""
+    with running_emulator(
+        forward_to=receiver.url, webhook_secret=SECRET, drop=0.5, chaos_seed=seed
+    ) as emulator:
+        client = emulator.client()
+        for i in range(12):
+            client.v1.products.create(params={"name": f"Drop {i}"})
+        flushed = emulator.flush()
+        created = [e.id for e in client.v1.events.list(params={"limit": 100}).data][::-1]
+        deliveries = {d["event"]: d for d in emulator.deliveries()}
+    assert flushed["flushed"] and flushed["dropped"] > 0
+    received = {event["id"] for event in receiver.events()}
+    with receiver.lock:
+        receiver.requests.clear()
+    return [deliveries[e]["status"] for e in created], list(deliveries.values()), received
+
+
+def test_drop_loses_some_events_for_good_repeatably(receiver: Receiver) -> None:
+    statuses, deliveries, received = _drop_run(receiver, seed=7)
+    again, _, _ = _drop_run(receiver, seed=7)
+    other, _, _ = _drop_run(receiver, seed=8)
+
+    dropped = {d["event"] for d in deliveries if d["status"] == "dropped"}
+    assert set(statuses) == {"dropped", "delivered"}
+    assert not dropped & received  # never sent...
+    assert all(not d["attempts"] for d in deliveries if d["status"] == "dropped")  # ...nor retried
+    assert received == {d["event"] for d in deliveries if d["status"] == "delivered"}
+    assert again == statuses  # the same seed drops the same events
+    assert other != statuses

@@ -293,3 +293,111 @@ def test_webhook_delayed_success_page_fulfils(settings, live_server, shop_factor
         assert response.status_code == HTTPStatus.OK
         assert stock(spoons) == 2
         assert len(mail.outbox) == 1
+
+
+def _bank_transfer_checkout(shop: Shop, *, name: str) -> tuple[Product, str]:
+    """A shopper checks out 2 of 3 and pays by bank transfer: Checkout completes unpaid."""
+    product = shop.seed(name=name, unit_amount=2500, stock=3)
+    shopper = Shopper(shop)
+    shopper.add(product, 2)
+    session_id = session_id_of(shopper.checkout())
+
+    result = shop.emulator.pay(session_id, method="bank_transfer")
+    shop.emulator.flush()
+    wait_until(
+        lambda: StripeEvent.objects.filter(
+            type="checkout.session.completed", status=StripeEvent.Status.PROCESSED
+        ).exists(),
+        timeout=15,
+        message="checkout.session.completed never arrived",
+    )
+
+    assert result["session"]["payment_status"] == "unpaid"
+    assert Order.objects.get().status == Order.Status.PENDING  # not fulfilled while unpaid
+    assert available(product) == 1
+    assert stock(product) == 3
+    assert not mail.outbox
+    return product, session_id
+
+
+def _every_event_is_handled_or_knowingly_ignored() -> None:
+    from payments.webhooks import HANDLERS, IGNORED
+
+    assert not set(HANDLERS) & IGNORED
+    types = set(StripeEvent.objects.values_list("type", flat=True))
+    assert types <= set(HANDLERS) | IGNORED, types - set(HANDLERS) - IGNORED
+    assert not StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).exists()
+
+
+def test_delayed_payment_is_fulfilled_only_when_it_settles(shop):
+    pot, session_id = _bank_transfer_checkout(shop, name="Pot")
+
+    shop.emulator.settle(session_id, succeeded=True)
+    shop.emulator.flush()
+
+    order = wait_until(
+        lambda: Order.objects.filter(status=Order.Status.PAID).first(),
+        timeout=15,
+        message="checkout.session.async_payment_succeeded never paid the order",
+    )
+    assert order.stripe_payment_intent_id.startswith("pi_")
+    assert stock(pot) == 1
+    assert available(pot) == 1
+    wait_until(lambda: len(mail.outbox) == 1, message="no confirmation email")
+    _every_event_is_handled_or_knowingly_ignored()
+    assert StripeEvent.objects.filter(
+        type="checkout.session.async_payment_succeeded", status=StripeEvent.Status.PROCESSED
+    ).exists()
+
+
+def test_delayed_payment_that_fails_releases_the_reservation(shop):
+    pan, session_id = _bank_transfer_checkout(shop, name="Pan")
+
+    shop.emulator.settle(session_id, succeeded=False)
+    shop.emulator.flush()
+
+    order = wait_until(
+        lambda: Order.objects.filter(status=Order.Status.FAILED).first(),
+        timeout=15,
+        message="checkout.session.async_payment_failed never released the order",
+    )
+    assert "bank transfer" in order.problem
+    assert stock(pan) == 3
+    assert available(pan) == 3
+    assert CartItem.objects.get().quantity == 2  # nothing was bought: the cart stays
+    assert not mail.outbox
+    _every_event_is_handled_or_knowingly_ignored()
+    ignored = StripeEvent.objects.filter(type="payment_intent.payment_failed").get()
+    assert ignored.status == StripeEvent.Status.IGNORED
+
+
+def test_events_that_never_arrive_are_caught_up_by_reconcile(settings, live_server, shop_factory):
+    """`--drop 1`: not one webhook arrives; the Events API still has them all."""
+    with running_emulator(
+        forward_to=f"{live_server.url}/stripe/webhook/",
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+        drop=1.0,
+    ) as emulator:
+        shop = shop_factory(emulator)
+        stripe = emulator.client()
+        product = stripe.v1.products.create(params={"name": "Whisk"})
+        price = stripe.v1.prices.create(
+            params={"product": product.id, "unit_amount": 900, "currency": "usd"}
+        )
+        stripe.v1.products.update(product.id, params={"default_price": price.id})
+        call_command("reconcile_stripe", days=1, verbosity=0)
+        whisk = Product.objects.get(stripe_id=product.id)
+        Product.objects.filter(pk=whisk.pk).update(stock=4)
+        shopper = Shopper(shop)
+        shopper.add(whisk, 1)
+
+        emulator.pay(session_id_of(shopper.checkout()))
+        emulator.flush()
+        unpaid = Order.objects.get().status
+        call_command("reconcile_stripe", verbosity=0)
+
+        assert unpaid == Order.Status.PENDING
+        assert Order.objects.get().status == Order.Status.PAID
+        assert stock(whisk) == 3
+        assert {d["status"] for d in emulator.deliveries()} == {"dropped"}
+        assert not any(d["attempts"] for d in emulator.deliveries())

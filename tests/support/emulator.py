@@ -30,6 +30,9 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_test_emulator"
+# Set, every emulator started here appends each /v1 request to this JSONL file (the
+# emulator's `--record`); tests/emulator/conftest.py checks it when the run ends.
+RECORD_ENV = "STRIPE_EMULATOR_RECORD"
 
 
 def wait_until(
@@ -87,12 +90,32 @@ class Emulator:
         session_id: str,
         card: str = "4242424242424242",
         email: str = "buyer@example.com",
+        method: str = "card",
     ) -> dict[str, Any]:
-        """Pay as the hosted page would; the answer has `paid`, `session`, maybe `error`."""
+        """Pay as the hosted page would; the answer has `paid`, `session`, maybe `error`.
+
+        `method="bank_transfer"` pays by a bank transfer that settles later: the session
+        completes with `payment_status` "unpaid" until `settle()`.
+        """
         _, result = self.request(
-            "POST", f"/_emulator/sessions/{session_id}/pay", {"card": card, "email": email}
+            "POST",
+            f"/_emulator/sessions/{session_id}/pay",
+            {"card": card, "email": email, "method": method},
         )
         return result
+
+    def settle(self, session_id: str, *, succeeded: bool = True) -> dict[str, Any]:
+        """The bank transfer a session was paid by arrives (or bounces); returns the session.
+
+        Fires `checkout.session.async_payment_succeeded` (or `..._failed`), after the
+        charge's and the PaymentIntent's events, as Stripe does.
+        """
+        outcome = "succeeded" if succeeded else "failed"
+        status, result = self.request(
+            "POST", f"/_emulator/sessions/{session_id}/settle", {"outcome": outcome}
+        )
+        assert status == 200, result
+        return result["session"]
 
     def flush(self, timeout: float = 10) -> dict[str, Any]:
         """Block until every pending webhook delivery is done (or failed)."""
@@ -173,6 +196,7 @@ def running_emulator(
     retry_base: float = 0.05,
     max_attempts: int = 5,
     chaos_seed: int = 0,
+    drop: float = 0.0,
 ) -> Iterator[Emulator]:
     """Start `python -m stripe_emulator` on a free 127.0.0.1 port, wait for /healthz,
     yield, terminate it. Without `data_file` the state lives in a temporary file."""
@@ -200,6 +224,8 @@ def running_emulator(
         ]
         if chaos:
             args.append("--chaos")
+        if drop:
+            args += ["--drop", str(drop)]
         log_file = Path(tmp) / "emulator.log"
         emulator = Emulator(
             api_base=f"http://127.0.0.1:{port}",
