@@ -98,15 +98,24 @@ def _signature_timestamp(signature: str) -> int:
 
 
 def _check_shape(value: Any) -> None:
-    """Refuse deep nesting and out-of-range integers, iteratively (no recursion to exhaust)."""
+    """Refuse deep nesting, out-of-range integers and NUL characters (which PostgreSQL's
+    jsonb cannot store), iteratively (no recursion to exhaust)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
             if depth > MAX_EVENT_DEPTH:
                 raise ValueError("nested too deeply")
-            children = item.values() if isinstance(item, dict) else item
+            if isinstance(item, dict):
+                if any("\x00" in key for key in item):
+                    raise ValueError("NUL character in a key")
+                children = list(item.values())
+            else:
+                children = item
             stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("NUL character in a string")
         elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_EVENT_INT:
             raise ValueError("integer out of range")
 

@@ -103,6 +103,7 @@ json_scalars = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
+    | st.just("\x00")
 )
 json_values = st.recursive(
     json_scalars,
@@ -201,3 +202,15 @@ def test_a_deep_copy_of_a_real_event_still_applies(webhook):
 
     assert webhook.post(payload).status_code == HTTPStatus.OK
     assert Product.objects.get(stripe_id="prod_ok").name == "Kettle"
+
+
+@pytest.mark.parametrize("where", ["value", "key"])
+def test_a_nul_character_is_rejected_not_stored(webhook, where):
+    obj = product("prod_nul", name="Tea\u0000pot") if where == "value" else product("prod_nul")
+    if where == "key":
+        obj["metadata"] = {"a\u0000b": "x"}
+
+    response = webhook.post(event("product.created", obj))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert not StripeEvent.objects.exists()
