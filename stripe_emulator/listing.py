@@ -26,6 +26,8 @@ ID_PREFIXES = {
     "ch_": "charges",
     "re_": "refunds",
     "evt_": "events",
+    "shr_": "shipping_rates",
+    "promo_": "promotion_codes",
 }
 OBJECT_NAMES = {
     "products": "product",
@@ -35,6 +37,9 @@ OBJECT_NAMES = {
     "charges": "charge",
     "refunds": "refund",
     "events": "event",
+    "shipping_rates": "shipping_rate",
+    "coupons": "coupon",
+    "promotion_codes": "promotion_code",
 }
 PAGE_PARAMS = ("limit", "starting_after", "ending_before")
 

@@ -315,6 +315,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 cvc=str(form.get("cvc", "123")),
                 email=str(form.get("email", "buyer@example.com")),
                 name=str(form.get("name", "")) or None,
+                **checkout_page.choices(form),
             )
         except CardError as exc:
             session = checkout.session(session_id)
