@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from cart.models import Cart
 from cart.services import cart_remove_products
-from payments import signals, stripe_api
-from payments.models import Order, OrderLine, reservation_holder
+from payments import shipping, signals, stripe_api
+from payments.models import Order, OrderEvent, OrderLine, reservation_holder
 from store.models import Product
 from store.reservations import (
     ReservationError,
@@ -172,6 +172,7 @@ def checkout_start(
     order = _order_reserve(user=user, cart=cart, wanted=wanted, kind=kind, email=email)
 
     try:
+        goods = order.kind == Order.Kind.GOODS
         session = stripe_api.checkout_session_create(
             line_items=[(line.stripe_price_id, line.quantity) for line in order.lines.all()],
             order_id=order.pk,
@@ -181,6 +182,12 @@ def checkout_start(
             cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
             automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
             idempotency_key=f"amazin-checkout-order-{order.pk}",
+            # Goods are shipped: Checkout collects an address and a rate. The pass is not.
+            shipping_countries=shipping.shipping_countries() if goods else None,
+            shipping_rate_ids=shipping.shipping_rate_ids(currency=order.currency)
+            if goods
+            else None,
+            allow_promotion_codes=settings.STRIPE_ALLOW_PROMOTION_CODES,
         )
     except stripe_api.StripeError as exc:
         logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
@@ -237,10 +244,16 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
     order = _order_for_session(session)
     if order is None:
         return None
+    # Amounts, address and code as Stripe reports them (may ask Stripe: no transaction yet).
+    reported = shipping.session_details(session)
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
-        if order.status in (Order.Status.PAID, Order.Status.REFUNDED):
+        if order.status in (
+            Order.Status.PAID,
+            Order.Status.REFUNDED,
+            Order.Status.PARTIALLY_REFUNDED,
+        ):
             return order
         lines = list(order.lines.select_related("product").order_by("product_id"))
         ids = [line.product_id for line in lines]
@@ -249,6 +262,8 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
         order.amount_total = session.get("amount_total") or 0
         order.currency = session.get("currency") or order.currency
         order.stripe_payment_intent_id = stripe_id_of(session.get("payment_intent"))
+        for field, value in reported.items():
+            setattr(order, field, value)
 
         if order.kind == Order.Kind.GOODS:
             holder = reservation_holder(order.pk)
@@ -268,6 +283,7 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
         order.paid_at = timezone.now()
         order.problem = ""
         order.save()
+        OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.PAID, amount=order.amount_total)
         if order.cart_id is not None:
             cart_remove_products(cart_id=order.cart_id, product_ids=ids)
         # In the transaction: what receivers grant commits with "paid" (see payments.signals).
