@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from payments import catalog, services
+from payments import catalog, refunds, services
 from payments.models import StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,13 @@ def _checkout_session_expired(obj: dict[str, Any], created: int) -> None:
 
 
 def _charge_refunded(obj: dict[str, Any], created: int) -> None:
-    if obj.get("refunded"):
-        services.order_refunded(payment_intent_id=services.stripe_id_of(obj.get("payment_intent")))
+    # Whatever the payload says (`refunded`, `amount_refunded`), Stripe is asked again.
+    if obj.get("id"):
+        refunds.charge_sync(charge_id=obj["id"])
+
+
+def _refund_changed(obj: dict[str, Any], created: int) -> None:
+    refunds.charge_sync(charge_id=services.stripe_id_of(obj.get("charge")))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -69,6 +74,8 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.async_payment_succeeded": _checkout_session_paid,
     "checkout.session.expired": _checkout_session_expired,
     "charge.refunded": _charge_refunded,
+    "refund.created": _refund_changed,
+    "refund.updated": _refund_changed,
 }
 
 
