@@ -10,6 +10,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
+import requests
 import stripe
 
 pytestmark = pytest.mark.emulator
@@ -172,3 +173,18 @@ def test_hosted_page_applies_a_code_and_takes_an_address(emulator, stripe_client
     assert applied_session.total_details.amount_discount == 400
     assert status_paid == HTTPStatus.SEE_OTHER  # to success_url
     assert paid.status == "complete" and paid.amount_total == 4000 - 400 + 500
+
+
+def test_dashboard_creates_a_promotion_code(emulator, stripe_client):
+    form = {"code": "SUMMER", "percent_off": "15"}
+
+    response = requests.post(
+        f"{emulator.api_base}/dashboard/promotion_codes", data=form, timeout=10
+    )
+
+    assert response.status_code == HTTPStatus.OK  # followed the redirect to the dashboard
+    assert "Created promotion code SUMMER" in response.text
+    assert "<strong>SUMMER</strong>" in response.text and "15% off" in response.text
+    code = stripe_client.v1.promotion_codes.list(params={"code": "summer"}).data[0]
+    coupon = stripe_client.v1.coupons.retrieve(code.promotion.coupon)
+    assert (coupon.percent_off, coupon.duration, code.active) == (15, "once", True)
