@@ -66,7 +66,7 @@ class RefundInline(admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = "Refunds"
-    fields = ("created_at", "refunded", "status", "stripe_refund_id", "lines", "restocked")
+    fields = ("created_at", "refunded", "status", "stripe_refund_id", "lines_shown", "restocked")
     fields += ("reason", "created_by", "error")
     readonly_fields = fields
 
@@ -76,6 +76,19 @@ class RefundInline(admin.TabularInline):
     @admin.display(description="Amount")
     def refunded(self, refund: Refund) -> str:
         return money(refund.amount, refund.currency)
+
+    @admin.display(description="Lines")
+    def lines_shown(self, refund: Refund) -> str:
+        names = {str(line.pk): str(line.product) for line in refund.order.lines.all()}
+        return ", ".join(f"{q} x {names.get(k, k)}" for k, q in refund.lines.items()) or "-"
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("order", "created_by")
+            .prefetch_related("order__lines__product")
+        )
 
 
 class OrderEventInline(admin.TabularInline):

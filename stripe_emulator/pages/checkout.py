@@ -28,6 +28,9 @@ def checkout_get(checkout: Checkout, session_id: str) -> tuple[int, str]:
     return HTTPStatus.OK, _checkout(checkout, session, {}, None)
 
 
+FIELDSET = (
+    "style='border:1px solid #d5dbe1;border-radius:6px;margin:14px 0 0;padding:4px 12px 12px'"
+)
 SHIPPING_FIELDS = ("name", "line1", "line2", "city", "postal_code", "state", "country")
 
 
@@ -150,7 +153,7 @@ def _item_row(checkout: Checkout, item: dict[str, Any]) -> str:
     image = f"<img src='{esc(images[0])}' alt=''>" if images else ""
     unit = format_amount(price["unit_amount"], price["currency"])
     quantity = item["quantity"]
-    line = format_amount(item["amount_total"], item["currency"])
+    line = format_amount(item["amount_subtotal"], item["currency"])  # before any discount
     return (
         f"<div class='item'>{image}<div class='name'>{esc(item['description'])}"
         f"<div class='muted'>Qty {quantity} &times; {esc(unit)}</div></div>"
@@ -177,7 +180,7 @@ def _shipping_fields(checkout: Checkout, session: dict[str, Any], value: Any) ->
             )
 
         html += (
-            "<fieldset><legend>Shipping address</legend>"
+            f"<fieldset {FIELDSET}><legend>Shipping address</legend>"
             + text("name", "Full name", "name")
             + text("line1", "Address", "address-line1")
             + text("line2", "Address line 2 (optional)", "address-line2")
@@ -202,11 +205,12 @@ def _shipping_fields(checkout: Checkout, session: dict[str, Any], value: Any) ->
             amount = format_amount(option["shipping_amount"], session["currency"])
             checked = " checked" if rate_id == picked else ""
             radios += (
-                f"<label class='choice'><input type='radio' name='shipping_rate' "
+                "<label class='choice' style='display:flex;gap:8px;align-items:center'>"
+                f"<input type='radio' name='shipping_rate' style='width:auto;margin:0' "
                 f"value='{esc(rate_id)}'{checked}> {esc(rate.get('display_name') or rate_id)}"
                 f" &middot; {esc(amount)}</label>"
             )
-        html += f"<fieldset><legend>Shipping method</legend>{radios}</fieldset>"
+        html += f"<fieldset {FIELDSET}><legend>Shipping method</legend>{radios}</fieldset>"
     if session.get("allow_promotion_codes"):
         applied = ""
         for discount in session.get("discounts") or []:
