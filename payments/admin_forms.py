@@ -74,7 +74,7 @@ class RefundForm(forms.Form):
         ]
 
     def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if not self.errors and not cleaned.get("amount") and not self.lines():
             raise forms.ValidationError("Enter an amount, or the quantities of lines to refund.")
         return cleaned
