@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from payments import services, stripe_api
 from payments.models import Order, OrderEvent, OrderLine, Refund
@@ -26,6 +28,12 @@ from payments.notify import order_email
 from store.reservations import stock_return
 
 logger = logging.getLogger(__name__)
+
+# A refund request younger than this is taken to be still in flight: the same request
+# arriving again (a double click) waits for it instead of asking Stripe at the same time.
+# Older, it was interrupted (a crash between the steps): asking again with the same key
+# gets Stripe's answer to the first request, or makes the refund if it never arrived.
+IN_FLIGHT = timedelta(seconds=60)
 
 # Refund statuses that count as money given back (Stripe counts pending ones too).
 COUNTED = (Refund.Status.SUCCEEDED, Refund.Status.PENDING)
@@ -104,6 +112,8 @@ def order_refund(
         refund = Refund.objects.filter(idempotency_key=key).first()
         if refund is not None and refund.status != Refund.Status.REQUESTED:
             return refund  # the same request again: already done (or failed)
+        if refund is not None and refund.created_at > timezone.now() - IN_FLIGHT:
+            return refund  # the same request, still in flight (a double click): leave it be
         if refund is None:
             if not order.is_paid or not order.stripe_payment_intent_id:
                 raise RefundError(f"{order} is {order.get_status_display().lower()}.")
@@ -146,6 +156,9 @@ def order_refund(
             reason="requested_by_customer",
             metadata={"amazin_refund": str(refund.pk)},
         )
+    except stripe_api.IdempotencyError:
+        # The same key is in use by the request still in flight: it will record the outcome.
+        return refund
     except stripe_api.StripeError as exc:
         with transaction.atomic():
             Refund.objects.filter(pk=refund.pk, status=Refund.Status.REQUESTED).update(
@@ -213,7 +226,9 @@ def _refunded(*, order: Order, refund: Refund, actor: Any) -> None:
         )
     counted = order.refunds.filter(status__in=COUNTED).aggregate(s=Sum("amount"))["s"] or 0
     _order_amount_refunded(order=order, amount_refunded=max(order.amount_refunded, counted))
-    if refund.created_by_id is not None or actor is not None:
+    # Staff refunds (made here, with a key) tell the shopper; the unfillable-order refund
+    # has its own email, and Stripe's dashboard sends its own receipt.
+    if refund.idempotency_key:
         order_email(
             order=order,
             template="order_refund_issued",

@@ -16,6 +16,7 @@ import stripe
 from django.conf import settings
 
 StripeError = stripe.StripeError
+IdempotencyError = stripe.IdempotencyError
 SignatureVerificationError = stripe.SignatureVerificationError
 
 
