@@ -305,6 +305,7 @@ class OrderAdmin(admin.ModelAdmin):
                     amount=form.cleaned_data["amount"],
                     lines=form.lines(),
                     restock=form.cleaned_data["restock"],
+                    everything=form.cleaned_data["everything"],
                     reason=form.cleaned_data["reason"],
                     actor=request.user,
                 )

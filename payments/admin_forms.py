@@ -26,6 +26,11 @@ class RefundForm(forms.Form):
     """
 
     request_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    everything = forms.BooleanField(
+        required=False,
+        label="Refund everything left (shipping included)",
+        help_text="Or give an amount, or the quantities of lines, below.",
+    )
     amount = forms.DecimalField(
         required=False, min_value=Decimal("0.01"), decimal_places=3, label="Amount"
     )
@@ -75,6 +80,13 @@ class RefundForm(forms.Form):
 
     def clean(self):  # type: ignore[no-untyped-def]
         cleaned = super().clean() or {}
-        if not self.errors and not cleaned.get("amount") and not self.lines():
-            raise forms.ValidationError("Enter an amount, or the quantities of lines to refund.")
+        if (
+            not self.errors
+            and not cleaned.get("everything")
+            and not cleaned.get("amount")
+            and not self.lines()
+        ):
+            raise forms.ValidationError(
+                "Tick 'everything', or enter an amount or the quantities of lines to refund."
+            )
         return cleaned

@@ -97,8 +97,10 @@ def order_refund(
     restock: bool = False,
     reason: str = "",
     actor: Any = None,
+    everything: bool = False,
 ) -> Refund:
-    """Refund `amount`, or the `lines`' worth (plus `amount` if both), of a paid order.
+    """Refund `amount`, or the `lines`' worth (plus `amount` if both), of a paid order; or,
+    with `everything`, all that is left to refund (the `lines` then only say what came back).
 
     `request_token` identifies the staff request (one per rendered form): the same token
     always gives the same Refund and the same single refund at Stripe. Raises RefundError.
@@ -118,6 +120,13 @@ def order_refund(
             if not order.is_paid or not order.stripe_payment_intent_id:
                 raise RefundError(f"{order} is {order.get_status_display().lower()}.")
             total = (amount or 0) + (_lines_amount(order, lines) if lines else 0)
+            if everything:
+                total = order.refundable - (
+                    order.refunds.filter(status=Refund.Status.REQUESTED).aggregate(s=Sum("amount"))[
+                        "s"
+                    ]
+                    or 0
+                )
             if total < 1:
                 raise RefundError("Say how much to refund, or which lines.")
             pending = order.refunds.filter(status=Refund.Status.REQUESTED).aggregate(

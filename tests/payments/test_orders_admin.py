@@ -109,3 +109,29 @@ def test_a_refund_larger_than_what_is_left_is_refused(admin_client, order):
     assert "left to refund" in response.content.decode()
     create.assert_not_called()
     assert not order.refunds.exists()
+
+
+def test_refund_everything_left_refunds_the_rest(
+    admin_client, order, django_capture_on_commit_callbacks
+):
+    order.stripe_payment_intent_id = "pi_test_admin"
+    order.amount_refunded = 800
+    order.status = Order.Status.PARTIALLY_REFUNDED
+    order.save()
+    order.refunds.create(
+        amount=800, currency="usd", stripe_refund_id="re_first", status="succeeded"
+    )
+    refund = {"id": "re_rest", "amount": 4000, "status": "succeeded"}
+
+    with (
+        mock.patch("payments.stripe_api.refund_create", return_value=refund) as create,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        admin_client.post(
+            f"/admin/payments/order/{order.pk}/refund/",
+            {"request_token": "all", "everything": "on"},
+        )
+
+    assert create.call_args.kwargs["amount"] == 4800 - 800
+    order.refresh_from_db()
+    assert (order.status, order.amount_refunded) == (Order.Status.REFUNDED, 4800)
