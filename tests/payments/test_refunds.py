@@ -107,3 +107,33 @@ def test_refunding_every_line_refunds_the_order_and_restocks(
             lines=[refunds.LineRefund(line_id=line.pk, quantity=1)],
         )
     assert [m.subject for m in mail.outbox] == [f"Your Amazin order #{order.pk} was refunded"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_submits_of_one_refund_request_ask_stripe_once():
+    from tests.payments.test_concurrency import run_at_once
+
+    order = OrderFactory(
+        status=Order.Status.PAID,
+        amount_total=5000,
+        stripe_payment_intent_id="pi_test_race",
+        paid_at=timezone.now(),
+    )
+    calls = []
+
+    def slow_stripe(**kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["idempotency_key"])
+        return answer(kwargs["amount"], "re_race")
+
+    with mock.patch("payments.stripe_api.refund_create", side_effect=slow_stripe):
+        results = run_at_once(
+            6, lambda i: refunds.order_refund(order_id=order.pk, request_token="same", amount=700)
+        )
+
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert len(calls) == 1
+    assert Refund.objects.get().stripe_refund_id == "re_race"
+    order.refresh_from_db()
+    assert order.amount_refunded == 700
+    assert order.events.filter(kind="refunded").count() == 1
