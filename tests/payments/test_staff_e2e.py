@@ -8,6 +8,7 @@ import re
 from http import HTTPStatus
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core import mail
 
@@ -117,6 +118,11 @@ def test_pay_with_address_and_code_then_ship_and_refund_part(shop, admin_client)
     assert order.shipped_at is not None and order.tracking_number == "RM123456789GB"
     assert mail.outbox[-1].subject == f"Your Amazin order #{order.pk} has shipped"
     assert "RM123456789GB" in mail.outbox[-1].body and "Royal Mail" in mail.outbox[-1].body
+    again = requests.get(success.url, timeout=30)  # the shopper's page again
+    assert (
+        "Shipped" in again.text and "with Royal Mail, tracking number RM123456789GB" in again.text
+    )
+    assert "We will email you when it ships" not in again.text
 
     # Staff refund one teapot, with its stock back, and the form goes twice (double click).
     form_page = admin_client.get(f"/admin/payments/order/{order.pk}/refund/").content.decode()
