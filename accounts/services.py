@@ -87,9 +87,8 @@ def entitlement_revoke_for_order(*, order: Order) -> int:
         )
         if revoked and order.user_id is not None:
             other = (
-                Order.objects.filter(
-                    user_id=order.user_id, kind=Order.Kind.ACCESS, status=Order.Status.PAID
-                )
+                Order.objects.paid()
+                .filter(user_id=order.user_id, kind=Order.Kind.ACCESS)
                 .exclude(pk=order.pk)
                 .exclude(entitlements__feature=MEMBERS_AREA)
                 .order_by("paid_at", "pk")

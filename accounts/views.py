@@ -65,7 +65,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         messages.info(request, "The members' area is for pass holders. Purchase access to enter.")
         return redirect("store:grid")
 
-    paid = Order.objects.for_user(request.user).filter(status=Order.Status.PAID)
+    paid = Order.objects.for_user(request.user).paid()
     orders = paid.prefetch_related("lines__product")
     spend = list(
         paid.order_by("currency")

@@ -178,6 +178,20 @@ STRIPE_WEBHOOK_SECRET = env(
 )
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_AUTOMATIC_TAX = env.bool("STRIPE_AUTOMATIC_TAX", default=False)
+# Goods orders collect a shipping address in one of these countries (ISO codes) ...
+SHIPPING_COUNTRIES = env.list(
+    "SHIPPING_COUNTRIES", default=["US", "CA", "GB", "IE", "FR", "DE", "NL", "BE", "ES", "IT"]
+)
+# ... and offer these rates: `key:Display name:amount` (minor units of the order's
+# currency), comma-separated; the first is preselected. Empty: no shipping options.
+SHIPPING_RATES = env(
+    "SHIPPING_RATES",
+    default="standard:Standard shipping (5-7 days):500,express:Express shipping (1-2 days):1500",
+)
+# Checkout shows a "promotion code" field (codes are made in Stripe's dashboard).
+STRIPE_ALLOW_PROMOTION_CODES = env.bool("STRIPE_ALLOW_PROMOTION_CODES", default=True)
+# The admin's low-stock list: products with at most this many in stock.
+LOW_STOCK_THRESHOLD = env.int("LOW_STOCK_THRESHOLD", default=5)
 # The price that buys the members' area: a price id, or empty for the demo pass's lookup key.
 ACCESS_PRICE_ID = env("ACCESS_PRICE_ID", default="")
 ACCESS_PRICE_LOOKUP_KEY = "amazin_access_pass"

@@ -23,7 +23,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from cart.models import Cart
-from payments import services, stripe_api
+from payments import services, shipping, stripe_api
 from payments.models import Order, OrderLine, reservation_holder
 from store.models import Product, Reservation
 from store.reservations import ReservationError, products_lock, reservation_create
@@ -221,6 +221,7 @@ def _session_for(order: Order) -> dict[str, Any]:
     """
     if order.stripe_session_id:
         return stripe_api.checkout_session_retrieve(order.stripe_session_id)
+    goods = order.kind == Order.Kind.GOODS
     session = stripe_api.checkout_session_create(
         line_items=[
             (line.stripe_price_id, line.quantity) for line in order.lines.order_by("product_id")
@@ -232,6 +233,10 @@ def _session_for(order: Order) -> dict[str, Any]:
         cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
         automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
         idempotency_key=f"amazin-checkout-order-{order.pk}",
+        # Goods are shipped: Checkout collects an address and a rate. The pass is not.
+        shipping_countries=shipping.shipping_countries() if goods else None,
+        shipping_rate_ids=shipping.shipping_rate_ids(currency=order.currency) if goods else None,
+        allow_promotion_codes=settings.STRIPE_ALLOW_PROMOTION_CODES,
     )
     Order.objects.filter(pk=order.pk, stripe_session_id__isnull=True).update(
         stripe_session_id=session["id"]

@@ -16,7 +16,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django_tasks import task
 
-from payments.models import Order
+from payments.models import Order, Refund
 from payments.queue import retry_later
 
 logger = logging.getLogger(__name__)
@@ -24,16 +24,27 @@ logger = logging.getLogger(__name__)
 SUBJECTS = {
     "order_confirmation": "Your Amazin order #{pk}",
     "order_refunded": "Your Amazin order #{pk} could not be filled and was refunded",
+    "order_shipped": "Your Amazin order #{pk} has shipped",
 }
 
 
-def order_email(*, order: Order, template: str) -> None:
-    """Send `template` about `order` once its transaction commits (through the queue)."""
-    order_email_send.enqueue(order_id=order.pk, template=template)
+def order_email(
+    *, order: Order, template: str, subject: str = "", refund: Refund | None = None
+) -> None:
+    """Send `emails/<template>.txt|html` about `order` once its transaction commits (through
+    the queue); `refund` is the one the email is about, if any."""
+    order_email_send.enqueue(
+        order_id=order.pk,
+        template=template,
+        subject=subject or SUBJECTS[template].format(pk=order.pk),
+        refund_id=refund.pk if refund is not None else None,
+    )
 
 
 @task()
-def order_email_send(*, order_id: int, template: str, attempt: int = 1) -> None:
+def order_email_send(
+    *, order_id: int, template: str, subject: str, refund_id: int | None = None, attempt: int = 1
+) -> None:
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return
@@ -44,9 +55,10 @@ def order_email_send(*, order_id: int, template: str, attempt: int = 1) -> None:
         "order": order,
         "lines": list(order.lines.select_related("product")),
         "site_url": settings.SITE_URL,
+        "refund": Refund.objects.filter(pk=refund_id).first() if refund_id else None,
     }
     message = EmailMultiAlternatives(
-        subject=SUBJECTS[template].format(pk=order.pk),
+        subject=subject,
         body=render_to_string(f"emails/{template}.txt", context),
         to=[order.email],
     )
@@ -55,5 +67,11 @@ def order_email_send(*, order_id: int, template: str, attempt: int = 1) -> None:
         message.send()
     except (OSError, smtplib.SMTPException) as exc:
         retry_later(
-            order_email_send, attempt=attempt, error=exc, order_id=order_id, template=template
+            order_email_send,
+            attempt=attempt,
+            error=exc,
+            order_id=order_id,
+            template=template,
+            subject=subject,
+            refund_id=refund_id,
         )

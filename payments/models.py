@@ -48,6 +48,10 @@ class StripeEvent(models.Model):
 
 
 class OrderQuerySet(models.QuerySet["Order"]):
+    def paid(self) -> OrderQuerySet:
+        """Orders whose money was taken and not all given back."""
+        return self.filter(status__in=Order.PAID_STATUSES)
+
     def for_user(self, user: settings.AUTH_USER_MODEL) -> OrderQuerySet:  # type: ignore[valid-type]
         return self.filter(user=user).exclude(status=Order.Status.FAILED)
 
@@ -61,6 +65,10 @@ class Order(models.Model):
         # Paid but not fillable: the refund is queued and marked done with Stripe's answer.
         REFUND_PENDING = "refund_pending", "Paid, not filled: refund under way"
         REFUNDED = "refunded", "Refunded"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partly refunded"
+
+    # Money was taken and not all of it given back.
+    PAID_STATUSES = (Status.PAID, Status.PARTIALLY_REFUNDED)
 
     class Kind(models.TextChoices):
         GOODS = "goods"
@@ -79,13 +87,36 @@ class Order(models.Model):
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.GOODS)
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+        max_length=24, choices=Status.choices, default=Status.PENDING, db_index=True
     )
     email = models.EmailField(blank=True)
     # Where the checkout came from: limits what one address may hold at once.
     client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
     currency = models.CharField(max_length=3)
     amount_total = models.BigIntegerField(default=0, help_text="In minor units, as Stripe charged.")
+    # The rest of Stripe's breakdown of the total, as the paid Checkout Session reports it
+    # (subtotal - discount + shipping + tax = total). Zero until paid.
+    amount_subtotal = models.BigIntegerField(default=0)
+    amount_discount = models.BigIntegerField(default=0)
+    amount_shipping = models.BigIntegerField(default=0)
+    amount_tax = models.BigIntegerField(default=0)
+    # What Stripe says has been refunded so far (re-read from the charge, never the payload).
+    amount_refunded = models.BigIntegerField(default=0)
+    promotion_code = models.CharField(max_length=255, blank=True)
+    # Where a goods order goes, as collected by Checkout.
+    shipping_name = models.CharField(max_length=255, blank=True)
+    shipping_line1 = models.CharField(max_length=255, blank=True)
+    shipping_line2 = models.CharField(max_length=255, blank=True)
+    shipping_city = models.CharField(max_length=255, blank=True)
+    shipping_postal_code = models.CharField(max_length=32, blank=True)
+    shipping_state = models.CharField(max_length=255, blank=True)
+    shipping_country = models.CharField(max_length=2, blank=True)
+    shipping_rate_id = models.CharField(max_length=255, blank=True)
+    shipping_rate_name = models.CharField(max_length=255, blank=True)
+    # Set by staff when the parcel leaves.
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    carrier = models.CharField(max_length=64, blank=True)
+    tracking_number = models.CharField(max_length=128, blank=True)
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_refund_id = models.CharField(max_length=255, blank=True)
@@ -109,6 +140,24 @@ class Order(models.Model):
     @property
     def subtotal(self) -> int:
         return sum(line.line_total for line in self.lines.all())
+
+    @property
+    def shipping_address_lines(self) -> list[str]:
+        """The address as printed on a parcel, one line each (empty if none was collected)."""
+        if not self.shipping_line1:
+            return []
+        town = " ".join(p for p in (self.shipping_postal_code, self.shipping_city) if p)
+        lines = [self.shipping_name, self.shipping_line1, self.shipping_line2, town]
+        return [line for line in (*lines, self.shipping_state, self.shipping_country) if line]
+
+    @property
+    def refundable(self) -> int:
+        return max(0, self.amount_total - self.amount_refunded)
+
+    @property
+    def is_paid(self) -> bool:
+        """Money was taken and not all of it given back."""
+        return self.status in self.PAID_STATUSES
 
 
 class OrderLine(models.Model):
@@ -148,3 +197,82 @@ class StripeCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.position}"
+
+
+class Refund(models.Model):
+    """One refund of (part of) an order, as staff asked for it and as Stripe reports it.
+
+    Staff refunds are recorded here before Stripe is called (status `requested`, with the
+    idempotency key the call will use), then updated with Stripe's answer; refunds made
+    elsewhere (Stripe's dashboard) are recorded when `charge.refunded` is re-read.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        PENDING = "pending", "Pending at Stripe"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField(help_text="In minor units.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True
+    )
+    stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # {order line id (str): quantity} when staff refunded lines; empty for an amount.
+    lines = models.JSONField(default=dict, blank=True)
+    restock = models.BooleanField(default=False, help_text="Put the lines' stock back.")
+    restocked = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=1), name="refund_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.stripe_refund_id or self.pk} of order #{self.order_id}"
+
+
+class OrderEvent(models.Model):
+    """An order's history: who did what, and when."""
+
+    class Kind(models.TextChoices):
+        PAID = "paid", "Paid"
+        SHIPPED = "shipped", "Shipped"
+        REFUND_REQUESTED = "refund_requested", "Refund requested"
+        REFUNDED = "refunded", "Refunded"
+        REFUND_FAILED = "refund_failed", "Refund failed"
+        STOCK_RESTORED = "stock_restored", "Stock restored"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    message = models.TextField(blank=True)
+    amount = models.BigIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (order #{self.order_id})"

@@ -19,9 +19,9 @@ from django.utils import timezone
 from django_tasks import task
 
 from cart.services import cart_remove_products
-from payments import signals, stripe_api
+from payments import shipping, signals, stripe_api
 from payments.emails import order_email
-from payments.models import Order, reservation_holder
+from payments.models import Order, OrderEvent, reservation_holder
 from payments.queue import retry_later
 from store.reservations import (
     reservations_release,
@@ -31,7 +31,12 @@ from store.reservations import (
 logger = logging.getLogger(__name__)
 
 # What fulfilment has already decided: calling it again returns the order as it is.
-FULFILLED = (Order.Status.PAID, Order.Status.REFUND_PENDING, Order.Status.REFUNDED)
+FULFILLED = (
+    Order.Status.PAID,
+    Order.Status.REFUND_PENDING,
+    Order.Status.REFUNDED,
+    Order.Status.PARTIALLY_REFUNDED,
+)
 
 
 def _order_for_session(session: dict[str, Any]) -> Order | None:
@@ -69,6 +74,8 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
     order = _order_for_session(session)
     if order is None:
         return None
+    # Amounts, address and code as Stripe reports them (may ask Stripe: no transaction yet).
+    reported = shipping.session_details(session)
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
@@ -81,6 +88,8 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
         order.amount_total = session.get("amount_total") or 0
         order.currency = session.get("currency") or order.currency
         order.stripe_payment_intent_id = stripe_id_of(session.get("payment_intent"))
+        for field, value in reported.items():
+            setattr(order, field, value)
 
         if order.kind == Order.Kind.GOODS:
             holder = reservation_holder(order.pk)
@@ -100,6 +109,7 @@ def fulfil_checkout_session(*, session_id: str) -> Order | None:
         order.paid_at = timezone.now()
         order.problem = ""
         order.save()
+        OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.PAID, amount=order.amount_total)
         if order.cart_id is not None:
             cart_remove_products(cart_id=order.cart_id, product_ids=ids)
         # In the transaction: what receivers grant commits with "paid" (see payments.signals).

@@ -22,6 +22,7 @@ from django.conf import settings
 STRIPE_API_VERSION = "2026-10-28.endive"
 
 StripeError = stripe.StripeError
+IdempotencyError = stripe.IdempotencyError
 SignatureVerificationError = stripe.SignatureVerificationError
 
 
@@ -192,8 +193,15 @@ def checkout_session_create(
     cancel_url: str,
     automatic_tax: bool,
     idempotency_key: str,
+    shipping_countries: list[str] | None = None,
+    shipping_rate_ids: list[str] | None = None,
+    allow_promotion_codes: bool = False,
 ) -> dict[str, Any]:
-    """A payment-mode Checkout Session for the server's own (price id, quantity) pairs."""
+    """A payment-mode Checkout Session for the server's own (price id, quantity) pairs.
+
+    `shipping_countries` makes Checkout collect an address in one of them, and
+    `shipping_rate_ids` offers those rates (the first preselected).
+    """
     params: Any = {
         "mode": "payment",
         "line_items": [{"price": price, "quantity": quantity} for price, quantity in line_items],
@@ -207,6 +215,12 @@ def checkout_session_create(
         params["customer_email"] = customer_email
     if automatic_tax:
         params["automatic_tax"] = {"enabled": True}
+    if shipping_countries:
+        params["shipping_address_collection"] = {"allowed_countries": shipping_countries}
+    if shipping_rate_ids:
+        params["shipping_options"] = [{"shipping_rate": rate} for rate in shipping_rate_ids]
+    if allow_promotion_codes:
+        params["allow_promotion_codes"] = True
     return as_dict(
         client().v1.checkout.sessions.create(
             params=params, options={"idempotency_key": idempotency_key}
@@ -215,8 +229,9 @@ def checkout_session_create(
 
 
 def checkout_session_retrieve(session_id: str) -> dict[str, Any]:
-    """The session with its line items and payment intent, as fulfilment needs them."""
-    params: Any = {"expand": ["line_items", "payment_intent"]}
+    """The session with its line items, payment intent and shipping rate, as fulfilment
+    needs them."""
+    params: Any = {"expand": ["line_items", "payment_intent", "shipping_cost.shipping_rate"]}
     return as_dict(client().v1.checkout.sessions.retrieve(session_id, params=params))
 
 
@@ -224,9 +239,104 @@ def checkout_session_expire(session_id: str) -> dict[str, Any]:
     return as_dict(client().v1.checkout.sessions.expire(session_id))
 
 
-def refund_create(*, payment_intent: str, order_id: int, idempotency_key: str) -> dict[str, Any]:
-    """Refund a payment in full."""
-    params: Any = {"payment_intent": payment_intent, "metadata": {"order_id": str(order_id)}}
+def refund_create(
+    *,
+    payment_intent: str,
+    order_id: int,
+    idempotency_key: str,
+    amount: int | None = None,
+    reason: str = "",
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Refund a payment: in full, or `amount` (minor units) of it."""
+    params: Any = {
+        "payment_intent": payment_intent,
+        "metadata": {"order_id": str(order_id), **(metadata or {})},
+    }
+    if amount is not None:
+        params["amount"] = amount
+    if reason:
+        params["reason"] = reason
     return as_dict(
         client().v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+    )
+
+
+def charge_retrieve(charge_id: str) -> dict[str, Any]:
+    """A charge as Stripe has it now, with every refund made of it."""
+    charge = as_dict(client().v1.charges.retrieve(charge_id))
+    charge["refunds"] = {"data": refunds_of_charge(charge_id)}
+    return charge
+
+
+def refunds_of_charge(charge_id: str) -> list[dict[str, Any]]:
+    refunds = client().v1.refunds.list(params={"charge": charge_id, "limit": 100})
+    return [as_dict(refund) for refund in refunds.auto_paging_iter()]
+
+
+def payment_intent_charge(payment_intent_id: str) -> dict[str, Any] | None:
+    """The latest charge of a payment intent, with its refunds, or None if it has none."""
+    intent = as_dict(client().v1.payment_intents.retrieve(payment_intent_id))
+    charge_id = intent.get("latest_charge")
+    if isinstance(charge_id, dict):
+        charge_id = charge_id.get("id")
+    return charge_retrieve(charge_id) if charge_id else None
+
+
+def shipping_rates_active() -> Iterator[dict[str, Any]]:
+    params: Any = {"active": True, "limit": 100}
+    for rate in client().v1.shipping_rates.list(params=params).auto_paging_iter():
+        yield as_dict(rate)
+
+
+def shipping_rate_create(
+    *,
+    display_name: str,
+    amount: int,
+    currency: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> dict[str, Any]:
+    params: Any = {
+        "display_name": display_name,
+        "type": "fixed_amount",
+        "fixed_amount": {"amount": amount, "currency": currency},
+        "metadata": metadata,
+    }
+    return as_dict(
+        client().v1.shipping_rates.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    )
+
+
+def promotion_code_retrieve(promotion_code_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.promotion_codes.retrieve(promotion_code_id))
+
+
+def promotion_codes_find(code: str) -> list[dict[str, Any]]:
+    params: Any = {"code": code, "limit": 10}
+    return [as_dict(p) for p in client().v1.promotion_codes.list(params=params).data]
+
+
+def coupon_create(
+    *, percent_off: int, name: str, metadata: dict[str, str], idempotency_key: str
+) -> dict[str, Any]:
+    params: Any = {
+        "percent_off": percent_off,
+        "duration": "once",
+        "name": name,
+        "metadata": metadata,
+    }
+    return as_dict(
+        client().v1.coupons.create(params=params, options={"idempotency_key": idempotency_key})
+    )
+
+
+def promotion_code_create(*, code: str, coupon_id: str, idempotency_key: str) -> dict[str, Any]:
+    params: Any = {"code": code, "promotion": {"type": "coupon", "coupon": coupon_id}}
+    return as_dict(
+        client().v1.promotion_codes.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
     )

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_tasks import task
 
-from payments import catalog, services
+from payments import catalog, refunds, services
 from payments.models import StripeEvent
 from payments.queue import retry_later
 
@@ -69,8 +69,13 @@ def _checkout_session_payment_failed(obj: dict[str, Any], created: int) -> None:
 
 
 def _charge_refunded(obj: dict[str, Any], created: int) -> None:
-    if obj.get("refunded"):
-        services.order_refunded(payment_intent_id=services.stripe_id_of(obj.get("payment_intent")))
+    # Whatever the payload says (`refunded`, `amount_refunded`), Stripe is asked again.
+    if obj.get("id"):
+        refunds.charge_sync(charge_id=obj["id"])
+
+
+def _refund_changed(obj: dict[str, Any], created: int) -> None:
+    refunds.charge_sync(charge_id=services.stripe_id_of(obj.get("charge")))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -85,6 +90,8 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.expired": _checkout_session_expired,
     "checkout.session.async_payment_failed": _checkout_session_payment_failed,
     "charge.refunded": _charge_refunded,
+    "refund.created": _refund_changed,
+    "refund.updated": _refund_changed,
 }
 
 # Types Stripe sends for what Amazin does that need nothing more: recorded as ignored on

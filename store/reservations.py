@@ -130,3 +130,17 @@ def stock_take(*, holder: str, quantities: dict[int, int]) -> Shortage | None:
         Reservation.objects.filter(holder=holder).delete()
         live.publish_on_commit(sorted(quantities))
     return None
+
+
+def stock_return(*, quantities: dict[int, int]) -> None:
+    """Put units back on the shelf (a refunded order's goods came back), and say so live."""
+    if not quantities:
+        return
+    with transaction.atomic():
+        products_lock(quantities)
+        for product_id in sorted(quantities):
+            if quantities[product_id] > 0:
+                Product.objects.filter(pk=product_id).update(
+                    stock=F("stock") + quantities[product_id]
+                )
+        live.publish_on_commit(sorted(quantities))

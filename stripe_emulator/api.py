@@ -1,6 +1,8 @@
 """The Stripe API the emulator speaks, assembled from one module per resource.
 
     catalog.py    products, prices
+    shipping.py   shipping rates
+    coupons.py    coupons, promotion codes
     checkout.py   Checkout Sessions, and paying one (the hosted page's action)
     payments.py   PaymentIntents, Charges, Refunds
     events.py     events (recorded by all of the above, handed to webhooks.py)
@@ -19,10 +21,12 @@ from collections.abc import Callable
 
 from stripe_emulator.catalog import Catalog
 from stripe_emulator.checkout import Checkout
+from stripe_emulator.coupons import Coupons
 from stripe_emulator.events import Events
 from stripe_emulator.listing import Route
 from stripe_emulator.params import Obj
 from stripe_emulator.payments import Payments
+from stripe_emulator.shipping import Shipping
 from stripe_emulator.store import Store
 
 
@@ -39,7 +43,9 @@ class Api:
         self.store = store
         self.events = Events(store, on_event=on_event)
         self.catalog = Catalog(store, self.events)
-        self.checkout = Checkout(store, self.events, public_url=public_url)
+        self.shipping = Shipping(store)
+        self.coupons = Coupons(store)
+        self.checkout = Checkout(store, self.events, public_url=public_url, coupons=self.coupons)
         self.payments = Payments(store, self.events)
         # Sessions past `expires_at` expire before events are listed, so their
         # `checkout.session.expired` is in the list.
@@ -48,6 +54,8 @@ class Api:
     def routes(self) -> list[Route]:
         return [
             *self.catalog.routes(),
+            *self.shipping.routes(),
+            *self.coupons.routes(),
             *self.checkout.routes(),
             *self.payments.routes(),
             *self.events.routes(),

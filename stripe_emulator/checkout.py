@@ -11,6 +11,7 @@ from typing import Any
 
 from stripe_emulator import objects, payment_objects
 from stripe_emulator.cards import Card, CardError, charge_card
+from stripe_emulator.coupons import Coupons, discount_amount
 from stripe_emulator.events import Events
 from stripe_emulator.listing import Resource, Route
 from stripe_emulator.params import (
@@ -51,10 +52,13 @@ MAX_QUANTITY = 999_999
 
 
 class Checkout(Resource):
-    def __init__(self, store: Store, events: Events, *, public_url: str) -> None:
+    def __init__(
+        self, store: Store, events: Events, *, public_url: str, coupons: Coupons | None = None
+    ) -> None:
         super().__init__(store)
         self.emit = events.emit
         self.public_url = public_url.rstrip("/")
+        self.coupons = coupons or Coupons(store)
 
     def routes(self) -> list[Route]:
         path = "/v1/checkout/sessions"
@@ -82,6 +86,9 @@ class Checkout(Resource):
         "submit_type",
         "ui_mode",
         "customer_creation",
+        "shipping_address_collection",
+        "shipping_options",
+        "allow_promotion_codes",
     )
 
     def session_create(self, params: Params, ctx: RequestContext) -> Obj:
@@ -131,6 +138,22 @@ class Checkout(Resource):
             session["_payment_intent_data"] = self._payment_intent_data(
                 params.get("payment_intent_data")
             )
+            if "shipping_address_collection" in params:
+                session["shipping_address_collection"] = self._address_collection(
+                    params["shipping_address_collection"]
+                )
+            if "shipping_options" in params:
+                session["shipping_options"] = self._shipping_options(
+                    params["shipping_options"], currency
+                )
+                if session["shipping_options"]:
+                    # Like Stripe, the first option is chosen until the shopper picks another.
+                    self._choose_rate(session, session["shipping_options"][0]["shipping_rate"])
+            if "allow_promotion_codes" in params:
+                session["allow_promotion_codes"] = to_bool(
+                    params["allow_promotion_codes"], "allow_promotion_codes"
+                )
+            reprice(session)
             self.store.put("checkout_sessions", session)
             self.store.save()
             return self.render(session, params.get("expand"))
@@ -151,6 +174,141 @@ class Checkout(Resource):
             if key in value:
                 data[key] = optional_str(value[key], f"payment_intent_data[{key}]")
         return data
+
+    @staticmethod
+    def _address_collection(value: Any) -> Obj:
+        param = "shipping_address_collection[allowed_countries]"
+        if not isinstance(value, dict) or "allowed_countries" not in value:
+            raise missing(param)
+        check_known(value, ("allowed_countries",))
+        countries = value["allowed_countries"]
+        if not isinstance(countries, list) or not countries:
+            raise missing(param)
+        for i, country in enumerate(countries):
+            code = to_str(country, f"{param}[{i}]")
+            if len(code) != 2 or not code.isalpha() or not code.isupper():
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"Invalid {param}[{i}]: must be a two-letter country code.",
+                    param=f"{param}[{i}]",
+                )
+        return {"allowed_countries": list(countries)}
+
+    def _shipping_options(self, value: Any, currency: str) -> list[Obj]:
+        if value == "" or value == []:
+            return []
+        if not isinstance(value, list):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid array", param="shipping_options")
+        options = []
+        for i, raw in enumerate(value):
+            param = f"shipping_options[{i}][shipping_rate]"
+            if not isinstance(raw, dict) or "shipping_rate" not in raw:
+                raise missing(param)
+            check_known(raw, ("shipping_rate",))
+            rate_id = to_str(raw["shipping_rate"], param)
+            rate = self.store.get("shipping_rates", rate_id)
+            if rate is None:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    f"No such shipping rate: '{rate_id}'",
+                    code="resource_missing",
+                    param=param,
+                )
+            if not rate["active"]:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST, "The shipping rate is not active.", param=param
+                )
+            if rate["fixed_amount"]["currency"] != currency:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "The shipping rate's currency must match the Checkout Session's.",
+                    param=param,
+                )
+            options.append(
+                {"shipping_amount": rate["fixed_amount"]["amount"], "shipping_rate": rate_id}
+            )
+        return options
+
+    @staticmethod
+    def _choose_rate(session: Obj, rate_id: str) -> None:
+        for option in session.get("shipping_options") or []:
+            if option["shipping_rate"] == rate_id:
+                amount = int(option["shipping_amount"])
+                session["shipping_cost"] = {
+                    "amount_subtotal": amount,
+                    "amount_tax": 0,
+                    "amount_total": amount,
+                    "shipping_rate": rate_id,
+                }
+                return
+        raise CardError("shipping_rate_invalid", "Choose one of the shipping options.", 400)
+
+    def session_choose(
+        self, session_id: str, *, shipping_rate: str | None, promotion_code: str | None
+    ) -> Obj:
+        """The hosted page's "Apply": pick a shipping rate, apply (or remove) a code."""
+        with self.store.lock:
+            session = self.session(session_id)
+            if session["status"] != "open":
+                return session
+            self._apply_choices(session, shipping_rate, promotion_code, remove_code=True)
+            self.store.put("checkout_sessions", session)
+            self.store.save()
+            return session
+
+    def _apply_choices(
+        self,
+        session: Obj,
+        shipping_rate: str | None,
+        promotion_code: str | None,
+        *,
+        remove_code: bool = False,
+    ) -> None:
+        if shipping_rate:
+            self._choose_rate(session, shipping_rate)
+        code = (promotion_code or "").strip()
+        if code:
+            if not session.get("allow_promotion_codes"):
+                raise CardError("promotion_code_invalid", "This checkout does not take codes.", 400)
+            try:
+                promo, coupon = self.coupons.redeemable(code, session["currency"])
+            except ApiError as exc:
+                raise CardError("promotion_code_invalid", exc.message, 400) from exc
+            session["discounts"] = [{"coupon": coupon["id"], "promotion_code": promo["id"]}]
+            session["_coupon"] = coupon
+        elif remove_code:
+            session["discounts"] = []
+            session.pop("_coupon", None)
+        reprice(session)
+
+    @staticmethod
+    def _shipping_details(session: Obj, shipping: dict[str, str] | None) -> Obj | None:
+        collection = session.get("shipping_address_collection")
+        if not collection:
+            return None
+        given = {k: (v or "").strip() for k, v in (shipping or {}).items()}
+        for key, label in (
+            ("name", "name"),
+            ("line1", "address"),
+            ("city", "city"),
+            ("postal_code", "postal code"),
+            ("country", "country"),
+        ):
+            if not given.get(key):
+                raise CardError("shipping_address_invalid", f"Enter the shipping {label}.", 400)
+        if given["country"] not in collection["allowed_countries"]:
+            raise CardError("shipping_address_invalid", "We do not ship to that country.", 400)
+        return {
+            "address": {
+                "city": given["city"],
+                "country": given["country"],
+                "line1": given["line1"],
+                "line2": given.get("line2") or None,
+                "postal_code": given["postal_code"],
+                "state": given.get("state") or None,
+            },
+            "name": given["name"],
+        }
 
     @staticmethod
     def _url(value: Any, param: str) -> str:
@@ -348,6 +506,9 @@ class Checkout(Resource):
         email: str,
         name: str | None,
         method: str = CARD,
+        shipping: dict[str, str] | None = None,
+        shipping_rate: str | None = None,
+        promotion_code: str | None = None,
     ) -> Obj:
         """Pay an open session; raises CardError when refused.
 
@@ -356,6 +517,11 @@ class Checkout(Resource):
         later (see :meth:`session_settle`). A declined card fails the
         session's PaymentIntent (`payment_intent.payment_failed`) and leaves
         the session open for another try, as Checkout does.
+
+        `shipping` (name, line1, line2, city, postal_code, state, country) is required when
+        the session collects an address; `shipping_rate` picks one of its options and
+        `promotion_code` applies a code, as the hosted page's fields do. They apply to
+        either way of paying.
         """
         declined: CardError | None = None
         with self.store.lock:
@@ -372,9 +538,13 @@ class Checkout(Resource):
             if "@" not in email:
                 raise CardError("email_invalid", "Enter a valid email address.", 400)
             name = (name or "").strip() or None
+            if method not in (CARD, BANK_TRANSFER):
+                raise CardError("payment_method_invalid", "Choose a way to pay.", 400)
+            self._apply_choices(session, shipping_rate, promotion_code)
+            details = self._shipping_details(session, shipping)
             if method == BANK_TRANSFER:
-                self._complete(session, None, email, name)
-            elif method == CARD:
+                self._complete(session, None, email, name, details)
+            else:
                 try:
                     card = charge_card(card_number, expiry, cvc)
                 except CardError as exc:
@@ -383,9 +553,7 @@ class Checkout(Resource):
                     self._payment_failed(session, exc)
                     declined = exc
                 else:
-                    self._complete(session, card, email, name)
-            else:
-                raise CardError("payment_method_invalid", "Choose a way to pay.", 400)
+                    self._complete(session, card, email, name, details)
             self.store.save()
         if declined is not None:
             raise declined
@@ -405,6 +573,8 @@ class Checkout(Resource):
             )
             intent.update(status="requires_payment_method", amount_received=0)
             session["_payment_intent"] = intent["id"]
+        # The amount follows the shopper's latest shipping rate and promotion code.
+        intent["amount"] = int(session["amount_total"])
         return intent
 
     def _payment_failed(self, session: Obj, exc: CardError) -> None:
@@ -435,7 +605,9 @@ class Checkout(Resource):
         self.emit("customer.created", customer, AUTOMATIC)
         return str(customer["id"])
 
-    def _complete(self, session: Obj, card: Card | None, email: str, name: str | None) -> None:
+    def _complete(
+        self, session: Obj, card: Card | None, email: str, name: str | None, shipping: Obj | None
+    ) -> None:
         """Complete the session: paid by card, or unpaid until a bank transfer settles."""
         now = self.store.now()
         customer = self._customer(session, email, name)
@@ -455,6 +627,13 @@ class Checkout(Resource):
         )
         charge["_session"] = session["id"]
         charge["customer"] = customer
+        if shipping is not None:
+            charge["shipping"] = {
+                **shipping,
+                "carrier": None,
+                "phone": None,
+                "tracking_number": None,
+            }
         intent.update(
             latest_charge=charge["id"],
             payment_method=payment_method,
@@ -486,9 +665,11 @@ class Checkout(Resource):
             collected_information={
                 "business_name": None,
                 "individual_name": None,
-                "shipping_details": None,
+                "shipping_details": shipping,
             },
         )
+        for discount in session.get("discounts") or []:
+            self.coupons.redeem(discount["promotion_code"])
         self.store.put("checkout_sessions", session)
         # Stripe's order: the charge, its PaymentIntent, then the session.
         if card is not None:
@@ -570,3 +751,30 @@ class Checkout(Resource):
                 self.emit(event_type, obj, AUTOMATIC)
             self.store.save()
             return session
+
+
+def reprice(session: Obj) -> None:
+    """The session's amounts from its line items, discount and chosen shipping, as Stripe
+    reports them: a coupon applies to the items (spread over them), not to shipping."""
+    items = session["_line_items"]
+    subtotal = sum(int(item["amount_subtotal"]) for item in items)
+    coupon = session.get("_coupon")
+    discount = discount_amount(coupon, subtotal) if coupon else 0
+    left = discount
+    for i, item in enumerate(items):
+        share = (
+            left
+            if i == len(items) - 1
+            else (discount * int(item["amount_subtotal"]) // subtotal if subtotal else 0)
+        )
+        left -= share
+        item["amount_discount"] = share
+        item["amount_total"] = int(item["amount_subtotal"]) - share
+    shipping = int((session.get("shipping_cost") or {}).get("amount_total") or 0)
+    session["amount_subtotal"] = subtotal
+    session["amount_total"] = subtotal - discount + shipping
+    session["total_details"] = {
+        "amount_discount": discount,
+        "amount_shipping": shipping,
+        "amount_tax": 0,
+    }

@@ -27,6 +27,8 @@ ID_PREFIXES = {
     "re_": "refunds",
     "evt_": "events",
     "cus_": "customers",
+    "shr_": "shipping_rates",
+    "promo_": "promotion_codes",
 }
 OBJECT_NAMES = {
     "products": "product",
@@ -37,6 +39,9 @@ OBJECT_NAMES = {
     "refunds": "refund",
     "events": "event",
     "customers": "customer",
+    "shipping_rates": "shipping_rate",
+    "coupons": "coupon",
+    "promotion_codes": "promotion_code",
 }
 PAGE_PARAMS = ("limit", "starting_after", "ending_before")
 

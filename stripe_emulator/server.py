@@ -371,6 +371,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 email=str(form.get("email", "buyer@example.com")),
                 name=str(form.get("name", "")) or None,
                 method=str(form.get("method", "card")),
+                **checkout_page.choices(form),
             )
         except CardError as exc:
             session = checkout.session(session_id)

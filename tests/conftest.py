@@ -41,6 +41,30 @@ def _no_deferred_tasks_leak() -> Iterator[None]:
     tasks.DEFERRED.clear()
 
 
+@pytest.fixture(autouse=True)
+def _shipping_rates(request):  # type: ignore[no-untyped-def]
+    """Checkout looks its shipping rates up at Stripe once per process. Tests that patch
+    Stripe's module get two fixed rate ids instead; tests against the emulator find or make
+    real ones (a new emulator each time, so nothing is remembered between tests)."""
+    from unittest import mock
+
+    from payments import shipping
+
+    shipping.cache_clear()
+    real = "emulated_stripe" in request.fixturenames or any(
+        marker in request.keywords for marker in ("emulator", "browser")
+    )
+    if real:
+        yield
+    else:
+        with mock.patch(
+            "payments.shipping.shipping_rate_ids",
+            return_value=["shr_test_standard", "shr_test_express"],
+        ):
+            yield
+    shipping.cache_clear()
+
+
 @pytest.fixture
 def webhook(client) -> WebhookPoster:  # type: ignore[no-untyped-def]
     """Post Stripe-signed events to /stripe/webhook/ as Stripe would."""

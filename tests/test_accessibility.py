@@ -19,7 +19,7 @@ from accounts.models import Entitlement
 from payments.models import Order
 from store.models import Product
 from tests.factories import ProductFactory, UserFactory
-from tests.support.browser import BrowserPage, chromium_page
+from tests.support.browser import BrowserPage, chromium_page, fill_shipping_address
 from tests.support.emulator import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.emulator]
@@ -143,6 +143,7 @@ def walk_the_shop(
     page.fill("#card", "4242 4242 4242 4242")
     page.fill("#expiry", "12 / 34")
     page.fill("#cvc", "123")
+    fill_shipping_address(page)
     page.click("button:has-text('Pay')")
     page.wait_for_url(re.compile(re.escape(url) + r"/checkout/success/"))
     at("success")

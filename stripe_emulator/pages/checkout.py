@@ -1,4 +1,5 @@
-"""The hosted Checkout page: a session's line items, total and a card form."""
+"""The hosted Checkout page: a session's line items and amounts, a shipping address and
+rate when the session collects them, a promotion code when it allows them, a card form."""
 
 from __future__ import annotations
 
@@ -27,11 +28,46 @@ def checkout_get(checkout: Checkout, session_id: str) -> tuple[int, str]:
     return HTTPStatus.OK, _checkout(checkout, session, {}, None)
 
 
+FIELDSET = (
+    "style='border:1px solid #d5dbe1;border-radius:6px;margin:14px 0 0;padding:4px 12px 12px'"
+)
+SHIPPING_FIELDS = ("name", "line1", "line2", "city", "postal_code", "state", "country")
+
+
+def _field(form: dict[str, Any], name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+def choices(form: dict[str, Any]) -> dict[str, Any]:
+    """The shipping address, rate and promotion code a form (the page's or the test
+    endpoint's) carries, as `Checkout.session_pay` takes them."""
+    shipping = {key: _field(form, f"shipping_{key}") for key in SHIPPING_FIELDS}
+    return {
+        "shipping": shipping if any(shipping.values()) else None,
+        "shipping_rate": _field(form, "shipping_rate") or None,
+        "promotion_code": _field(form, "promotion_code") or None,
+    }
+
+
 def checkout_post(checkout: Checkout, session_id: str, form: dict[str, Any]) -> Outcome:
     def field(name: str) -> str:
-        value = form.get(name, "")
-        return value if isinstance(value, str) else ""
+        return _field(form, name)
 
+    if field("action") == "apply":
+        picked = choices(form)
+        try:
+            session = checkout.session_choose(
+                session_id,
+                shipping_rate=picked["shipping_rate"],
+                promotion_code=picked["promotion_code"],
+            )
+        except ApiError:
+            return Outcome(HTTPStatus.NOT_FOUND, _not_found())
+        except CardError as exc:
+            session = checkout.session(session_id)
+            return Outcome(exc.status, _checkout(checkout, session, form, exc.message))
+        return Outcome(HTTPStatus.OK, _checkout(checkout, session, form, None))
     try:
         session = checkout.session_pay(
             session_id,
@@ -41,6 +77,7 @@ def checkout_post(checkout: Checkout, session_id: str, form: dict[str, Any]) -> 
             email=field("email"),
             name=field("name"),
             method=field("method") or CARD,
+            **choices(form),
         )
     except ApiError:
         return Outcome(HTTPStatus.NOT_FOUND, _not_found())
@@ -66,10 +103,26 @@ def _checkout(
 ) -> str:
     currency = session["currency"]
     items = "".join(_item_row(checkout, item) for item in session["_line_items"])
+    totals = session["total_details"] or {}
+    rows = [("Subtotal", session["amount_subtotal"])]
+    if totals.get("amount_discount"):
+        codes = [
+            (checkout.store.get("promotion_codes", d["promotion_code"]) or {}).get("code", "")
+            for d in session.get("discounts") or []
+        ]
+        rows.append((f"Discount {' '.join(codes)}".strip(), -int(totals["amount_discount"])))
+    if session.get("shipping_cost"):
+        rows.append(("Shipping", totals.get("amount_shipping") or 0))
+    breakdown = "".join(
+        f"<div class='sum muted' data-amount='{esc(label)}'><span>{esc(label)}</span>"
+        f"<span>{'-' if amount < 0 else ''}{esc(format_amount(abs(amount), currency))}</span>"
+        "</div>"
+        for label, amount in rows
+    )
     summary = (
         f"<div class='muted'>Pay Amazin<span class='badge'>Test mode</span></div>"
         f"<div class='total'>{esc(format_amount(session['amount_total'], currency))}</div>"
-        f"{items}"
+        f"{items}{breakdown}"
         f"<div class='sum'><span>Total due</span>"
         f"<span>{esc(format_amount(session['amount_total'], currency))}</span></div>"
     )
@@ -94,7 +147,7 @@ def _checkout(
         right = f"<div class='ok'>{done}</div>" + link
         back_link = ""
     else:
-        right = _payment_form(session, form, error)
+        right = _payment_form(checkout, session, form, error)
     return page(
         "Checkout",
         f"{back_link}<div class='card checkout'><div>{summary}</div><div>{right}</div></div>",
@@ -108,7 +161,7 @@ def _item_row(checkout: Checkout, item: dict[str, Any]) -> str:
     image = f"<img src='{esc(images[0])}' alt=''>" if images else ""
     unit = format_amount(price["unit_amount"], price["currency"])
     quantity = item["quantity"]
-    line = format_amount(item["amount_total"], item["currency"])
+    line = format_amount(item["amount_subtotal"], item["currency"])  # before any discount
     return (
         f"<div class='item'>{image}<div class='name'>{esc(item['description'])}"
         f"<div class='muted'>Qty {quantity} &times; {esc(unit)}</div></div>"
@@ -116,7 +169,75 @@ def _item_row(checkout: Checkout, item: dict[str, Any]) -> str:
     )
 
 
-def _payment_form(session: dict[str, Any], form: dict[str, Any], error: str | None) -> str:
+def _shipping_fields(checkout: Checkout, session: dict[str, Any], value: Any) -> str:
+    html = ""
+    collection = session.get("shipping_address_collection")
+    if collection:
+        countries = collection["allowed_countries"]
+        chosen = value("shipping_country", countries[0])
+        options = "".join(
+            f"<option value='{esc(c)}'{' selected' if c == chosen else ''}>{esc(c)}</option>"
+            for c in countries
+        )
+
+        def text(key: str, label: str, autocomplete: str) -> str:
+            name = f"shipping_{key}"
+            return (
+                f"<label for='{name}'>{label}</label><input id='{name}' name='{name}' "
+                f"autocomplete='shipping {autocomplete}' value='{value(name)}'>"
+            )
+
+        html += (
+            f"<fieldset {FIELDSET}><legend>Shipping address</legend>"
+            + text("name", "Full name", "name")
+            + text("line1", "Address", "address-line1")
+            + text("line2", "Address line 2 (optional)", "address-line2")
+            + "<div class='row'><div>"
+            + text("city", "City", "address-level2")
+            + "</div><div>"
+            + text("postal_code", "Postal code", "postal-code")
+            + "</div></div>"
+            + text("state", "State or region (optional)", "address-level1")
+            + "<label for='shipping_country'>Country</label>"
+            + "<select id='shipping_country' name='shipping_country' "
+            + f"autocomplete='shipping country'>{options}</select></fieldset>"
+        )
+    rates = session.get("shipping_options") or []
+    if rates:
+        current = (session.get("shipping_cost") or {}).get("shipping_rate")
+        picked = value("shipping_rate", current or "")
+        radios = ""
+        for option in rates:
+            rate = checkout.store.get("shipping_rates", option["shipping_rate"]) or {}
+            rate_id = option["shipping_rate"]
+            amount = format_amount(option["shipping_amount"], session["currency"])
+            checked = " checked" if rate_id == picked else ""
+            radios += (
+                "<label class='choice' style='display:flex;gap:8px;align-items:center'>"
+                f"<input type='radio' name='shipping_rate' style='width:auto;margin:0' "
+                f"value='{esc(rate_id)}'{checked}> {esc(rate.get('display_name') or rate_id)}"
+                f" &middot; {esc(amount)}</label>"
+            )
+        html += f"<fieldset {FIELDSET}><legend>Shipping method</legend>{radios}</fieldset>"
+    if session.get("allow_promotion_codes"):
+        applied = ""
+        for discount in session.get("discounts") or []:
+            promo = checkout.store.get("promotion_codes", discount["promotion_code"]) or {}
+            applied = promo.get("code", "")
+        html += (
+            "<label for='promotion_code'>Promotion code</label><div class='row'><div>"
+            f"<input id='promotion_code' name='promotion_code' "
+            f"value='{value('promotion_code', applied)}'></div><div>"
+            "<button type='submit' name='action' value='apply'>Apply</button></div></div>"
+        )
+    elif rates:
+        html += "<button type='submit' name='action' value='apply'>Update total</button>"
+    return html
+
+
+def _payment_form(
+    checkout: Checkout, session: dict[str, Any], form: dict[str, Any], error: str | None
+) -> str:
     def value(name: str, default: str = "") -> str:
         raw = form.get(name, default)
         return esc(raw if isinstance(raw, str) else default)
@@ -135,6 +256,7 @@ def _payment_form(session: dict[str, Any], form: dict[str, Any], error: str | No
         "<h1>Pay with card</h1>"
         f"<label for='email'>Email</label><input id='email' name='email' type='email' "
         f"value='{email}' autocomplete='email'>"
+        f"{_shipping_fields(checkout, session, value)}"
         f"<fieldset><legend>Payment method</legend>{methods}</fieldset>"
         "<label for='card'>Card number</label><input id='card' name='card' inputmode='numeric' "
         f"placeholder='1234 1234 1234 1234' autocomplete='cc-number' value='{value('card')}'>"

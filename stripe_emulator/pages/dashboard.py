@@ -11,6 +11,7 @@ from urllib.parse import quote
 from stripe_emulator.api import Api
 from stripe_emulator.objects import ZERO_DECIMAL
 from stripe_emulator.pages import esc, page
+from stripe_emulator.pages.promotions import create_promotion_code, promotion_codes_card
 from stripe_emulator.params import ApiError, RequestContext, format_amount
 from stripe_emulator.store import new_id
 from stripe_emulator.webhooks import Deliverer
@@ -45,6 +46,7 @@ def dashboard(api: Api, deliverer: Deliverer, notice: str) -> str:
         product_rows = "".join(_product_row(api, p) for p in products)
         event_rows = "".join(_event_row(e, deliveries.get(e["id"])) for e in events)
         session_rows = "".join(_session_row(s) for s in sessions)
+        promotions = promotion_codes_card(api)
     forward = deliverer.forward_to or "(delivery off)"
     notice_html = f"<div class='ok'>{esc(notice)}</div>" if notice else ""
     return page(
@@ -54,7 +56,7 @@ def dashboard(api: Api, deliverer: Deliverer, notice: str) -> str:
         "<div class='card'><h2 style='margin-top:0'>Products</h2>"
         "<table><tr><th>Name</th><th>Price</th><th>Status</th><th>Edit</th></tr>"
         f"{product_rows or '<tr><td colspan=4 class=muted>No products yet.</td></tr>'}</table>"
-        f"{_create_form()}</div>"
+        f"{_create_form()}</div>{promotions}"
         "<h2>Checkout sessions</h2><div class='card'><table><tr><th>Session</th>"
         "<th>Total</th><th>Status</th></tr>"
         f"{session_rows or '<tr><td colspan=3 class=muted>None yet.</td></tr>'}</table></div>"
@@ -175,6 +177,8 @@ def dashboard_action(api: Api, deliverer: Deliverer, path: str, form: dict[str, 
             succeeded = text("outcome") != "failed"
             api.checkout.session_settle(parts[2], succeeded=succeeded)
             notice = "Bank transfer settled." if succeeded else "Bank transfer failed."
+        elif parts == ["dashboard", "promotion_codes"]:
+            notice = create_promotion_code(api, ctx, text, to_minor)
         elif len(parts) == 4 and parts[1] == "events" and parts[3] == "resend":
             found = deliverer.resend(parts[2])
             notice = "Event queued for delivery." if found else "Delivery is off."

@@ -11,7 +11,7 @@ from cart.models import CartItem
 from payments.models import Order
 from store.models import Product
 from tests.factories import ProductFactory, UserFactory
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, fill_shipping_address
 from tests.support.emulator import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.emulator]
@@ -75,6 +75,7 @@ def test_a_shopper_buys_a_teapot_in_a_real_browser(live_server, emulator):
         page.fill("#card", "4242 4242 4242 4242")
         page.fill("#expiry", "12 / 34")
         page.fill("#cvc", "123")
+        fill_shipping_address(page)
         browser.shot("card-filled")
         page.click("button:has-text('Pay')")
         page.wait_for_url(re.compile(re.escape(live_server.url) + r"/checkout/success/"))

@@ -275,13 +275,28 @@ def test_expired_webhook_leaves_a_paid_order_alone(webhook):
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
 
 
+def stripe_charge(order: Order, amount_refunded: int, *refunds: dict) -> dict:  # type: ignore[type-arg]
+    """The order's charge as Stripe returns it (stripe_api.charge_retrieve)."""
+    return {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": f"pi_test_{order.pk}",
+        "amount": order.amount_total,
+        "amount_refunded": amount_refunded,
+        "refunded": amount_refunded >= order.amount_total,
+        "refunds": {"data": list(refunds)},
+    }
+
+
 def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, webhook):
     user = shopper()
     access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
     services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    order.refresh_from_db()
     granted = Entitlement.objects.live().filter(user=user).count()
+    refund = {"id": "re_1", "amount": order.amount_total, "status": "succeeded"}
     charge = {
         "id": "ch_1",
         "object": "charge",
@@ -289,24 +304,91 @@ def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, web
         "refunded": True,
     }
 
-    response = webhook.post(event("charge.refunded", charge))
+    with mock.patch(
+        "payments.stripe_api.charge_retrieve",
+        return_value=stripe_charge(order, order.amount_total, refund),
+    ) as asked:
+        response = webhook.post(event("charge.refunded", charge))
 
     assert granted == 1
     assert response.status_code == HTTPStatus.OK
+    asked.assert_called_once_with("ch_1")
     assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
     assert not Entitlement.objects.live().filter(user=user).exists()
     assert stock(access) == 0  # access orders take no stock
+    assert list(order.refunds.values_list("stripe_refund_id", "amount")) == [
+        ("re_1", order.amount_total)
+    ]
+
+
+def test_forged_full_refund_payload_changes_nothing(stripe_sessions, webhook):
+    """Issue 10: the payload says refunded; Stripe says not. Stripe wins."""
+    user = shopper()
+    access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
+    order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
+    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    order.refresh_from_db()
+    forged = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": f"pi_test_{order.pk}",
+        "amount": order.amount_total,
+        "amount_refunded": order.amount_total,
+        "refunded": True,
+        "refunds": {"data": [{"id": "re_forged", "amount": order.amount_total}]},
+    }
+
+    with mock.patch(
+        "payments.stripe_api.charge_retrieve", return_value=stripe_charge(order, 0)
+    ) as asked:
+        response = webhook.post(event("charge.refunded", forged))
+
+    assert response.status_code == HTTPStatus.OK
+    asked.assert_called_once_with("ch_1")
+    order.refresh_from_db()
+    assert (order.status, order.amount_refunded) == (Order.Status.PAID, 0)
+    assert Entitlement.objects.live().filter(user=user).exists()
+    assert not order.refunds.exists()
+
+
+def test_partial_refund_is_recorded_and_keeps_access(stripe_sessions, webhook):
+    user = shopper()
+    access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
+    order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
+    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    order.refresh_from_db()
+    charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
+    refund = {"id": "re_part", "amount": 300, "status": "succeeded", "reason": None}
+
+    with mock.patch(
+        "payments.stripe_api.charge_retrieve", return_value=stripe_charge(order, 300, refund)
+    ):
+        webhook.post(event("charge.refunded", charge))
+        webhook.post(event("charge.refunded", charge))  # a second event: recorded once
+
+    order.refresh_from_db()
+    assert (order.status, order.amount_refunded) == (Order.Status.PARTIALLY_REFUNDED, 300)
+    assert list(order.refunds.values_list("stripe_refund_id", "amount")) == [("re_part", 300)]
+    assert list(order.events.values_list("kind", "amount")) == [
+        ("paid", order.amount_total),
+        ("refunded", 300),
+    ]
+    assert Entitlement.objects.live().filter(user=user).exists()
 
 
 def test_partial_refund_does_not_mark_the_order_refunded(stripe_sessions, webhook):
     order = pending_order((ProductFactory(), 1))
     stripe_sessions[order.stripe_session_id] = paid_session(order)
     services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    order.refresh_from_db()
     charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
 
-    webhook.post(event("charge.refunded", charge))
+    with mock.patch("payments.stripe_api.charge_retrieve", return_value=stripe_charge(order, 1)):
+        webhook.post(event("charge.refunded", charge))
 
-    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PARTIALLY_REFUNDED
 
 
 # The success page

@@ -1,4 +1,5 @@
 from http import HTTPStatus
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -42,3 +43,95 @@ def test_admin_order_page_shows_lines_and_money_read_only(admin_client, order):
     assert "Teapot" in html
     assert 'name="amount_total"' not in html  # shown, not editable
     assert 'name="lines-0-unit_amount"' not in html
+
+
+def test_admin_shows_money_formatted_and_finds_orders_by_number(admin_client, order):
+    listing = admin_client.get(f"/admin/payments/order/?q=%23{order.pk}")
+    page = admin_client.get(f"/admin/payments/order/{order.pk}/change/").content.decode()
+
+    assert listing.context["cl"].result_count == 1
+    assert "$48.00" in listing.content.decode()
+    assert "$24.00" in page and "$48.00" in page
+    assert ">4800<" not in page and ">2400<" not in page
+    assert "Mark shipped" in page and "Refund" in page
+
+
+def test_admin_filters_orders_to_ship(admin_client, order):
+    to_ship = admin_client.get("/admin/payments/order/?shipped=no")
+    shipped = admin_client.get("/admin/payments/order/?shipped=yes")
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    today = admin_client.get("/admin/payments/order/", {"created_at__gte": str(midnight)})
+
+    assert to_ship.context["cl"].result_count == 1
+    assert shipped.context["cl"].result_count == 0
+    assert today.context["cl"].result_count == 1
+
+
+def test_a_refund_stripe_refuses_is_recorded_as_failed(admin_client, order):
+    import stripe
+
+    order.stripe_payment_intent_id = "pi_test_admin"
+    order.save()
+    error = stripe.InvalidRequestError("Charge has already been refunded.", "amount")
+    page = admin_client.get(f"/admin/payments/order/{order.pk}/refund/").content.decode()
+    token = page.split('name="request_token" value="', 1)[1].split('"', 1)[0]
+    line = order.lines.get()
+
+    with mock.patch("payments.stripe_api.refund_create", side_effect=error):
+        response = admin_client.post(
+            f"/admin/payments/order/{order.pk}/refund/",
+            {"request_token": token, "amount": "5.00", f"line_{line.pk}": "0"},
+            follow=True,
+        )
+
+    refund = order.refunds.get()
+    assert (refund.amount, refund.status) == (500, "failed")
+    assert "Stripe refused the refund" in response.content.decode()
+    assert list(order.events.values_list("kind", flat=True)) == [
+        "refund_requested",
+        "refund_failed",
+    ]
+    order.refresh_from_db()
+    assert (order.status, order.amount_refunded) == (Order.Status.PAID, 0)
+
+
+def test_a_refund_larger_than_what_is_left_is_refused(admin_client, order):
+    order.stripe_payment_intent_id = "pi_test_admin"
+    order.save()
+
+    with mock.patch("payments.stripe_api.refund_create") as create:
+        response = admin_client.post(
+            f"/admin/payments/order/{order.pk}/refund/",
+            {"request_token": "abc", "amount": "48.01"},
+            follow=True,
+        )
+
+    assert "left to refund" in response.content.decode()
+    create.assert_not_called()
+    assert not order.refunds.exists()
+
+
+def test_refund_everything_left_refunds_the_rest(
+    admin_client, order, django_capture_on_commit_callbacks
+):
+    order.stripe_payment_intent_id = "pi_test_admin"
+    order.amount_refunded = 800
+    order.status = Order.Status.PARTIALLY_REFUNDED
+    order.save()
+    order.refunds.create(
+        amount=800, currency="usd", stripe_refund_id="re_first", status="succeeded"
+    )
+    refund = {"id": "re_rest", "amount": 4000, "status": "succeeded"}
+
+    with (
+        mock.patch("payments.stripe_api.refund_create", return_value=refund) as create,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        admin_client.post(
+            f"/admin/payments/order/{order.pk}/refund/",
+            {"request_token": "all", "everything": "on"},
+        )
+
+    assert create.call_args.kwargs["amount"] == 4800 - 800
+    order.refresh_from_db()
+    assert (order.status, order.amount_refunded) == (Order.Status.REFUNDED, 4800)

@@ -17,7 +17,13 @@ from django.core.management import call_command
 from cart.models import CartItem
 from payments.models import Order, StripeEvent
 from store.models import Product
-from tests.support.emulator import Emulator, free_port, running_emulator, wait_until
+from tests.support.emulator import (
+    SHIPPING_ADDRESS,
+    Emulator,
+    free_port,
+    running_emulator,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
 
@@ -74,14 +80,21 @@ class Shopper:
         assert response.status_code == HTTPStatus.SEE_OTHER, response.text
         return response.headers["Location"]
 
-    def pay_on_hosted_page(self, page_url: str, card: str) -> requests.Response:
+    def pay_on_hosted_page(self, page_url: str, card: str, **fields: str) -> requests.Response:
         page = self.http.get(page_url, timeout=10)
         assert page.status_code == HTTPStatus.OK
         action = re.search(r"<form method='post' action='([^']+)'", page.text)
         assert action, page.text
         return self.http.post(
             self.shop.emulator.api_base + action.group(1),
-            data={"email": "buyer@example.com", "card": card, "expiry": "12/34", "cvc": "123"},
+            data={
+                "email": "buyer@example.com",
+                "card": card,
+                "expiry": "12/34",
+                "cvc": "123",
+                **SHIPPING_ADDRESS,
+                **fields,
+            },
             timeout=30,
         )  # follows the 303 to our success page
 
@@ -138,7 +151,14 @@ def test_purchase_paid_by_webhook(shop):
     assert paid["paid"] is True
     assert held == 3
     assert order.stripe_session_id == session_id
-    assert (order.amount_total, order.currency, order.email) == (9600, "usd", "buyer@example.com")
+    # Two teapots and the first (preselected) shipping rate of settings.SHIPPING_RATES.
+    assert (order.amount_total, order.currency, order.email) == (
+        9600 + 500,
+        "usd",
+        "buyer@example.com",
+    )
+    assert (order.amount_subtotal, order.amount_shipping) == (9600, 500)
+    assert order.shipping_city == "San Francisco"
     assert order.stripe_payment_intent_id.startswith("pi_")
     assert stock(teapot) == 3
     assert available(teapot) == 3
@@ -247,7 +267,7 @@ def test_oversold_order_is_refunded_in_stripe(shop):
         params={"payment_intent": order.stripe_payment_intent_id}
     )
     assert [(r.id, r.amount, r.status) for r in refunds.data] == [
-        (order.stripe_refund_id, 12000, "succeeded")
+        (order.stripe_refund_id, 12000 + 500, "succeeded")  # the goods and their shipping
     ]
     wait_until(lambda: len(mail.outbox) == 1)
     assert "refunded" in mail.outbox[0].subject

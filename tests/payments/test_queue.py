@@ -186,5 +186,10 @@ def test_fulfilment_queues_the_confirmation_instead_of_sending_it(database_queue
         services.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     queued = DBTaskResult.objects.get(task_path__endswith="order_email_send")
-    assert queued.args_kwargs["kwargs"] == {"order_id": order.pk, "template": "order_confirmation"}
+    assert queued.args_kwargs["kwargs"] == {
+        "order_id": order.pk,
+        "template": "order_confirmation",
+        "subject": f"Your Amazin order #{order.pk}",
+        "refund_id": None,
+    }
     assert not mail.outbox

@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 
+from payments import shipping
 from store.demo.catalog import PRODUCTS
 from store.models import Product
 from tests.support.emulator import running_emulator
@@ -24,10 +25,19 @@ def test_seed_demo_creates_the_catalog_once_and_stocks_it(emulator, client):
     call_command("seed_demo", stdout=io.StringIO())
     in_stripe = list(emulator.client().v1.products.list(params={"limit": 100}).auto_paging_iter())
     out = io.StringIO()
+    shipping.cache_clear()  # as a new process: the rates must be found at Stripe again
 
     call_command("seed_demo", stdout=out)
 
     assert "0 products created" in out.getvalue()
+    assert "promotion code WELCOME10 already there" in out.getvalue()
+    rates = emulator.client().v1.shipping_rates.list(params={"limit": 100}).data
+    assert sorted((r.display_name, r.fixed_amount.amount) for r in rates) == [
+        ("Express shipping (1-2 days)", 1500),
+        ("Standard shipping (5-7 days)", 500),
+    ]
+    codes = emulator.client().v1.promotion_codes.list(params={"code": "WELCOME10"}).data
+    assert len(codes) == 1 and codes[0].active
     assert len(in_stripe) == len(PRODUCTS) + 1  # the members' pass too
     again = list(emulator.client().v1.products.list(params={"limit": 100}).auto_paging_iter())
     assert len(again) == len(in_stripe)

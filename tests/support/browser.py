@@ -117,3 +117,15 @@ def browser_page() -> Iterator[BrowserPage]:
     """A fixture form for tests that do not need named artifacts."""
     with chromium_page() as browser:
         yield browser
+
+
+def fill_shipping_address(page: Any, address: dict[str, str] | None = None) -> None:
+    """Fill the hosted Checkout page's shipping address (goods sessions collect one)."""
+    from tests.support.emulator import SHIPPING_ADDRESS
+
+    for name, value in (address or SHIPPING_ADDRESS).items():
+        selector = f"#{name}"
+        if name == "shipping_country":
+            page.select_option(selector, value)
+        else:
+            page.fill(selector, value)

@@ -55,6 +55,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# A deliverable address in the app's default SHIPPING_COUNTRIES.
+SHIPPING_ADDRESS = {
+    "shipping_name": "Kim Buyer",
+    "shipping_line1": "1 Market Street",
+    "shipping_city": "San Francisco",
+    "shipping_postal_code": "94105",
+    "shipping_country": "US",
+}
+
+
 @dataclass
 class Emulator:
     """A running emulator process and helpers to drive it."""
@@ -91,16 +101,22 @@ class Emulator:
         card: str = "4242424242424242",
         email: str = "buyer@example.com",
         method: str = "card",
+        **fields: str,
     ) -> dict[str, Any]:
         """Pay as the hosted page would; the answer has `paid`, `session`, maybe `error`.
 
         `method="bank_transfer"` pays by a bank transfer that settles later: the session
         completes with `payment_status` "unpaid" until `settle()`.
+
+        `fields` are the page's other fields: `shipping_name`, `shipping_line1`,
+        `shipping_city`, `shipping_postal_code`, `shipping_country` (SHIPPING_ADDRESS by
+        default; ignored by a session that collects no address), `shipping_rate`,
+        `promotion_code`.
         """
         _, result = self.request(
             "POST",
             f"/_emulator/sessions/{session_id}/pay",
-            {"card": card, "email": email, "method": method},
+            {"card": card, "email": email, "method": method, **SHIPPING_ADDRESS, **fields},
         )
         return result
 

@@ -1,7 +1,8 @@
 """Create the demo catalog in Stripe (the emulator or real test mode) and stock it locally.
 
-Safe to run again: products are found by their `amazin_seed` metadata and nothing is
-created twice. The local copy is filled in at once (the webhooks that follow change
+Safe to run again: products are found by their `amazin_seed` metadata, the shipping rates
+(settings.SHIPPING_RATES) by theirs, the demo promotion code (WELCOME10) by its text, and
+nothing is created twice. The local copy is filled in at once (the webhooks that follow change
 nothing), and products that were never stocked get their starting stock.
 """
 
@@ -14,10 +15,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.templatetags.static import static
 
-from payments import stripe_api
+from payments import promotions, shipping, stripe_api
 from store import live, services
 from store.demo.catalog import ACCESS_PASS, PRODUCTS, DemoProduct
 from store.models import Product
+
+# The demo catalog's prices are in dollars, so its shipping rates are too.
+DEMO_CURRENCY = "usd"
 
 
 class Command(BaseCommand):
@@ -35,6 +39,8 @@ class Command(BaseCommand):
                 if demo.slug not in existing:
                     existing[demo.slug] = self._create(demo)
                     created += 1
+            shipping.shipping_rate_ids(currency=DEMO_CURRENCY)
+            promo, promo_created = promotions.demo_promotion_code_ensure()
         except stripe_api.StripeError as exc:
             raise CommandError(f"Stripe refused: {exc}") from exc
 
@@ -42,7 +48,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo catalog: {created} products created in Stripe, "
-                f"{len(PRODUCTS) + 1 - created} already there, {stocked} stocked."
+                f"{len(PRODUCTS) + 1 - created} already there, {stocked} stocked; "
+                f"promotion code {promo['code']} "
+                f"{'created' if promo_created else 'already there'}."
             )
         )
 
