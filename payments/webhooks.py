@@ -107,8 +107,6 @@ IGNORED: frozenset[str] = frozenset(
         "payment_intent.succeeded",
         "payment_intent.processing",
         "payment_intent.payment_failed",
-        "refund.created",
-        "refund.updated",
     }
 )
 

@@ -8,12 +8,11 @@ import re
 from http import HTTPStatus
 
 import pytest
-import requests
 from django.contrib.auth import get_user_model
 from django.core import mail
 
 from accounts.models import Entitlement
-from payments import services
+from payments import checkout
 from payments.models import Order, OrderEvent, Refund
 from tests.payments.test_purchase_e2e import PAYS, Shopper, shop_factory  # noqa: F401
 from tests.support.emulator import running_emulator, wait_until
@@ -53,7 +52,7 @@ def express_rate_id(page_html: str) -> str:
     return found.group(1)
 
 
-def paid_order_with_address_and_code(shop) -> tuple[Order, object]:
+def paid_order_with_address_and_code(shop) -> tuple[Order, object, Shopper]:
     make_code(shop)
     teapot = shop.seed(name="Teapot", unit_amount=4800, stock=5)
     cups = shop.seed(name="Cups", unit_amount=1000, stock=9)
@@ -72,11 +71,11 @@ def paid_order_with_address_and_code(shop) -> tuple[Order, object]:
     )
     shop.emulator.flush()
     order = Order.objects.get()
-    return order, success
+    return order, success, shopper
 
 
 def test_pay_with_address_and_code_then_ship_and_refund_part(shop, admin_client):
-    order, success = paid_order_with_address_and_code(shop)
+    order, success, shopper = paid_order_with_address_and_code(shop)
     wait_until(lambda: len(mail.outbox) == 1, message="no confirmation email")
 
     # Stripe's amounts: 2 x 48 + 10 = 106, 10% off the goods, express shipping 15.
@@ -118,7 +117,7 @@ def test_pay_with_address_and_code_then_ship_and_refund_part(shop, admin_client)
     assert order.shipped_at is not None and order.tracking_number == "RM123456789GB"
     assert mail.outbox[-1].subject == f"Your Amazin order #{order.pk} has shipped"
     assert "RM123456789GB" in mail.outbox[-1].body and "Royal Mail" in mail.outbox[-1].body
-    again = requests.get(success.url, timeout=30)  # the shopper's page again
+    again = shopper.http.get(success.url, timeout=30)  # the shopper's page again
     assert (
         "Shipped" in again.text and "with Royal Mail, tracking number RM123456789GB" in again.text
     )
@@ -185,9 +184,9 @@ def test_forged_full_refund_webhook_changes_nothing(shop, webhook):
     """Issue 10: a correctly signed charge.refunded that lies about the charge."""
     access = shop.seed(name="Members' pass", unit_amount=2500, stock=0)
     user = get_user_model().objects.create_user("member", "member@example.com", "pw-12345678")
-    started = services.checkout_start(
+    started = checkout.checkout_start(
         user=user,
-        lines=[services.LineRequest(product_id=access.pk, quantity=1)],
+        lines=[checkout.LineRequest(product_id=access.pk, quantity=1)],
         kind=Order.Kind.ACCESS,
     )
     shop.emulator.pay(started.order.stripe_session_id)
