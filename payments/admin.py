@@ -42,15 +42,22 @@ class StripeEventAdmin(admin.ModelAdmin):
         self.message_user(request, f"Replayed {len(results)} events, {failed} failed.", level)
 
 
-class OrderLineInline(admin.TabularInline):
-    model = OrderLine
+class RecordInline(admin.TabularInline):
+    """What happened to an order: shown, never added, changed or deleted here."""
+
     extra = 0
     can_delete = False
-    fields = ("product", "stripe_price_id", "quantity", "unit_price", "line_price")
-    readonly_fields = fields
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self.fields
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+class OrderLineInline(RecordInline):
+    model = OrderLine
+    fields = ("product", "stripe_price_id", "quantity", "unit_price", "line_price")
 
     @admin.display(description="Unit price")
     def unit_price(self, line: OrderLine) -> str:
@@ -61,17 +68,11 @@ class OrderLineInline(admin.TabularInline):
         return money(line.line_total, line.currency)
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(RecordInline):
     model = Refund
-    extra = 0
-    can_delete = False
     verbose_name_plural = "Refunds"
     fields = ("created_at", "refunded", "status", "stripe_refund_id", "lines_shown", "restocked")
     fields += ("reason", "created_by", "error")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
     @admin.display(description="Amount")
     def refunded(self, refund: Refund) -> str:
@@ -91,16 +92,10 @@ class RefundInline(admin.TabularInline):
         )
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(RecordInline):
     model = OrderEvent
-    extra = 0
-    can_delete = False
     verbose_name_plural = "History"
     fields = ("created_at", "kind", "what", "message", "actor")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
     @admin.display(description="Amount")
     def what(self, event: OrderEvent) -> str:

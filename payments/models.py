@@ -199,6 +199,17 @@ class StripeCheckpoint(models.Model):
         return f"{self.name} at {self.position}"
 
 
+def staff_member() -> models.ForeignKey:  # type: ignore[type-arg]
+    """Who on the staff did something recorded on an order (kept if the account goes)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
 class Refund(models.Model):
     """One refund of (part of) an order, as staff asked for it and as Stripe reports it.
 
@@ -228,13 +239,7 @@ class Refund(models.Model):
     restocked = models.BooleanField(default=False)
     reason = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = staff_member()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -262,13 +267,7 @@ class OrderEvent(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     message = models.TextField(blank=True)
     amount = models.BigIntegerField(null=True, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    actor = staff_member()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
