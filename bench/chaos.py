@@ -1,0 +1,303 @@
+"""Money under faults: a hundred purchases through the emulator's hosted Checkout page while
+the emulator duplicates and reorders deliveries (--chaos) and never delivers three events in
+ten (--drop 0.3), against make serve's server and the background worker.
+
+At the end, whatever arrived and whatever did not: every paid session is exactly one paid
+order, the stock taken is exactly the units paid for, nothing is oversold, and no order is
+paid that Stripe did not take money for. Exits 1 if any of that is false.
+
+    .venv/bin/python bench/chaos.py                     # SQLite, 100 purchases
+    scripts/with-postgres.sh .venv/bin/python bench/chaos.py --purchases 100
+    .venv/bin/python bench/chaos.py --purchases 20 --drop 0.5 --seed 7
+
+Shoppers: one in ten pays with a declined card first, one in ten walks away from the payment
+page, three in ten use the code WELCOME10, and half of those who pay never come back to the
+success page (so only a webhook, or reconciliation, can tell the shop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+SECRET = "whsec_chaos_run"
+PAYS, DECLINED = "4242424242424242", "4000000000000002"
+ADDRESS = {
+    "shipping_name": "Kim Buyer",
+    "shipping_line1": "1 Market Street",
+    "shipping_city": "San Francisco",
+    "shipping_postal_code": "94105",
+    "shipping_country": "US",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not come up") from None
+            time.sleep(0.2)
+
+
+@dataclass
+class Tally:
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: str) -> None:
+        self.outcomes[outcome] += 1
+
+
+def shopper(n: int, shop: str, emulator: str, product_ids: list[int], tally: Tally) -> None:
+    rng = random.Random(n)
+    http = requests.Session()
+    http.get(f"{shop}/", timeout=30)
+    headers = {"X-CSRFToken": http.cookies["csrftoken"], "Referer": f"{shop}/"}
+    for product in rng.sample(product_ids, k=rng.choice([1, 1, 2])):
+        http.post(
+            f"{shop}/cart/add/",
+            data={"product": product, "quantity": rng.choice([1, 1, 2])},
+            headers=headers,
+            timeout=30,
+        )
+    started = http.post(f"{shop}/checkout/", headers=headers, allow_redirects=False, timeout=60)
+    location = started.headers.get("Location", "")
+    if not location.startswith(emulator):
+        tally.add("checkout refused (sold out)")
+        return
+    page = http.get(location, timeout=30).text
+    session_id = location.rstrip("/").rsplit("/", 1)[-1]
+    rates = re.findall(r"name='shipping_rate'[^>]*value='(shr_[^']+)'", page)
+    form = {
+        "email": f"shopper{n}@example.com",
+        "method": "card",
+        "expiry": "12 / 34",
+        "cvc": "123",
+        "name": f"Shopper {n}",
+        **ADDRESS,
+        "shipping_rate": rng.choice(rates) if rates else "",
+        "promotion_code": "WELCOME10" if rng.random() < 0.3 else "",
+    }
+    roll = rng.random()
+    if roll < 0.1:
+        tally.add("walked away from the payment page")
+        return
+    if roll < 0.2:
+        declined = http.post(
+            f"{emulator}/pay/{session_id}", data=form | {"card": DECLINED}, timeout=30
+        )
+        assert declined.status_code == 402, declined.status_code
+    paid = http.post(
+        f"{emulator}/pay/{session_id}",
+        data=form | {"card": PAYS},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if paid.status_code != 303:
+        tally.add(f"payment page answered {paid.status_code}")
+        return
+    if rng.random() < 0.5:
+        http.get(paid.headers["Location"], timeout=60)
+        tally.add("paid, came back to the success page")
+    else:
+        tally.add("paid, never came back")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--purchases", type=int, default=100)
+    parser.add_argument("--drop", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--settle-timeout", type=float, default=180)
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory(prefix="amazin-chaos-")
+    shop_port, emulator_port = free_port(), free_port()
+    shop, emulator = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{emulator_port}"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp.name}/shop.sqlite3"
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "amazin.settings",
+        "ENV_FILE": os.devnull,
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "chaos-run-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "HTTPS": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": shop,
+        "SILENCED_SYSTEM_CHECKS": "amazin.E003",  # a run on loopback, knowingly
+        "STRIPE_SECRET_KEY": "sk_test_chaos_run",
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+        "STRIPE_API_BASE": emulator,
+        # Every shopper comes from 127.0.0.1: the per-address limits would stop the run.
+        "CHECKOUT_STARTS_PER_MINUTE": "100000",
+        "CHECKOUT_MAX_UNITS_PER_ADDRESS": "100000",
+        "RECONCILE_EVERY_SECONDS": "3",
+        "SWEEP_EVERY_SECONDS": "3",
+        "LIVE_GRID_CACHE": "1",
+        "LOG_LEVEL": "ERROR",
+        "PYTHONPATH": str(REPO),
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from payments.models import Order, StripeEvent
+    from scripts.serve import granian_command
+    from store.models import Product
+
+    manage = [PY, "manage.py"]
+    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env, check=True)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str]) -> None:
+        children.append(
+            subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, start_new_session=True
+            )
+        )
+
+    try:
+        start(
+            [
+                PY, "-m", "stripe_emulator", "--host", "127.0.0.1",
+                "--port", str(emulator_port),
+                "--forward-to", f"{shop}/stripe/webhook/", "--webhook-secret", SECRET,
+                "--data", f"{tmp.name}/emulator.sqlite3",
+                "--chaos", "--drop", str(args.drop), "--chaos-seed", str(args.seed),
+                "--retry-base", "0.2", "--quiet",
+            ]
+        )  # fmt: skip
+        wait_for(f"{emulator}/healthz")
+        workers = "2" if connection.vendor == "postgresql" else "1"
+        start(granian_command(host="127.0.0.1", port=str(shop_port), workers=workers))
+        start([*manage, "shop_worker", "--verbosity", "0"])
+        wait_for(f"{shop}/healthz")
+        subprocess.run(
+            [*manage, "seed_demo"], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        # Catalog events were dropped too: reconciliation brings in what never arrived.
+        deadline = time.monotonic() + 60
+        while Product.objects.visible().count() < 12 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        rng = random.Random(args.seed)
+        products = list(Product.objects.visible().order_by("pk"))
+        for product in products:  # scarce stock, so shoppers compete for the last units
+            product.stock = rng.randint(4, 20)
+            product.save(update_fields=["stock"])  # as staff would: published to the grid
+        initial = dict(Product.objects.values_list("pk", "stock"))
+
+        tally = Tally()
+        began = time.monotonic()
+        ids = [p.pk for p in products]
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            for future in [
+                pool.submit(shopper, n, shop, emulator, ids, tally) for n in range(args.purchases)
+            ]:
+                future.result()
+        shopping = time.monotonic() - began
+
+        import stripe
+
+        client = stripe.StripeClient("sk_test_chaos_run", base_addresses={"api": emulator})
+        sessions = list(client.v1.checkout.sessions.list(params={"limit": 100}).auto_paging_iter())
+        paid_ids = {s.id for s in sessions if s.payment_status == "paid"}
+        done = (Order.Status.PAID, Order.Status.REFUND_PENDING, Order.Status.REFUNDED)
+        deadline = time.monotonic() + args.settle_timeout
+        while time.monotonic() < deadline:
+            settled = Order.objects.filter(stripe_session_id__in=paid_ids, status__in=done)
+            if settled.count() == len(paid_ids):
+                break
+            time.sleep(1)
+        converged = time.monotonic() - began - shopping
+
+        deliveries = requests.get(f"{emulator}/_emulator/deliveries", timeout=30).json()["data"]
+        dropped = {d["event"] for d in deliveries if d["status"] == "dropped"}
+        deadline = time.monotonic() + 60
+        while True:  # the next reconciliation brings in the last dropped ones
+            logged = set(StripeEvent.objects.values_list("stripe_id", flat=True))
+            if dropped <= logged or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        problems = [f"event {e} never reached the shop" for e in sorted(dropped - logged)]
+        for session_id in paid_ids:
+            orders = list(Order.objects.filter(stripe_session_id=session_id))
+            if len(orders) != 1 or orders[0].status not in done:
+                problems.append(f"paid session {session_id}: orders {orders!r}")
+        for order in Order.objects.filter(status=Order.Status.PAID):
+            if order.stripe_session_id not in paid_ids:
+                problems.append(f"{order} is paid but Stripe took no money for it")
+        taken: Counter[int] = Counter()
+        for order in Order.objects.filter(status=Order.Status.PAID).prefetch_related("lines"):
+            for line in order.lines.all():
+                taken[line.product_id] += line.quantity
+        for product in Product.objects.filter(pk__in=initial):
+            if initial[product.pk] - product.stock != taken[product.pk]:
+                problems.append(
+                    f"{product}: stock {initial[product.pk]} -> {product.stock}, "
+                    f"but {taken[product.pk]} paid for"
+                )
+            if product.stock < 0:
+                problems.append(f"{product} oversold: stock {product.stock}")
+        statuses = Counter(Order.objects.values_list("status", flat=True))
+
+        print(f"\nchaos run: {args.purchases} shoppers, --chaos --drop {args.drop} "
+              f"(seed {args.seed}), {connection.vendor}")  # fmt: skip
+        for outcome, count in sorted(tally.outcomes.items()):
+            print(f"  {outcome:<40} {count}")
+        print(f"  {'sessions paid at Stripe':<40} {len(paid_ids)}")
+        print(f"  {'orders by status':<40} {dict(sorted(statuses.items()))}")
+        print(f"  {'events sent':<40} {len(deliveries)}")
+        print(f"  {'  never delivered (dropped)':<40} {len(dropped)}")
+        print(f"  {'  of those, in the shop log anyway':<40} {len(dropped & logged)}")
+        print(f"  {'units paid for / stock taken':<40} {sum(taken.values())}")
+        print(f"  {'shopping took':<40} {shopping:.1f} s")
+        print(f"  {'all paid sessions settled after':<40} {converged:.1f} s more")
+        if problems:
+            print("\nFAILED:")
+            for problem in problems[:50]:
+                print(f"  {problem}")
+            raise SystemExit(1)
+        print("\nOK: every paid session is one paid order; stock taken = units paid; none oversold")
+    finally:
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
