@@ -3,7 +3,8 @@
     catalog.py    products, prices
     shipping.py   shipping rates
     coupons.py    coupons, promotion codes
-    checkout.py   Checkout Sessions, and paying one (the hosted page's action)
+    checkout.py   Checkout Sessions (create, read, list, expire), over
+    paying.py     paying one (the hosted page's action), expiry when due, settling
     payments.py   PaymentIntents, Charges, Refunds
     events.py     events (recorded by all of the above, handed to webhooks.py)
 

@@ -8,25 +8,22 @@ from typing import Any
 
 from stripe_emulator import objects
 from stripe_emulator.events import Events
-from stripe_emulator.listing import PAGE_PARAMS, Resource, Route
-from stripe_emulator.params import (
-    ApiError,
-    Filter,
-    Obj,
-    Params,
-    RequestContext,
-    apply_metadata,
-    changed,
-    check_known,
-    created_filters,
-    currency_of,
-    missing,
-    optional_str,
-    to_amount,
-    to_bool,
-    to_int,
-    to_str,
-)
+from stripe_emulator.listing import Resource
+from stripe_emulator.listing import Route
+from stripe_emulator.params import ApiError
+from stripe_emulator.params import Obj
+from stripe_emulator.params import Params
+from stripe_emulator.params import RequestContext
+from stripe_emulator.params import apply_metadata
+from stripe_emulator.params import changed
+from stripe_emulator.params import check_known
+from stripe_emulator.params import currency_of
+from stripe_emulator.params import missing
+from stripe_emulator.params import optional_str
+from stripe_emulator.params import to_amount
+from stripe_emulator.params import to_bool
+from stripe_emulator.params import to_int
+from stripe_emulator.params import to_str
 from stripe_emulator.store import Store
 
 
@@ -188,17 +185,13 @@ class Catalog(Resource):
 
     def product_list(self, params: Params) -> Obj:
         with self.store.lock:
-            check_known(params, ("active", "ids", "created", "url", *PAGE_PARAMS))
-            filters: list[Filter] = []
-            if "active" in params:
-                filters.append(("active", "eq", to_bool(params["active"], "active")))
+            filters = self.list_filters(params, ("active", "ids", "url"))
             if "ids" in params:
                 ids = params["ids"]
                 wanted = (
                     tuple(i for i in ids if isinstance(i, str)) if isinstance(ids, list) else ()
                 )
                 filters.append(("id", "in", wanted))
-            filters += created_filters(params)
             return self.paginate("products", filters, params, "/v1/products")
 
     # prices -------------------------------------------------------------------
@@ -343,23 +336,9 @@ class Catalog(Resource):
 
     def price_list(self, params: Params) -> Obj:
         with self.store.lock:
-            check_known(
-                params,
-                (
-                    "active",
-                    "product",
-                    "currency",
-                    "type",
-                    "lookup_keys",
-                    "limit",
-                    "starting_after",
-                    "ending_before",
-                    "created",
-                ),
+            filters = self.list_filters(
+                params, ("active", "product", "currency", "type", "lookup_keys")
             )
-            filters: list[Filter] = []
-            if "active" in params:
-                filters.append(("active", "eq", to_bool(params["active"], "active")))
             for key in ("product", "type"):
                 if key in params:
                     filters.append((key, "eq", params[key]))
@@ -369,5 +348,4 @@ class Catalog(Resource):
                 keys = params["lookup_keys"]
                 keys = keys if isinstance(keys, list) else [keys]
                 filters.append(("lookup_key", "in", tuple(k for k in keys if isinstance(k, str))))
-            filters += created_filters(params)
             return self.paginate("prices", filters, params, "/v1/prices")

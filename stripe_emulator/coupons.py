@@ -5,7 +5,7 @@ supports `duration=once` (and accepts `forever`/`repeating`, which mean the
 same thing for a one-off payment). A promotion code is a customer-facing
 `code` for one coupon (`promotion[type]=coupon`, `promotion[coupon]`), and
 `active` or not. The hosted Checkout page applies a code to a session with
-`discount_for` (see checkout.py).
+`redeemable` (see pricing.py).
 """
 
 from __future__ import annotations
@@ -14,24 +14,22 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from stripe_emulator.listing import PAGE_PARAMS, Resource, Route
-from stripe_emulator.params import (
-    ApiError,
-    Filter,
-    Obj,
-    Params,
-    RequestContext,
-    apply_metadata,
-    check_known,
-    created_filters,
-    currency_of,
-    missing,
-    optional_str,
-    to_bool,
-    to_int,
-    to_str,
-)
-from stripe_emulator.store import Store, new_id
+from stripe_emulator.listing import Resource
+from stripe_emulator.listing import Route
+from stripe_emulator.params import ApiError
+from stripe_emulator.params import Obj
+from stripe_emulator.params import Params
+from stripe_emulator.params import RequestContext
+from stripe_emulator.params import apply_metadata
+from stripe_emulator.params import check_known
+from stripe_emulator.params import currency_of
+from stripe_emulator.params import missing
+from stripe_emulator.params import optional_str
+from stripe_emulator.params import to_bool
+from stripe_emulator.params import to_int
+from stripe_emulator.params import to_str
+from stripe_emulator.store import Store
+from stripe_emulator.store import new_id
 
 DURATIONS = ("once", "forever", "repeating")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -209,8 +207,8 @@ class Coupons(Resource):
 
     def coupon_list(self, params: Params) -> Obj:
         with self.store.lock:
-            check_known(params, ("created", *PAGE_PARAMS))
-            return self.paginate("coupons", created_filters(params), params, "/v1/coupons")
+            filters = self.list_filters(params, ())
+            return self.paginate("coupons", filters, params, "/v1/coupons")
 
     # promotion codes -------------------------------------------------------------
 
@@ -275,15 +273,11 @@ class Coupons(Resource):
 
     def promotion_code_list(self, params: Params) -> Obj:
         with self.store.lock:
-            check_known(params, ("active", "code", "coupon", "created", *PAGE_PARAMS))
-            filters: list[Filter] = []
-            if "active" in params:
-                filters.append(("active", "eq", to_bool(params["active"], "active")))
+            filters = self.list_filters(params, ("active", "code", "coupon"))
             if "code" in params:
                 filters.append(("_code", "eq", to_str(params["code"], "code").upper()))
             if "coupon" in params:
                 filters.append(("_coupon", "eq", to_str(params["coupon"], "coupon")))
-            filters += created_filters(params)
             return self.paginate("promotion_codes", filters, params, "/v1/promotion_codes")
 
     # applying a code ---------------------------------------------------------------

@@ -10,8 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from stripe_emulator import objects
-from stripe_emulator.listing import PAGE_PARAMS, Resource, Route
-from stripe_emulator.params import Filter, Obj, Params, RequestContext, check_known, created_filters
+from stripe_emulator.listing import Resource
+from stripe_emulator.listing import Route
+from stripe_emulator.params import Obj
+from stripe_emulator.params import Params
+from stripe_emulator.params import RequestContext
 from stripe_emulator.store import Store
 
 
@@ -55,9 +58,8 @@ class Events(Resource):
 
     def event_list(self, params: Params) -> Obj:
         with self.store.lock:
-            check_known(params, ("type", "types", "created", "delivery_success", *PAGE_PARAMS))
+            filters = self.list_filters(params, ("type", "types", "delivery_success"))
             self.catch_up()
-            filters: list[Filter] = []
             if "type" in params:
                 pattern = str(params["type"])
                 # Stripe's `type` filter accepts a trailing `*` wildcard (`charge.*`).
@@ -68,5 +70,4 @@ class Events(Resource):
             if "types" in params:
                 types = params["types"] if isinstance(params["types"], list) else [params["types"]]
                 filters.append(("type", "in", tuple(types)))
-            filters += created_filters(params)
             return self.paginate("events", filters, params, "/v1/events")

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
 from stripe_emulator import objects
 from stripe_emulator.objects import public
-from stripe_emulator.params import ApiError, Filter, Obj, Params, not_found, to_int
-from stripe_emulator.store import BadCursor, Store
+from stripe_emulator.params import ApiError
+from stripe_emulator.params import Filter
+from stripe_emulator.params import Obj
+from stripe_emulator.params import Params
+from stripe_emulator.params import check_known
+from stripe_emulator.params import created_filters
+from stripe_emulator.params import not_found
+from stripe_emulator.params import to_bool
+from stripe_emulator.params import to_int
+from stripe_emulator.store import BadCursor
+from stripe_emulator.store import Store
 
 # Prefix of an id -> the collection that holds it, for generic `expand`.
 ID_PREFIXES = {
@@ -109,8 +119,19 @@ class Resource:
 
     # -- lists -------------------------------------------------------------------
 
+    @staticmethod
+    def list_filters(params: Params, allowed: Iterable[str]) -> list[Filter]:
+        """Check a list's parameters, `allowed` and those every list takes (`created`,
+        paging): its filters, to add to, start with `active` when it is given."""
+        check_known(params, (*allowed, "created", *PAGE_PARAMS))
+        if "active" in params:
+            return [("active", "eq", to_bool(params["active"], "active"))]
+        return []
+
     def paginate(self, collection: str, filters: list[Filter], params: Params, url: str) -> Obj:
-        """Cursor pagination over a newest-first list, as Stripe's list endpoints do."""
+        """Cursor pagination over a newest-first list, as Stripe's list endpoints do,
+        filtered by `filters` and by `created`, which every list takes."""
+        filters = [*filters, *created_filters(params)]
         limit = page_limit(params)
         cursor_param = "starting_after" if params.get("starting_after") else "ending_before"
         try:

@@ -1,7 +1,7 @@
 """PaymentIntents and Charges (retrieve, list), Refunds (create, retrieve, list), Customers.
 
 PaymentIntents, Charges and Customers are only created by paying a Checkout
-Session (see checkout.py); refunds are made through the API.
+Session (see paying.py); refunds are made through the API.
 """
 
 from __future__ import annotations
@@ -11,24 +11,22 @@ from http import HTTPStatus
 
 from stripe_emulator import payment_objects
 from stripe_emulator.events import Events
-from stripe_emulator.listing import PAGE_PARAMS, Resource, Route
+from stripe_emulator.listing import Resource
+from stripe_emulator.listing import Route
 from stripe_emulator.objects import public
-from stripe_emulator.params import (
-    ApiError,
-    Filter,
-    Obj,
-    Params,
-    RequestContext,
-    apply_metadata,
-    changed,
-    check_known,
-    created_filters,
-    format_amount,
-    missing,
-    to_int,
-    to_str,
-)
-from stripe_emulator.store import Store, new_id
+from stripe_emulator.params import ApiError
+from stripe_emulator.params import Obj
+from stripe_emulator.params import Params
+from stripe_emulator.params import RequestContext
+from stripe_emulator.params import apply_metadata
+from stripe_emulator.params import changed
+from stripe_emulator.params import check_known
+from stripe_emulator.params import format_amount
+from stripe_emulator.params import missing
+from stripe_emulator.params import to_int
+from stripe_emulator.params import to_str
+from stripe_emulator.store import Store
+from stripe_emulator.store import new_id
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -59,9 +57,8 @@ class Payments(Resource):
     def list_by(self, collection: str, keys: tuple[str, ...], params: Params) -> Obj:
         """A list filtered by equality on `keys` (and `created`), newest first."""
         with self.store.lock:
-            check_known(params, (*keys, "created", *PAGE_PARAMS))
-            filters: list[Filter] = [(key, "eq", params[key]) for key in keys if key in params]
-            filters += created_filters(params)
+            filters = self.list_filters(params, keys)
+            filters += [(key, "eq", params[key]) for key in keys if key in params]
             return self.paginate(collection, filters, params, f"/v1/{collection}")
 
     # refunds ------------------------------------------------------------------

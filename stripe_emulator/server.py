@@ -12,21 +12,27 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
 
 from stripe_emulator import API_VERSION
+from stripe_emulator import testing
 from stripe_emulator.api import Api
-from stripe_emulator.cards import CardError
-from stripe_emulator.forms import FormError, parse_form, parse_pairs
+from stripe_emulator.forms import FormError
+from stripe_emulator.forms import parse_form
+from stripe_emulator.forms import parse_pairs
 from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import dashboard as dashboard_page
-from stripe_emulator.pages import fill_session_id
-from stripe_emulator.params import ApiError, RequestContext
-from stripe_emulator.schema import KNOWN_API_VERSIONS, Schema
-from stripe_emulator.store import Store, new_id
+from stripe_emulator.params import ApiError
+from stripe_emulator.params import RequestContext
+from stripe_emulator.schema import KNOWN_API_VERSIONS
+from stripe_emulator.schema import Schema
+from stripe_emulator.store import Store
+from stripe_emulator.store import new_id
 from stripe_emulator.webhooks import Deliverer
 
 MAX_BODY = 1_000_000
@@ -172,7 +178,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             elif path == "/healthz":
                 self.send_body(HTTPStatus.OK, b"ok", "text/plain")
             elif path.startswith("/_emulator/"):
-                self._test_endpoint(method, path, url.query)
+                emulator = self.emulator
+                self.send_json(
+                    *testing.handle(
+                        emulator.api, emulator.deliverer, method, path, url.query, self._body()
+                    )
+                )
             elif path == "/" or path.startswith(("/pay/", "/dashboard/")):
                 self._page(method, path, url.query)
             else:
@@ -317,85 +328,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
             store.save()
             return HTTPStatus.OK, data, False
-
-    # -- test endpoints ------------------------------------------------------------
-
-    def _test_endpoint(self, method: str, path: str, query: str) -> None:
-        emulator = self.emulator
-        params = parse_form(query)
-        if method == "GET" and path == "/_emulator/deliveries":
-            rows = emulator.deliverer.listing(params.get("event"))
-            self.send_json(HTTPStatus.OK, {"object": "list", "data": rows})
-            return
-        if method == "POST" and path == "/_emulator/flush":
-            timeout = min(float(params.get("timeout", 10)), 30.0)
-            self.send_json(HTTPStatus.OK, emulator.deliverer.flush(timeout))
-            return
-        if method == "POST" and path == "/_emulator/clock/advance":
-            body = parse_form(self._body())
-            seconds = int(params.get("seconds", body.get("seconds", 0)))
-            now = emulator.store.advance_clock(seconds)
-            expired = emulator.api.checkout.expire_due_sessions()
-            self.send_json(HTTPStatus.OK, {"now": now, "expired_sessions": expired})
-            return
-        match = re.fullmatch(r"/_emulator/sessions/([^/]+)/pay", path)
-        if method == "POST" and match:
-            self._test_pay(match.group(1))
-            return
-        match = re.fullmatch(r"/_emulator/sessions/([^/]+)/settle", path)
-        if method == "POST" and match:
-            outcome = str(parse_form(self._body()).get("outcome", "succeeded"))
-            if outcome not in ("succeeded", "failed"):
-                raise ApiError(HTTPStatus.BAD_REQUEST, "outcome is succeeded or failed.")
-            session = emulator.api.checkout.session_settle(
-                match.group(1), succeeded=outcome == "succeeded"
-            )
-            self.send_json(HTTPStatus.OK, {"session": emulator.api.checkout.render(session)})
-            return
-        match = re.fullmatch(r"/_emulator/events/([^/]+)/resend", path)
-        if method == "POST" and match:
-            found = emulator.deliverer.resend(match.group(1))
-            self.send_json(HTTPStatus.OK if found else HTTPStatus.NOT_FOUND, {"resent": found})
-            return
-        raise ApiError(HTTPStatus.NOT_FOUND, f"Unrecognized request URL ({method}: {path}).")
-
-    def _test_pay(self, session_id: str) -> None:
-        form = parse_pairs(parse_qsl(self._body(), keep_blank_values=True))
-        checkout = self.emulator.api.checkout
-        try:
-            session = checkout.session_pay(
-                session_id,
-                card_number=str(form.get("card", "4242424242424242")),
-                expiry=str(form.get("expiry", "12/34")),
-                cvc=str(form.get("cvc", "123")),
-                email=str(form.get("email", "buyer@example.com")),
-                name=str(form.get("name", "")) or None,
-                method=str(form.get("method", "card")),
-                **checkout_page.choices(form),
-            )
-        except CardError as exc:
-            session = checkout.session(session_id)
-            self.send_json(
-                exc.status,
-                {
-                    "paid": False,
-                    "error": {
-                        "code": exc.code,
-                        "decline_code": exc.decline_code,
-                        "message": exc.message,
-                    },
-                    "session": checkout.render(session),
-                },
-            )
-            return
-        self.send_json(
-            HTTPStatus.OK,
-            {
-                "paid": session["payment_status"] == "paid",
-                "redirect": fill_session_id(session["success_url"], session_id),
-                "session": checkout.render(session),
-            },
-        )
 
     # -- HTML pages ------------------------------------------------------------------
 

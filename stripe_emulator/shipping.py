@@ -2,7 +2,7 @@
 
 Only `type=fixed_amount` rates, as Checkout's `shipping_options[][shipping_rate]`
 refers to them. A Checkout Session charges the chosen rate's amount on top of
-its line items (see checkout.py).
+its line items (see pricing.py).
 """
 
 from __future__ import annotations
@@ -10,24 +10,22 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from stripe_emulator.listing import PAGE_PARAMS, Resource, Route
-from stripe_emulator.params import (
-    ApiError,
-    Filter,
-    Obj,
-    Params,
-    RequestContext,
-    apply_metadata,
-    check_known,
-    created_filters,
-    currency_of,
-    missing,
-    optional_str,
-    to_bool,
-    to_int,
-    to_str,
-)
-from stripe_emulator.store import Store, new_id
+from stripe_emulator.listing import Resource
+from stripe_emulator.listing import Route
+from stripe_emulator.params import ApiError
+from stripe_emulator.params import Obj
+from stripe_emulator.params import Params
+from stripe_emulator.params import RequestContext
+from stripe_emulator.params import apply_metadata
+from stripe_emulator.params import check_known
+from stripe_emulator.params import currency_of
+from stripe_emulator.params import missing
+from stripe_emulator.params import optional_str
+from stripe_emulator.params import to_bool
+from stripe_emulator.params import to_int
+from stripe_emulator.params import to_str
+from stripe_emulator.store import Store
+from stripe_emulator.store import new_id
 
 TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
 ESTIMATE_UNITS = ("business_day", "day", "hour", "month", "week")
@@ -160,11 +158,7 @@ class Shipping(Resource):
 
     def rate_list(self, params: Params) -> Obj:
         with self.store.lock:
-            check_known(params, ("active", "currency", "created", *PAGE_PARAMS))
-            filters: list[Filter] = []
-            if "active" in params:
-                filters.append(("active", "eq", to_bool(params["active"], "active")))
+            filters = self.list_filters(params, ("active", "currency"))
             if "currency" in params:
                 filters.append(("_currency", "eq", currency_of(params["currency"])))
-            filters += created_filters(params)
             return self.paginate("shipping_rates", filters, params, "/v1/shipping_rates")
