@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from stripe_emulator.legacy import open_store
-from stripe_emulator.server import Emulator
-from stripe_emulator.server import make_server
+from stripe_emulator.server import Emulator, make_server
 from stripe_emulator.webhooks import Deliverer
 
 

@@ -8,22 +8,23 @@ from typing import Any
 
 from stripe_emulator import objects
 from stripe_emulator.events import Events
-from stripe_emulator.listing import Resource
-from stripe_emulator.listing import Route
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import Obj
-from stripe_emulator.params import Params
-from stripe_emulator.params import RequestContext
-from stripe_emulator.params import apply_metadata
-from stripe_emulator.params import changed
-from stripe_emulator.params import check_known
-from stripe_emulator.params import currency_of
-from stripe_emulator.params import missing
-from stripe_emulator.params import optional_str
-from stripe_emulator.params import to_amount
-from stripe_emulator.params import to_bool
-from stripe_emulator.params import to_int
-from stripe_emulator.params import to_str
+from stripe_emulator.listing import Resource, Route
+from stripe_emulator.params import (
+    ApiError,
+    Obj,
+    Params,
+    RequestContext,
+    apply_metadata,
+    changed,
+    check_known,
+    currency_of,
+    missing,
+    optional_str,
+    to_amount,
+    to_bool,
+    to_int,
+    to_str,
+)
 from stripe_emulator.store import Store
 
 

@@ -11,22 +11,23 @@ from typing import Any
 
 from stripe_emulator import objects
 from stripe_emulator.listing import Route
-from stripe_emulator.params import MAX_AMOUNT
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import Obj
-from stripe_emulator.params import Params
-from stripe_emulator.params import RequestContext
-from stripe_emulator.params import apply_metadata
-from stripe_emulator.params import check_known
-from stripe_emulator.params import format_amount
-from stripe_emulator.params import missing
-from stripe_emulator.params import optional_str
-from stripe_emulator.params import to_bool
-from stripe_emulator.params import to_int
-from stripe_emulator.params import to_str
+from stripe_emulator.params import (
+    MAX_AMOUNT,
+    ApiError,
+    Obj,
+    Params,
+    RequestContext,
+    apply_metadata,
+    check_known,
+    format_amount,
+    missing,
+    optional_str,
+    to_bool,
+    to_int,
+    to_str,
+)
 from stripe_emulator.paying import Paying
-from stripe_emulator.pricing import choose_rate
-from stripe_emulator.pricing import reprice
+from stripe_emulator.pricing import choose_rate, reprice
 
 # Stripe accepts expires_at from 30 minutes to 24 hours ahead. The slack
 # absorbs clock differences between the app and this process, so an app that

@@ -14,22 +14,22 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from stripe_emulator.listing import Resource
-from stripe_emulator.listing import Route
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import Obj
-from stripe_emulator.params import Params
-from stripe_emulator.params import RequestContext
-from stripe_emulator.params import apply_metadata
-from stripe_emulator.params import check_known
-from stripe_emulator.params import currency_of
-from stripe_emulator.params import missing
-from stripe_emulator.params import optional_str
-from stripe_emulator.params import to_bool
-from stripe_emulator.params import to_int
-from stripe_emulator.params import to_str
-from stripe_emulator.store import Store
-from stripe_emulator.store import new_id
+from stripe_emulator.listing import Resource, Route
+from stripe_emulator.params import (
+    ApiError,
+    Obj,
+    Params,
+    RequestContext,
+    apply_metadata,
+    check_known,
+    currency_of,
+    missing,
+    optional_str,
+    to_bool,
+    to_int,
+    to_str,
+)
+from stripe_emulator.store import Store, new_id
 
 DURATIONS = ("once", "forever", "repeating")
 CODE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")

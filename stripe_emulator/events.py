@@ -10,11 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from stripe_emulator import objects
-from stripe_emulator.listing import Resource
-from stripe_emulator.listing import Route
-from stripe_emulator.params import Obj
-from stripe_emulator.params import Params
-from stripe_emulator.params import RequestContext
+from stripe_emulator.listing import Resource, Route
+from stripe_emulator.params import Obj, Params, RequestContext
 from stripe_emulator.store import Store
 
 

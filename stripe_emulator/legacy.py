@@ -13,10 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stripe_emulator.store import COLLECTIONS
-from stripe_emulator.store import StateFileError
-from stripe_emulator.store import Store
-from stripe_emulator.store import is_sqlite
+from stripe_emulator.store import COLLECTIONS, StateFileError, Store, is_sqlite
 
 
 def open_store(path: Path) -> Store:

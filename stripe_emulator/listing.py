@@ -8,24 +8,24 @@ and ``paginate`` (a Stripe list over a store query, newest first).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
 from stripe_emulator import objects
 from stripe_emulator.objects import public
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import Filter
-from stripe_emulator.params import Obj
-from stripe_emulator.params import Params
-from stripe_emulator.params import check_known
-from stripe_emulator.params import created_filters
-from stripe_emulator.params import not_found
-from stripe_emulator.params import to_bool
-from stripe_emulator.params import to_int
-from stripe_emulator.store import BadCursor
-from stripe_emulator.store import Store
+from stripe_emulator.params import (
+    ApiError,
+    Filter,
+    Obj,
+    Params,
+    check_known,
+    created_filters,
+    not_found,
+    to_bool,
+    to_int,
+)
+from stripe_emulator.store import BadCursor, Store
 
 # Prefix of an id -> the collection that holds it, for generic `expand`.
 ID_PREFIXES = {

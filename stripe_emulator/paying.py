@@ -11,20 +11,13 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from stripe_emulator import payment_objects
-from stripe_emulator.cards import Card
-from stripe_emulator.cards import CardError
-from stripe_emulator.cards import charge_card
+from stripe_emulator.cards import Card, CardError, charge_card
 from stripe_emulator.coupons import Coupons
 from stripe_emulator.events import Events
 from stripe_emulator.listing import Resource
-from stripe_emulator.params import AUTOMATIC
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import Obj
-from stripe_emulator.params import RequestContext
-from stripe_emulator.pricing import apply_choices
-from stripe_emulator.pricing import shipping_details
-from stripe_emulator.store import Store
-from stripe_emulator.store import new_id
+from stripe_emulator.params import AUTOMATIC, ApiError, Obj, RequestContext
+from stripe_emulator.pricing import apply_choices, shipping_details
+from stripe_emulator.store import Store, new_id
 
 # How a session is paid on the hosted page: a test card, or a US bank account
 # that completes the session unpaid and settles later (succeeded or failed).

@@ -11,22 +11,22 @@ from http import HTTPStatus
 
 from stripe_emulator import payment_objects
 from stripe_emulator.events import Events
-from stripe_emulator.listing import Resource
-from stripe_emulator.listing import Route
+from stripe_emulator.listing import Resource, Route
 from stripe_emulator.objects import public
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import Obj
-from stripe_emulator.params import Params
-from stripe_emulator.params import RequestContext
-from stripe_emulator.params import apply_metadata
-from stripe_emulator.params import changed
-from stripe_emulator.params import check_known
-from stripe_emulator.params import format_amount
-from stripe_emulator.params import missing
-from stripe_emulator.params import to_int
-from stripe_emulator.params import to_str
-from stripe_emulator.store import Store
-from stripe_emulator.store import new_id
+from stripe_emulator.params import (
+    ApiError,
+    Obj,
+    Params,
+    RequestContext,
+    apply_metadata,
+    changed,
+    check_known,
+    format_amount,
+    missing,
+    to_int,
+    to_str,
+)
+from stripe_emulator.store import Store, new_id
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 

@@ -7,10 +7,8 @@ paying), and the shipping details it collects.
 from __future__ import annotations
 
 from stripe_emulator.cards import CardError
-from stripe_emulator.coupons import Coupons
-from stripe_emulator.coupons import discount_amount
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import Obj
+from stripe_emulator.coupons import Coupons, discount_amount
+from stripe_emulator.params import ApiError, Obj
 
 
 def choose_rate(session: Obj, rate_id: str) -> None:

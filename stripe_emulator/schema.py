@@ -25,13 +25,7 @@ import stripe
 
 from stripe_emulator import API_VERSION
 from stripe_emulator.params import ApiError
-from stripe_emulator.sdk_types import Enum
-from stripe_emulator.sdk_types import Hash
-from stripe_emulator.sdk_types import ListOf
-from stripe_emulator.sdk_types import MapOf
-from stripe_emulator.sdk_types import Node
-from stripe_emulator.sdk_types import Union
-from stripe_emulator.sdk_types import endpoint_types
+from stripe_emulator.sdk_types import Enum, Hash, ListOf, MapOf, Node, Union, endpoint_types
 
 # The API versions a request may pin in `Stripe-Version`: the account's default and the
 # one the installed SDK sends unless told otherwise (`stripe.api_version`). The emulator

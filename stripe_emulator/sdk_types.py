@@ -20,8 +20,7 @@ import importlib
 import re
 import sys
 import typing
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any

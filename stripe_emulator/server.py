@@ -12,27 +12,19 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from stripe_emulator import API_VERSION
-from stripe_emulator import testing
+from stripe_emulator import API_VERSION, testing
 from stripe_emulator.api import Api
-from stripe_emulator.forms import FormError
-from stripe_emulator.forms import parse_form
-from stripe_emulator.forms import parse_pairs
+from stripe_emulator.forms import FormError, parse_form, parse_pairs
 from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import dashboard as dashboard_page
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import RequestContext
-from stripe_emulator.schema import KNOWN_API_VERSIONS
-from stripe_emulator.schema import Schema
-from stripe_emulator.store import Store
-from stripe_emulator.store import new_id
+from stripe_emulator.params import ApiError, RequestContext
+from stripe_emulator.schema import KNOWN_API_VERSIONS, Schema
+from stripe_emulator.store import Store, new_id
 from stripe_emulator.webhooks import Deliverer
 
 MAX_BODY = 1_000_000

@@ -14,8 +14,7 @@ from urllib.parse import parse_qsl
 
 from stripe_emulator.api import Api
 from stripe_emulator.cards import CardError
-from stripe_emulator.forms import parse_form
-from stripe_emulator.forms import parse_pairs
+from stripe_emulator.forms import parse_form, parse_pairs
 from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import fill_session_id
 from stripe_emulator.params import ApiError

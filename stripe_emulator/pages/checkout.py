@@ -9,13 +9,9 @@ from typing import Any
 
 from stripe_emulator.cards import CardError
 from stripe_emulator.checkout import Checkout
-from stripe_emulator.pages import esc
-from stripe_emulator.pages import fill_session_id
-from stripe_emulator.pages import page
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import format_amount
-from stripe_emulator.paying import BANK_TRANSFER
-from stripe_emulator.paying import CARD
+from stripe_emulator.pages import esc, fill_session_id, page
+from stripe_emulator.params import ApiError, format_amount
+from stripe_emulator.paying import BANK_TRANSFER, CARD
 
 
 @dataclass

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from decimal import Decimal
-from decimal import InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 from stripe_emulator.api import Api
 from stripe_emulator.objects import ZERO_DECIMAL
-from stripe_emulator.pages import esc
-from stripe_emulator.pages import page
-from stripe_emulator.pages.promotions import create_promotion_code
-from stripe_emulator.pages.promotions import promotion_codes_card
-from stripe_emulator.params import ApiError
-from stripe_emulator.params import RequestContext
-from stripe_emulator.params import format_amount
+from stripe_emulator.pages import esc, page
+from stripe_emulator.pages.promotions import create_promotion_code, promotion_codes_card
+from stripe_emulator.params import ApiError, RequestContext, format_amount
 from stripe_emulator.store import new_id
 from stripe_emulator.webhooks import Deliverer
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from stripe_emulator.api import Api
 from stripe_emulator.pages import esc
-from stripe_emulator.params import RequestContext
-from stripe_emulator.params import format_amount
+from stripe_emulator.params import RequestContext, format_amount
 
 
 def promotion_codes_card(api: Api) -> str:
