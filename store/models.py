@@ -4,12 +4,15 @@ reservations that hold some of it for a while (a shopper on Checkout)."""
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
 def live_reservations(prefix: str = "") -> Q:
@@ -92,7 +95,15 @@ class Product(models.Model):
 
     @property
     def image(self) -> str:
-        return self.images[0] if self.images else ""
+        """The first image. One of the shop's own static files is shown by its path, so it
+        works on whatever host and port serves the shop: Stripe needs absolute URLs, so
+        seed_demo gave it the address the shop had then."""
+        url = self.images[0] if self.images else ""
+        parts = urlsplit(url)
+        ours = parts.hostname in LOCAL_HOSTS or parts.netloc == urlsplit(settings.SITE_URL).netloc
+        if ours and parts.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            return parts.path
+        return url
 
     def available(self) -> int:
         """Stock minus live reservations; needs `with_reserved()` on the queryset."""

@@ -95,3 +95,20 @@ def test_healthz_503_when_database_unreachable(client):
         response = client.get("/healthz")
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("http://localhost:8000/static/img/products/teapot.svg", "/static/img/products/teapot.svg"),
+        ("http://127.0.0.1:8001/static/img/products/teapot.svg", "/static/img/products/teapot.svg"),
+        ("https://cdn.example.com/static/teapot.png", "https://cdn.example.com/static/teapot.png"),
+        ("https://cdn.example.com/teapot.png", "https://cdn.example.com/teapot.png"),
+    ],
+)
+def test_the_shops_own_images_work_on_any_port(client, stored, shown):
+    product = ProductFactory(images=[stored])
+
+    response = client.get(f"/products/{product.pk}/")
+
+    assert f'src="{shown}"' in response.content.decode()
