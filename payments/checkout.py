@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -132,7 +132,7 @@ def _limits_check(*, client_ip: str, wanted: dict[int, int], kind: str) -> None:
 
 def _order_reserve(
     *,
-    user: AbstractBaseUser | AnonymousUser | None,
+    user: User | AnonymousUser | None,
     cart: Cart | None,
     wanted: dict[int, int],
     kind: str,
@@ -251,7 +251,7 @@ def success_url(session_id: str) -> str:
 
 def checkout_start(
     *,
-    user: AbstractBaseUser | AnonymousUser | None,
+    user: User | AnonymousUser | None,
     cart: Cart | None = None,
     lines: list[LineRequest] | None = None,
     kind: str = Order.Kind.GOODS,
@@ -282,6 +282,7 @@ def checkout_start(
                     "so nothing new was started. Please try again in a moment."
                 ) from None
             if settled.status == Order.Status.PAID:
+                assert settled.stripe_session_id is not None  # paid through its session
                 return CheckoutStarted(order=settled, url=success_url(settled.stripe_session_id))
             continue
         try:
