@@ -34,6 +34,7 @@ def test_product_with_default_price_data(stripe_client: stripe.StripeClient) -> 
         params={"name": "Book", "default_price_data": {"unit_amount": 1999, "currency": "eur"}}
     )
 
+    assert isinstance(product.default_price, str)
     price = stripe_client.v1.prices.retrieve(product.default_price)
     expanded = stripe_client.v1.products.retrieve(product.id, params={"expand": ["default_price"]})
 
@@ -41,6 +42,7 @@ def test_product_with_default_price_data(stripe_client: stripe.StripeClient) -> 
     assert price.currency == "eur"
     assert price.type == "one_time"
     assert price.product == product.id
+    assert isinstance(expanded.default_price, stripe.Price)
     assert expanded.default_price.id == price.id
 
 
@@ -68,6 +70,7 @@ def test_update_default_price_and_archive_price(stripe_client: stripe.StripeClie
     assert archived.active is False
     assert archived.lookup_key == "lamp"
     assert second.type == "recurring"
+    assert second.recurring is not None
     assert second.recurring.interval == "month"
     assert [p.id for p in active.data] == [second.id]
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
@@ -142,6 +145,7 @@ def test_list_filters_and_expand_data(stripe_client: stripe.StripeClient) -> Non
 
     assert [p.id for p in active.data] == [kept.id]
     assert prices.data[0].id == price.id
+    assert isinstance(prices.data[0].product, stripe.Product)
     assert prices.data[0].product.name == "Kept"
 
 
