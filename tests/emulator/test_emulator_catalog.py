@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Unpack
+
 import pytest
 import stripe
 
 from tests.support.emulator import Emulator
+
+if TYPE_CHECKING:
+    from stripe.params import PriceListParams
 
 pytestmark = pytest.mark.emulator
 
@@ -164,8 +169,8 @@ def test_price_list_filters_and_a_cursor_outside_the_filter(
         params={"product": cup.id, "unit_amount": 9, "currency": "usd"}
     )
 
-    def ids(**params: object) -> list[str]:
-        return [p.id for p in stripe_client.v1.prices.list(params=params).data]  # type: ignore[arg-type]
+    def ids(**params: Unpack[PriceListParams]) -> list[str]:
+        return [p.id for p in stripe_client.v1.prices.list(params=params).data]
 
     assert ids(product=tea.id) == [eur.id, usd.id]
     assert ids(active=False) == [eur.id]
