@@ -101,6 +101,7 @@ Node = Scalar | Enum | ListOf | MapOf | Union | Hash
 def _resolve(annotation: Any, namespace: dict[str, Any]) -> Any:
     if isinstance(annotation, str):
         annotation = typing.ForwardRef(annotation)
+    # typing's private evaluator (what get_type_hints uses); typeshed leaves it out.
     return typing._eval_type(annotation, namespace, namespace)  # type: ignore[attr-defined]
 
 
