@@ -35,8 +35,9 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
-## Types: mypy with django-stubs, strict on the app packages (pyproject.toml); not yet in lint
+## Types alone: mypy with django-stubs, strict on the app packages (pyproject.toml); also in lint
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 

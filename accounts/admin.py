@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -13,10 +15,14 @@ class LiveFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [("live", "Live"), ("revoked", "Revoked")]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Entitlement]
+    ) -> QuerySet[Entitlement]:
         if self.value() == "live":
             return queryset.filter(revoked_at__isnull=True)
         if self.value() == "revoked":
@@ -24,15 +30,16 @@ class LiveFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EntitlementAddForm(forms.ModelForm):
+class EntitlementAddForm(forms.ModelForm[Entitlement]):
     class Meta:
         model = Entitlement
         fields = ("user", "feature", "note")
 
-    def clean(self) -> dict[str, object]:
+    def clean(self) -> dict[str, Any]:
         # Django skips the one-live-grant constraint here (its condition is on revoked_at,
         # not a form field), so check it to show an error instead of a 500.
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean returns cleaned_data
         user, feature = cleaned.get("user"), cleaned.get("feature")
         live = Entitlement.objects.live().filter(user=user, feature=feature)
         if user and feature and live.exists():
@@ -41,7 +48,7 @@ class EntitlementAddForm(forms.ModelForm):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(admin.ModelAdmin):
+class EntitlementAdmin(admin.ModelAdmin[Entitlement]):
     """Grant by hand with "Add" (you are recorded as the granter), revoke with the action."""
 
     list_display = (
@@ -64,12 +71,18 @@ class EntitlementAdmin(admin.ModelAdmin):
     def is_live(self, obj: Entitlement) -> bool:
         return obj.revoked_at is None
 
-    def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Entitlement | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[forms.ModelForm[Entitlement]]:
         if obj is None:
             kwargs["form"] = EntitlementAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_fields(self, request: HttpRequest, obj: Entitlement | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("user", "feature", "note")
         return (
@@ -83,7 +96,9 @@ class EntitlementAdmin(admin.ModelAdmin):
             "revoked_by",
         )
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Entitlement | None = None
+    ) -> tuple[str, ...]:
         if obj is None:
             return ()
         # Who, when and why a grant exists is history: only the note stays editable.
@@ -97,16 +112,24 @@ class EntitlementAdmin(admin.ModelAdmin):
             "revoked_by",
         )
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Entitlement,
+        form: forms.ModelForm[Entitlement],
+        change: bool,
+    ) -> None:
         if not change:
+            assert request.user.is_authenticated  # the admin lets only staff in
             obj.granted_by = request.user
         super().save_model(request, obj, form, change)
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Entitlement | None = None) -> bool:
         return False  # revoke instead, so the record of who had access stays
 
     @admin.action(description="Revoke the selected entitlements")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Entitlement]) -> None:
+        assert request.user.is_authenticated  # the admin lets only staff in
         live = list(queryset.filter(revoked_at__isnull=True))
         for entitlement in live:
             services.entitlement_revoke(entitlement=entitlement, by=request.user)

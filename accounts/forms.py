@@ -7,29 +7,30 @@ password reset and django-axes lockout all keep working unchanged.
 
 from __future__ import annotations
 
-from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from typing import Any
 
-User = get_user_model()
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
+from django.contrib.auth.models import User  # what BaseUserCreationForm.Meta.model is
 
 # `auth.User.username` is 150 characters; an email longer than that cannot be a username.
 EMAIL_MAX_LENGTH = User._meta.get_field("username").max_length
 
 
-class SignupForm(BaseUserCreationForm):
+class SignupForm(BaseUserCreationForm[User]):
     email = forms.EmailField(
         label="Email",
         max_length=EMAIL_MAX_LENGTH,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
 
-    class Meta(BaseUserCreationForm.Meta):
+    class Meta:  # BaseUserCreationForm.Meta's model; its other options are replaced here
+        model = User
         fields = ("email",)
         field_classes: dict[str, type[forms.Field]] = {}
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
+        email: str = self.cleaned_data["email"].strip().lower()
         taken = User.objects.filter(username__iexact=email).exists() or (
             User.objects.filter(email__iexact=email).exists()
         )
@@ -44,14 +45,14 @@ class SignupForm(BaseUserCreationForm):
         # Set before the password validators run, so "similar to your email" is caught.
         if self.cleaned_data.get("email"):
             self.instance.username = self.cleaned_data["email"]
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # a private Django hook the stubs omit
 
 
 class EmailAuthenticationForm(AuthenticationForm):
     """Django's login form, with the username field presented (and matched) as an email."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.fields["username"].label = "Email"
         # A text input, not type=email: staff accounts made with createsuperuser may have
         # plain usernames, and they log in here too.

@@ -25,14 +25,14 @@ from payments.models import Order
 from store.models import Price
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
 logger = logging.getLogger(__name__)
 
 MEMBERS_AREA = Entitlement.Feature.MEMBERS_AREA
 
 
-def user_has_access(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+def user_has_access(user: User | AnonymousUser | None) -> bool:
     """True if the user holds a live (unrevoked) members' area entitlement. One query."""
     if user is None or not user.is_authenticated:
         return False
@@ -99,9 +99,7 @@ def entitlement_revoke_for_order(*, order: Order) -> int:
     return revoked
 
 
-def entitlement_grant(
-    *, user: AbstractBaseUser, by: AbstractBaseUser | None, note: str = ""
-) -> Entitlement:
+def entitlement_grant(*, user: User, by: User | None, note: str = "") -> Entitlement:
     """Staff grant by hand. If the user already has live access, that row is returned."""
     try:
         with transaction.atomic():
@@ -112,7 +110,7 @@ def entitlement_grant(
         return Entitlement.objects.live().get(user_id=user.pk, feature=MEMBERS_AREA)
 
 
-def entitlement_revoke(*, entitlement: Entitlement, by: AbstractBaseUser | None) -> Entitlement:
+def entitlement_revoke(*, entitlement: Entitlement, by: User | None) -> Entitlement:
     """Staff revoke by hand; revoking twice keeps the first revocation's time and author."""
     Entitlement.objects.filter(pk=entitlement.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=by
@@ -161,7 +159,7 @@ def access_price() -> Price | None:
     return prices.filter(lookup_key=settings.ACCESS_PRICE_LOOKUP_KEY).first()
 
 
-def access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
+def access_purchase_start(*, user: User) -> AccessPurchase:
     """Send a logged-in user to pay for the pass, once.
 
     An entitled user is not charged again; a user with an open Checkout Session for the pass
@@ -176,7 +174,7 @@ def access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
         return _access_purchase_start(user=user)
 
 
-def _access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
+def _access_purchase_start(*, user: User) -> AccessPurchase:
     if user_has_access(user):
         return AccessPurchase(outcome=PurchaseOutcome.ALREADY_MEMBER)
     pending = _open_access_checkout(user=user)
@@ -223,7 +221,7 @@ def _access_purchase_start(*, user: AbstractBaseUser) -> AccessPurchase:
     return AccessPurchase(outcome=PurchaseOutcome.STARTED, url=started.url, order=started.order)
 
 
-def _open_access_checkout(*, user: AbstractBaseUser) -> tuple[Order, str] | None:
+def _open_access_checkout(*, user: User) -> tuple[Order, str] | None:
     """The user's newest pending pass order whose Checkout Session Stripe still has open."""
     pending = (
         Order.objects.filter(

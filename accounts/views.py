@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts import services
 from accounts.forms import SignupForm
 from accounts.models import Entitlement
+from amazin.http import AuthenticatedHttpRequest
 from payments.models import Order
 from store.models import Product
 
@@ -54,7 +55,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The members' area: this user's orders, what they spent, and what is new in the shop."""
     entitlement = (
         Entitlement.objects.live()
@@ -87,7 +88,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def purchase(request: HttpRequest) -> HttpResponse:
+def purchase(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET: the pass and its price. POST: off to Stripe Checkout to buy it (or not, see below).
 
     An anonymous POST goes to login with `next` = this URL, so after logging in the shopper

@@ -11,7 +11,9 @@ from django.conf import settings
 from live import asgi
 from live.guard import Guard
 
-pages = WSGIMiddleware(asgi.wsgi_app, workers=asgi.PAGE_THREADS or 1)
+# django-stubs types the handler's answer HttpResponseBase, a2wsgi wants Iterable[bytes]
+# (which an HttpResponse is).
+pages = WSGIMiddleware(asgi.wsgi_app, workers=asgi.PAGE_THREADS or 1)  # type: ignore[arg-type]
 
 
 async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -20,7 +22,8 @@ async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
         async def receive_message() -> dict[str, Any]:  # a2wsgi needs a coroutine
             return await receive()
 
-        await pages(scope, receive_message, send)
+        # Plain-dict ASGI scope and messages where a2wsgi declares TypedDicts.
+        await pages(scope, receive_message, send)  # type: ignore[arg-type]
     else:
         await asgi.route(scope, receive, send)
 

@@ -77,7 +77,7 @@ def shopper(n: int, shop: str, emulator: str, product_ids: list[int], tally: Tal
     rng = random.Random(n)
     http = requests.Session()
     http.get(f"{shop}/", timeout=30)
-    headers = {"X-CSRFToken": http.cookies["csrftoken"], "Referer": f"{shop}/"}
+    headers = {"X-CSRFToken": http.cookies.get("csrftoken") or "", "Referer": f"{shop}/"}
     for product in rng.sample(product_ids, k=rng.choice([1, 1, 2])):
         http.post(
             f"{shop}/cart/add/",

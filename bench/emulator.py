@@ -41,6 +41,7 @@ class Client:
 
     def __init__(self, base: str) -> None:
         url = urllib.parse.urlsplit(base)
+        assert url.hostname is not None  # base is a full http:// URL
         self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
 
     def call(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:

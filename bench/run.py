@@ -284,9 +284,9 @@ async def _viewer(port: int, marker: bytes, limit: asyncio.Semaphore, state: dic
         writer.close()
 
 
-async def fanout_async(viewer_port: int, publish, clients: int, timeout: float):  # type: ignore[no-untyped-def]
+async def fanout_async(viewer_port: int, publish, clients: int, timeout: float):
     marker = f"Renamed {time.monotonic_ns()}".encode()
-    state = {"connected": 0, "clients": clients, "ready": asyncio.Event(), "done": {}}
+    state: dict = {"connected": 0, "clients": clients, "ready": asyncio.Event(), "done": {}}
     limit = asyncio.Semaphore(100)
     tasks = [
         asyncio.create_task(_viewer(viewer_port, marker, limit, state, i)) for i in range(clients)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from cart.models import MAX_LINE_QUANTITY, Cart
@@ -29,13 +31,13 @@ class _LineForm(forms.Form):
         },
     )
 
-    def __init__(self, *args: object, cart: Cart | None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, cart: Cart | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.cart = cart
         self.product_obj: Product | None = None
 
     def clean_product(self) -> int:
-        pk = self.cleaned_data["product"]
+        pk: int = self.cleaned_data["product"]
         product = Product.objects.visible().with_reserved().filter(pk=pk).first()
         if product is None:
             raise forms.ValidationError("That product is not for sale.", code="unknown_product")
@@ -50,7 +52,7 @@ class _LineForm(forms.Form):
         product, quantity = self.product_obj, cleaned.get("quantity")
         if product is None or quantity is None:
             return cleaned
-        wanted = self.already_in_cart() + int(quantity)  # type: ignore[call-overload]
+        wanted = self.already_in_cart() + int(quantity)
         available = product.available()
         if wanted > MAX_LINE_QUANTITY:
             raise forms.ValidationError(

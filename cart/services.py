@@ -22,9 +22,9 @@ def cart_get_or_create(request: HttpRequest) -> Cart:
     if request.user.is_authenticated:
         cart, _ = Cart.objects.get_or_create(user=request.user)
         return cart
-    cart = cart_for_request(request)
-    if cart is not None:
-        return cart
+    existing = cart_for_request(request)
+    if existing is not None:
+        return existing
     if request.session.session_key is None:
         request.session.save()
     cart, _ = Cart.objects.get_or_create(session_key=request.session.session_key)

@@ -68,8 +68,9 @@ def cart_update(request: HtmxHttpRequest) -> HttpResponse:
     form = CartUpdateForm(request.POST, cart=cart_for_request(request))
     if not form.is_valid():
         return _rejected(request, form)
+    assert form.cart is not None  # the form checked the line exists, so the cart does
     services.cart_set_quantity(
-        cart=form.cart,  # type: ignore[arg-type]  (the form checked the line exists)
+        cart=form.cart,
         product_id=form.cleaned_data["product"],
         quantity=form.cleaned_data["quantity"],
     )

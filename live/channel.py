@@ -55,7 +55,15 @@ class InProcess:
     def send(self, ids: list[int]) -> None:
         self.inbox.put(list(ids))
 
-    def listen(self, *, ready, stop, wait, on_ids, on_idle) -> None:  # type: ignore[no-untyped-def]
+    def listen(
+        self,
+        *,
+        ready: threading.Event,
+        stop: threading.Event,
+        wait: Callable[[], float],
+        on_ids: Callable[[set[int]], None],
+        on_idle: Callable[[], None],
+    ) -> None:
         ready.set()
         while not stop.is_set():
             try:
@@ -80,7 +88,15 @@ class PostgresNotify:
                 payload = ",".join(map(str, ids[start : start + NOTIFY_CHUNK]))
                 cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
 
-    def listen(self, *, ready, stop, wait, on_ids, on_idle) -> None:  # type: ignore[no-untyped-def]
+    def listen(
+        self,
+        *,
+        ready: threading.Event,
+        stop: threading.Event,
+        wait: Callable[[], float],
+        on_ids: Callable[[set[int]], None],
+        on_idle: Callable[[], None],
+    ) -> None:
         import psycopg
 
         params = connections["default"].get_connection_params()

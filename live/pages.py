@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi.wsgi import Body, build_environ
+from a2wsgi.wsgi_typing import Environ
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -43,19 +44,24 @@ class Pages:
             body = await read_body(receive)
             if body is None:
                 return  # the client went away
-            status, headers, content = self.call(build_environ(scope, io.BytesIO(body)))  # type: ignore[arg-type]
+            # a2wsgi declares HTTPScope and Body: a plain-dict scope and a BytesIO serve.
+            environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
+            status, headers, content = self.call(environ)
         else:
             loop = asyncio.get_running_loop()
+            # A plain-dict scope where a2wsgi declares its HTTPScope TypedDict.
             environ = build_environ(scope, Body(loop, _coroutine(receive)))  # type: ignore[arg-type]
             status, headers, content = await loop.run_in_executor(self.pool, self.call, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
-    def call(self, environ: dict[str, Any]) -> Answer:
+    def call(self, environ: Environ) -> Answer:
         """Call the WSGI app and collect its answer."""
         started: list[Any] = []
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):  # type: ignore[no-untyped-def]
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             started[:] = [status, headers]
             return _no_write
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
@@ -15,7 +17,7 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     last_id = request.headers.get("Last-Event-ID") or request.GET.get("last", "")
     broker = get_broker()
     if isinstance(request, ASGIRequest):
-        content: object = sse.stream_async(broker, last_id)
+        content: Iterator[bytes] | AsyncIterator[bytes] = sse.stream_async(broker, last_id)
     else:
         content = sse.stream_sync(broker, last_id)
     response = StreamingHttpResponse(content, content_type=sse.CONTENT_TYPE)

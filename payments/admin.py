@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -14,6 +18,8 @@ from payments.admin_forms import RefundForm, ShipForm
 from payments.models import Order, OrderEvent, OrderLine, Refund, StripeEvent
 from store.money import format_money
 
+_Record = TypeVar("_Record", bound=models.Model)
+
 
 def money(amount: int | None, currency: str | None) -> str:
     """Money as staff read it ("$245.00"), never minor units ("24500")."""
@@ -21,43 +27,41 @@ def money(amount: int | None, currency: str | None) -> str:
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
     list_display = ("stripe_id", "type", "status", "attempts", "received_at", "processed_at")
     list_filter = ("status", "type")
     search_fields = ("stripe_id", "type", "error")
     readonly_fields = [f.name for f in StripeEvent._meta.fields]
     actions = ["replay"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: StripeEvent | None = None) -> bool:
         return obj is None or request.method == "GET"
 
     @admin.action(description="Process the selected events again")
-    def replay(self, request, queryset):  # type: ignore[no-untyped-def]
+    def replay(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
         results = [webhooks.stripe_event_process(record=event) for event in queryset]
         failed = sum(1 for r in results if r.status == StripeEvent.Status.FAILED)
         level = messages.WARNING if failed else messages.SUCCESS
         self.message_user(request, f"Replayed {len(results)} events, {failed} failed.", level)
 
 
-class RecordInline(admin.TabularInline):
+class RecordInline(admin.TabularInline[_Record, Order]):
     """What happened to an order: shown, never added, changed or deleted here."""
 
     extra = 0
     can_delete = False
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return False
 
 
-class OrderLineInline(RecordInline):
+class OrderLineInline(RecordInline[OrderLine]):
     model = OrderLine
     fields = ("product", "stripe_price_id", "quantity", "unit_price", "line_price")
+    readonly_fields = fields
 
     @admin.display(description="Unit price")
     def unit_price(self, line: OrderLine) -> str:
@@ -68,11 +72,21 @@ class OrderLineInline(RecordInline):
         return money(line.line_total, line.currency)
 
 
-class RefundInline(RecordInline):
+class RefundInline(RecordInline[Refund]):
     model = Refund
     verbose_name_plural = "Refunds"
-    fields = ("created_at", "refunded", "status", "stripe_refund_id", "lines_shown", "restocked")
-    fields += ("reason", "created_by", "error")
+    fields = (
+        "created_at",
+        "refunded",
+        "status",
+        "stripe_refund_id",
+        "lines_shown",
+        "restocked",
+        "reason",
+        "created_by",
+        "error",
+    )
+    readonly_fields = fields
 
     @admin.display(description="Amount")
     def refunded(self, refund: Refund) -> str:
@@ -83,7 +97,7 @@ class RefundInline(RecordInline):
         names = {str(line.pk): str(line.product) for line in refund.order.lines.all()}
         return ", ".join(f"{q} x {names.get(k, k)}" for k, q in refund.lines.items()) or "-"
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
         return (
             super()
             .get_queryset(request)
@@ -92,16 +106,17 @@ class RefundInline(RecordInline):
         )
 
 
-class OrderEventInline(RecordInline):
+class OrderEventInline(RecordInline[OrderEvent]):
     model = OrderEvent
     verbose_name_plural = "History"
     fields = ("created_at", "kind", "what", "message", "actor")
+    readonly_fields = fields
 
     @admin.display(description="Amount")
     def what(self, event: OrderEvent) -> str:
         return money(event.amount, event.order.currency) if event.amount is not None else ""
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrderEvent]:
         return super().get_queryset(request).select_related("order", "actor")
 
 
@@ -109,10 +124,12 @@ class ShippedFilter(admin.SimpleListFilter):
     title = "shipping"
     parameter_name = "shipped"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [("no", "To ship (paid, not shipped)"), ("yes", "Shipped")]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
         if self.value() == "yes":
             return queryset.filter(shipped_at__isnull=False)
         if self.value() == "no":
@@ -125,7 +142,7 @@ class ShippedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(admin.ModelAdmin[Order]):
     """Orders are written by checkout and fulfilment; staff ship and refund them here."""
 
     list_display = ("__str__", "status", "kind", "email", "total", "shipped", "created_at")
@@ -191,7 +208,7 @@ class OrderAdmin(admin.ModelAdmin):
         "paid_at",
     )
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     # -- money and shipping, formatted -------------------------------------------------
@@ -233,7 +250,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     # -- search by order number ---------------------------------------------------------
 
-    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Order], search_term: str
+    ) -> tuple[QuerySet[Order], bool]:
         results, duplicates = super().get_search_results(request, queryset, search_term)
         number = search_term.strip().lstrip("#")
         if number.isdigit():
@@ -242,7 +261,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     # -- staff actions --------------------------------------------------------------------
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
             path("<int:pk>/ship/", view(self.ship_view), name="payments_order_ship"),
@@ -253,7 +272,9 @@ class OrderAdmin(admin.ModelAdmin):
     def _change_url(self, order: Order) -> str:
         return reverse("admin:payments_order_change", args=[order.pk])
 
-    def _page(self, request: HttpRequest, order: Order, template: str, **context) -> HttpResponse:  # type: ignore[no-untyped-def]
+    def _page(
+        self, request: HttpRequest, order: Order, template: str, **context: Any
+    ) -> HttpResponse:
         return TemplateResponse(
             request,
             f"admin/payments/order/{template}",

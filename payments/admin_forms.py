@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django import forms
 
-from payments.models import Order
+from payments.models import Order, OrderLine
 from payments.refunds import LineRefund, lines_refunded
 from store.money import minor_unit_digits
 
@@ -39,13 +40,13 @@ class RefundForm(forms.Form):
     )
     reason = forms.CharField(required=False, max_length=255)
 
-    def __init__(self, *args, order: Order, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, order: Order, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.order = order
         if not self.is_bound:
             self.initial["request_token"] = uuid.uuid4().hex
         already = lines_refunded(order)
-        self.line_fields: list[tuple[str, object]] = []
+        self.line_fields: list[tuple[str, OrderLine]] = []
         for line in order.lines.select_related("product"):
             left = line.quantity - already.get(line.pk, 0)
             name = f"line_{line.pk}"
@@ -73,12 +74,12 @@ class RefundForm(forms.Form):
 
     def lines(self) -> list[LineRefund]:
         return [
-            LineRefund(line_id=line.pk, quantity=self.cleaned_data.get(name) or 0)  # type: ignore[attr-defined]
+            LineRefund(line_id=line.pk, quantity=self.cleaned_data.get(name) or 0)
             for name, line in self.line_fields
             if self.cleaned_data.get(name)
         ]
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if (
             not self.errors

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -132,7 +132,7 @@ def _limits_check(*, client_ip: str, wanted: dict[int, int], kind: str) -> None:
 
 def _order_reserve(
     *,
-    user: AbstractBaseUser | AnonymousUser | None,
+    user: User | AnonymousUser | None,
     cart: Cart | None,
     wanted: dict[int, int],
     kind: str,
@@ -176,6 +176,11 @@ def _order_reserve(
                 "check out one currency at a time."
             )
         user_obj = user if user is not None and user.is_authenticated else None
+        reserved_until = (
+            timezone.now()
+            + timedelta(minutes=settings.CHECKOUT_RESERVATION_MINUTES)
+            + EXPIRES_SLACK
+        )
         order = Order.objects.create(
             user=user_obj,
             cart=cart,
@@ -186,27 +191,29 @@ def _order_reserve(
             amount_total=sum(
                 (p.price.unit_amount or 0) * wanted[p.pk] for p in products if p.price
             ),
-            reserved_until=timezone.now()
-            + timedelta(minutes=settings.CHECKOUT_RESERVATION_MINUTES)
-            + EXPIRES_SLACK,
+            reserved_until=reserved_until,
         )
-        OrderLine.objects.bulk_create(
-            OrderLine(
-                order=order,
-                product=product,
-                stripe_price_id=product.price.stripe_id,  # type: ignore[union-attr]
-                quantity=wanted[product.pk],
-                unit_amount=product.price.unit_amount or 0,  # type: ignore[union-attr]
-                currency=product.price.currency,  # type: ignore[union-attr]
+        lines = []
+        for product in products:
+            price = product.price
+            assert price is not None  # every product passed the sellable check (an active price)
+            lines.append(
+                OrderLine(
+                    order=order,
+                    product=product,
+                    stripe_price_id=price.stripe_id,
+                    quantity=wanted[product.pk],
+                    unit_amount=price.unit_amount or 0,
+                    currency=price.currency,
+                )
             )
-            for product in products
-        )
+        OrderLine.objects.bulk_create(lines)
         if kind == Order.Kind.GOODS:
             try:
                 reservation_create(
                     holder=reservation_holder(order.pk),
                     quantities=wanted,
-                    expires_at=order.reserved_until,  # type: ignore[arg-type]
+                    expires_at=reserved_until,
                 )
             except ReservationError as exc:
                 raise CheckoutError(exc.message) from exc
@@ -222,13 +229,15 @@ def _session_for(order: Order) -> dict[str, Any]:
     if order.stripe_session_id:
         return stripe_api.checkout_session_retrieve(order.stripe_session_id)
     goods = order.kind == Order.Kind.GOODS
+    reserved_until = order.reserved_until
+    assert reserved_until is not None  # _order_reserve sets it on every order
     session = stripe_api.checkout_session_create(
         line_items=[
             (line.stripe_price_id, line.quantity) for line in order.lines.order_by("product_id")
         ],
         order_id=order.pk,
         customer_email=order.email,
-        expires_at=int(order.reserved_until.timestamp()),  # type: ignore[union-attr]
+        expires_at=int(reserved_until.timestamp()),
         success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
         automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
@@ -251,7 +260,7 @@ def success_url(session_id: str) -> str:
 
 def checkout_start(
     *,
-    user: AbstractBaseUser | AnonymousUser | None,
+    user: User | AnonymousUser | None,
     cart: Cart | None = None,
     lines: list[LineRequest] | None = None,
     kind: str = Order.Kind.GOODS,
@@ -282,6 +291,7 @@ def checkout_start(
                     "so nothing new was started. Please try again in a moment."
                 ) from None
             if settled.status == Order.Status.PAID:
+                assert settled.stripe_session_id is not None  # paid through its session
                 return CheckoutStarted(order=settled, url=success_url(settled.stripe_session_id))
             continue
         try:

@@ -6,9 +6,14 @@ A pending goods order holds its stock through store's reservations, under the ke
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def reservation_holder(order_id: int) -> str:
@@ -52,7 +57,7 @@ class OrderQuerySet(models.QuerySet["Order"]):
         """Orders whose money was taken and not all given back."""
         return self.filter(status__in=Order.PAID_STATUSES)
 
-    def for_user(self, user: settings.AUTH_USER_MODEL) -> OrderQuerySet:  # type: ignore[valid-type]
+    def for_user(self, user: User) -> OrderQuerySet:
         return self.filter(user=user).exclude(status=Order.Status.FAILED)
 
 
@@ -199,7 +204,7 @@ class StripeCheckpoint(models.Model):
         return f"{self.name} at {self.position}"
 
 
-def staff_member() -> models.ForeignKey:  # type: ignore[type-arg]
+def staff_member() -> models.ForeignKey[User | None, User | None]:
     """Who on the staff did something recorded on an order (kept if the account goes)."""
     return models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 from django.conf import settings
+
+if TYPE_CHECKING:
+    # The SDK's own request shapes: every call below is checked against them.
+    from stripe._base_address import BaseAddresses
+    from stripe.params import (
+        CouponCreateParams,
+        EventListParams,
+        PriceCreateParams,
+        ProductCreateParams,
+        PromotionCodeCreateParams,
+        PromotionCodeListParams,
+        RefundCreateParams,
+        ShippingRateCreateParams,
+        ShippingRateListParams,
+    )
+    from stripe.params.checkout import SessionCreateParams, SessionRetrieveParams
 
 # The Stripe API version Amazin was written and tested against, sent with every request.
 # Without it the SDK sends its own default, which moves with every SDK upgrade and would
@@ -28,7 +44,7 @@ SignatureVerificationError = stripe.SignatureVerificationError
 
 @cache
 def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
-    base_addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
+    base_addresses: BaseAddresses | None = {"api": api_base.rstrip("/")} if api_base else None
     return stripe.StripeClient(
         api_key,
         base_addresses=base_addresses,
@@ -72,7 +88,8 @@ def verify_webhook(*, payload: bytes, signature: str) -> dict[str, Any]:
     )
     now = time.time()
     if _signature_timestamp(signature) > now + tolerance:
-        raise SignatureVerificationError("Timestamp in the future", signature, payload)
+        # The SDK leaves this constructor unannotated.
+        raise SignatureVerificationError("Timestamp in the future", signature, payload)  # type: ignore[no-untyped-call]
     try:
         event = json.loads(payload)
     except RecursionError as exc:
@@ -133,7 +150,7 @@ def prices_iter() -> Iterator[dict[str, Any]]:
 
 def events_since(created_gte: int) -> Iterator[dict[str, Any]]:
     """Every event Stripe still has (it keeps 30 days) created at or after `created_gte`."""
-    params: Any = {"limit": 100, "created": {"gte": created_gte}}
+    params: EventListParams = {"limit": 100, "created": {"gte": created_gte}}
     for event in client().v1.events.list(params=params).auto_paging_iter():
         # As the webhook would carry it: plain JSON (the SDK turns *_decimal strings into
         # Decimal), so the event log stores the same thing whichever way an event came.
@@ -144,7 +161,7 @@ def product_retrieve(product_id: str) -> dict[str, Any]:
     return as_dict(client().v1.products.retrieve(product_id))
 
 
-def _current(retrieve: Any, stripe_id: str) -> dict[str, Any]:
+def _current(retrieve: Callable[[str], object], stripe_id: str) -> dict[str, Any]:
     try:
         return as_dict(retrieve(stripe_id))
     except stripe.InvalidRequestError as exc:
@@ -166,7 +183,12 @@ def price_current(price_id: str) -> dict[str, Any]:
 def product_create(
     *, name: str, description: str, images: list[str], metadata: dict[str, str]
 ) -> dict[str, Any]:
-    params: Any = {"name": name, "description": description, "images": images, "metadata": metadata}
+    params: ProductCreateParams = {
+        "name": name,
+        "description": description,
+        "images": images,
+        "metadata": metadata,
+    }
     return as_dict(client().v1.products.create(params=params))
 
 
@@ -177,7 +199,11 @@ def product_set_default_price(product_id: str, price_id: str) -> dict[str, Any]:
 def price_create(
     *, product_id: str, unit_amount: int, currency: str, lookup_key: str = ""
 ) -> dict[str, Any]:
-    params: Any = {"product": product_id, "unit_amount": unit_amount, "currency": currency}
+    params: PriceCreateParams = {
+        "product": product_id,
+        "unit_amount": unit_amount,
+        "currency": currency,
+    }
     if lookup_key:
         params["lookup_key"] = lookup_key
     return as_dict(client().v1.prices.create(params=params))
@@ -202,7 +228,7 @@ def checkout_session_create(
     `shipping_countries` makes Checkout collect an address in one of them, and
     `shipping_rate_ids` offers those rates (the first preselected).
     """
-    params: Any = {
+    params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [{"price": price, "quantity": quantity} for price, quantity in line_items],
         "client_reference_id": str(order_id),
@@ -231,7 +257,9 @@ def checkout_session_create(
 def checkout_session_retrieve(session_id: str) -> dict[str, Any]:
     """The session with its line items, payment intent and shipping rate, as fulfilment
     needs them."""
-    params: Any = {"expand": ["line_items", "payment_intent", "shipping_cost.shipping_rate"]}
+    params: SessionRetrieveParams = {
+        "expand": ["line_items", "payment_intent", "shipping_cost.shipping_rate"]
+    }
     return as_dict(client().v1.checkout.sessions.retrieve(session_id, params=params))
 
 
@@ -249,7 +277,7 @@ def refund_create(
     metadata: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Refund a payment: in full, or `amount` (minor units) of it."""
-    params: Any = {
+    params: RefundCreateParams = {
         "payment_intent": payment_intent,
         "metadata": {"order_id": str(order_id), **(metadata or {})},
     }
@@ -284,7 +312,7 @@ def payment_intent_charge(payment_intent_id: str) -> dict[str, Any] | None:
 
 
 def shipping_rates_active() -> Iterator[dict[str, Any]]:
-    params: Any = {"active": True, "limit": 100}
+    params: ShippingRateListParams = {"active": True, "limit": 100}
     for rate in client().v1.shipping_rates.list(params=params).auto_paging_iter():
         yield as_dict(rate)
 
@@ -297,7 +325,7 @@ def shipping_rate_create(
     metadata: dict[str, str],
     idempotency_key: str,
 ) -> dict[str, Any]:
-    params: Any = {
+    params: ShippingRateCreateParams = {
         "display_name": display_name,
         "type": "fixed_amount",
         "fixed_amount": {"amount": amount, "currency": currency},
@@ -315,14 +343,14 @@ def promotion_code_retrieve(promotion_code_id: str) -> dict[str, Any]:
 
 
 def promotion_codes_find(code: str) -> list[dict[str, Any]]:
-    params: Any = {"code": code, "limit": 10}
+    params: PromotionCodeListParams = {"code": code, "limit": 10}
     return [as_dict(p) for p in client().v1.promotion_codes.list(params=params).data]
 
 
 def coupon_create(
     *, percent_off: int, name: str, metadata: dict[str, str], idempotency_key: str
 ) -> dict[str, Any]:
-    params: Any = {
+    params: CouponCreateParams = {
         "percent_off": percent_off,
         "duration": "once",
         "name": name,
@@ -334,7 +362,10 @@ def coupon_create(
 
 
 def promotion_code_create(*, code: str, coupon_id: str, idempotency_key: str) -> dict[str, Any]:
-    params: Any = {"code": code, "promotion": {"type": "coupon", "coupon": coupon_id}}
+    params: PromotionCodeCreateParams = {
+        "code": code,
+        "promotion": {"type": "coupon", "coupon": coupon_id},
+    }
     return as_dict(
         client().v1.promotion_codes.create(
             params=params, options={"idempotency_key": idempotency_key}

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from amazin.http import AuthenticatedHttpRequest
 from cart.selectors import cart_for_request, cart_view
 from payments import services, stripe_api, webhooks
 from payments.checkout import CheckoutError, checkout_start
@@ -60,7 +61,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
 def client_ip(request: HttpRequest) -> str:
     """The connecting address (behind a proxy, the proxy's: set it to pass the client's)."""
-    return request.META.get("REMOTE_ADDR", "")
+    address: str = request.META.get("REMOTE_ADDR", "")
+    return address
 
 
 def placed_here(request: HttpRequest, order: Order) -> bool:
@@ -124,14 +126,14 @@ def checkout_cancel(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def order_list(request: HttpRequest) -> HttpResponse:
+def order_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     orders = Order.objects.for_user(request.user).prefetch_related("lines__product")
     return render(request, "payments/order_list.html", {"orders": orders})
 
 
 @login_required
 @require_GET
-def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     order = get_object_or_404(
         Order.objects.for_user(request.user).prefetch_related("lines__product"), pk=pk
     )

@@ -1,12 +1,17 @@
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
 
 from store import live
 from store.models import Price, Product, Reservation
 from store.money import format_money
 
 
-class PriceInline(admin.TabularInline):
+class PriceInline(admin.TabularInline[Price, Product]):
     model = Price
     extra = 0
     can_delete = False
@@ -16,7 +21,7 @@ class PriceInline(admin.TabularInline):
     def amount(self, price: Price) -> str:
         return format_money(price.unit_amount, price.currency)
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
         return False  # prices are created in Stripe
 
 
@@ -26,13 +31,15 @@ class LowStockFilter(admin.SimpleListFilter):
     title = "stock"
     parameter_name = "low_stock"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [
             ("low", f"Low (at most {settings.LOW_STOCK_THRESHOLD})"),
             ("out", "Out of stock"),
         ]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
         if self.value() == "low":
             return queryset.filter(stock__lte=settings.LOW_STOCK_THRESHOLD)
         if self.value() == "out":
@@ -41,7 +48,7 @@ class LowStockFilter(admin.SimpleListFilter):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(admin.ModelAdmin[Product]):
     # Stock first: the one column staff edit stays on screen on a laptop (1280 px) and a phone.
     list_display = ("name", "stock", "price_shown", "active", "stripe_id", "updated_at")
     list_editable = ("stock",)
@@ -66,7 +73,7 @@ class ProductAdmin(admin.ModelAdmin):
     fields = ("stock", *readonly_fields)
     inlines = [PriceInline]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # products are created in Stripe
 
     @admin.display(description="Price", ordering="price__unit_amount")
@@ -74,23 +81,25 @@ class ProductAdmin(admin.ModelAdmin):
         price = product.price
         return format_money(price.unit_amount, price.currency) if price else "-"
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self, request: HttpRequest, obj: Product, form: ModelForm[Product], change: bool
+    ) -> None:
         # Also called for each row edited in the changelist (`list_editable` stock).
         super().save_model(request, obj, form, change)
         live.publish_on_commit([obj.pk])
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(admin.ModelAdmin[Price]):
     list_display = ("stripe_id", "product", "amount", "type", "active")
     list_filter = ("active", "currency", "type")
     search_fields = ("stripe_id", "product__name", "lookup_key")
     list_select_related = ("product",)
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Price | None = None) -> bool:
         return False
 
     @admin.display(description="Unit amount", ordering="unit_amount")
@@ -99,15 +108,15 @@ class PriceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(admin.ModelAdmin[Reservation]):
     """Holds are written by checkout and released by payment, expiry or cancel: look only."""
 
     list_display = ("product", "quantity", "holder", "expires_at", "created_at")
     search_fields = ("holder", "product__name", "product__stripe_id")
     list_select_related = ("product",)
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
         return False

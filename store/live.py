@@ -39,7 +39,9 @@ def publish_on_commit(product_ids: Iterable[int]) -> None:
         transaction.on_commit(lambda: publish(ids))
 
 
-def visible_products(ids: Collection[int] | None = None) -> models.ProductQuerySet:
+def visible_products(
+    ids: Collection[int] | None = None,
+) -> models.ProductQuerySet[models.AnnotatedProduct]:
     """Visible products with `reserved` and `next_expiry` (earliest live reservation end).
 
     One query, like the grid's.

@@ -4,6 +4,7 @@ reservations that hold some of it for a while (a shopper on Checkout)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Self, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.db import models
 from django.db.models import Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django_stubs_ext import WithAnnotations
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
@@ -25,7 +27,10 @@ def live_reservations(prefix: str = "") -> Q:
 
 def reservations_next_expiry() -> datetime | None:
     """When the earliest live reservation runs out (None: nothing is reserved)."""
-    return Reservation.objects.filter(live_reservations()).aggregate(at=Min("expires_at"))["at"]
+    at: datetime | None = Reservation.objects.filter(live_reservations()).aggregate(
+        at=Min("expires_at")
+    )["at"]
+    return at
 
 
 def reservations_ended_product_ids(*, since: datetime, until: datetime) -> set[int]:
@@ -37,8 +42,20 @@ def reservations_ended_product_ids(*, since: datetime, until: datetime) -> set[i
     )
 
 
-class ProductQuerySet(models.QuerySet["Product"]):
-    def visible(self) -> ProductQuerySet:
+class ProductAnnotations(TypedDict):
+    """What `with_reserved` and `with_next_expiry` add to each product."""
+
+    reserved: int
+    next_expiry: datetime | None
+
+
+_ProductT = TypeVar("_ProductT", bound="Product", covariant=True)
+if TYPE_CHECKING:  # WithAnnotations takes one argument at runtime
+    AnnotatedProduct = WithAnnotations["Product", ProductAnnotations]
+
+
+class ProductQuerySet(models.QuerySet[_ProductT]):
+    def visible(self) -> Self:
         """What the shop sells: live in Stripe, with an active price, not the access pass."""
         products = self.filter(active=True, price__isnull=False, price__active=True).exclude(
             price__lookup_key=settings.ACCESS_PRICE_LOOKUP_KEY
@@ -47,19 +64,22 @@ class ProductQuerySet(models.QuerySet["Product"]):
             products = products.exclude(price__stripe_id=settings.ACCESS_PRICE_ID)
         return products.select_related("price")
 
-    def with_reserved(self) -> ProductQuerySet:
+    def with_reserved(self) -> ProductQuerySet[AnnotatedProduct]:
         """Annotate `reserved`: units held by live reservations."""
-        return self.annotate(
+        # Typed here: on a generic self, django-stubs cannot infer annotate()'s result.
+        annotated: ProductQuerySet[AnnotatedProduct] = self.annotate(
             reserved=Coalesce(
                 Sum("reservations__quantity", filter=live_reservations("reservations__")), 0
             )
         )
+        return annotated
 
-    def with_next_expiry(self) -> ProductQuerySet:
+    def with_next_expiry(self) -> ProductQuerySet[AnnotatedProduct]:
         """Annotate `next_expiry`: when the product's earliest live reservation runs out."""
-        return self.annotate(
+        annotated: ProductQuerySet[AnnotatedProduct] = self.annotate(
             next_expiry=Min("reservations__expires_at", filter=live_reservations("reservations__"))
         )
+        return annotated
 
 
 class Product(models.Model):

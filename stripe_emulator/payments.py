@@ -7,7 +7,9 @@ Session (see paying.py); refunds are made through the API.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
 from stripe_emulator import payment_objects
 from stripe_emulator.events import Events
@@ -37,10 +39,10 @@ class Payments(Resource):
         self.emit = events.emit
 
     def routes(self) -> list[Route]:
-        def lister(collection: str, *keys: str):  # type: ignore[no-untyped-def]
+        def lister(collection: str, *keys: str) -> Callable[..., Any]:
             return lambda p, c: self.list_by(collection, keys, p)
 
-        def getter(collection: str):  # type: ignore[no-untyped-def]
+        def getter(collection: str) -> Callable[..., Any]:
             return lambda p, c, id: self.retrieve(collection, id, p)
 
         return [

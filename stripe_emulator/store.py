@@ -375,7 +375,8 @@ class Store:
 
 def _where(collection: str, filters: list[Filter]) -> tuple[str, list[Any]]:
     """SQL for the filters of a list; a value no object can have matches nothing."""
-    clauses, args = ["collection = ?"], [collection]
+    clauses: list[str] = ["collection = ?"]
+    args: list[Any] = [collection]
     for field, op, value in filters:
         if field in ("id", "created"):
             column = field
@@ -396,6 +397,7 @@ def _where(collection: str, filters: list[Filter]) -> tuple[str, list[Any]]:
             clauses.append(f"{column} = ?")
             args.append(value)
         elif op == "prefix":
+            assert isinstance(value, str)  # events.py makes prefix filters of strings
             clauses.append(f"substr({column}, 1, ?) = ?")
             args += [len(value), value]
         elif op in _OPS:

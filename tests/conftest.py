@@ -14,7 +14,7 @@ from tests.support.stripe_events import WebhookPoster
 
 
 @pytest.fixture
-def emulated_stripe(settings, live_server):  # type: ignore[no-untyped-def]
+def emulated_stripe(settings, live_server):
     """Start the Stripe emulator, forwarding its webhooks to the live server, and point
     the app at it: `with emulated_stripe(chaos=True) as emulator: ...`."""
 
@@ -42,7 +42,7 @@ def _no_deferred_tasks_leak() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _shipping_rates(request):  # type: ignore[no-untyped-def]
+def _shipping_rates(request):
     """Checkout looks its shipping rates up at Stripe once per process. Tests that patch
     Stripe's module get two fixed rate ids instead; tests against the emulator find or make
     real ones (a new emulator each time, so nothing is remembered between tests)."""
@@ -66,13 +66,13 @@ def _shipping_rates(request):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def webhook(client) -> WebhookPoster:  # type: ignore[no-untyped-def]
+def webhook(client) -> WebhookPoster:
     """Post Stripe-signed events to /stripe/webhook/ as Stripe would."""
     return WebhookPoster(client)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _stop_live_broker(django_db_setup):  # type: ignore[no-untyped-def]
+def _stop_live_broker(django_db_setup):
     """Pages that open /live/ start this process's broker; close its connections first,
     so the test database can be dropped at the end of the session."""
     yield

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from cart.models import Cart, CartItem
@@ -11,7 +12,16 @@ from payments.models import Order, OrderLine
 from store.models import Price, Product, Reservation
 
 
-class ProductFactory(factory.django.DjangoModelFactory):
+def _with_price(product: Product, create: bool, extracted: object, **kwargs: object) -> None:
+    """Every product gets an active USD price unless `with_price=False`."""
+    if extracted is False or not create:
+        return
+    product.price = PriceFactory.create(product=product, **kwargs)
+    product.default_price_stripe_id = product.price.stripe_id
+    product.save(update_fields=["price", "default_price_stripe_id"])
+
+
+class ProductFactory(factory.django.DjangoModelFactory[Product]):
     class Meta:
         model = Product
         skip_postgeneration_save = True
@@ -23,17 +33,10 @@ class ProductFactory(factory.django.DjangoModelFactory):
     active = True
     stock = 10
 
-    @factory.post_generation
-    def with_price(self, create: bool, extracted: object, **kwargs: object) -> None:
-        """Every product gets an active USD price unless `with_price=False`."""
-        if extracted is False or not create:
-            return
-        self.price = PriceFactory(product=self, **kwargs)
-        self.default_price_stripe_id = self.price.stripe_id
-        self.save(update_fields=["price", "default_price_stripe_id"])
+    with_price = factory.post_generation(_with_price)
 
 
-class PriceFactory(factory.django.DjangoModelFactory):
+class PriceFactory(factory.django.DjangoModelFactory[Price]):
     class Meta:
         model = Price
 
@@ -44,7 +47,7 @@ class PriceFactory(factory.django.DjangoModelFactory):
     active = True
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
 
@@ -53,7 +56,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery")
 
 
-class ReservationFactory(factory.django.DjangoModelFactory):
+class ReservationFactory(factory.django.DjangoModelFactory[Reservation]):
     class Meta:
         model = Reservation
 
@@ -63,14 +66,14 @@ class ReservationFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
 
 
-class CartFactory(factory.django.DjangoModelFactory):
+class CartFactory(factory.django.DjangoModelFactory[Cart]):
     class Meta:
         model = Cart
 
     session_key = factory.Sequence(lambda n: f"session{n:05d}")
 
 
-class CartItemFactory(factory.django.DjangoModelFactory):
+class CartItemFactory(factory.django.DjangoModelFactory[CartItem]):
     class Meta:
         model = CartItem
 
@@ -79,7 +82,7 @@ class CartItemFactory(factory.django.DjangoModelFactory):
     quantity = 1
 
 
-class OrderFactory(factory.django.DjangoModelFactory):
+class OrderFactory(factory.django.DjangoModelFactory[Order]):
     """A pending goods order with no lines; see tests.support.orders for whole orders."""
 
     class Meta:
@@ -92,7 +95,7 @@ class OrderFactory(factory.django.DjangoModelFactory):
     reserved_until = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=30))
 
 
-class OrderLineFactory(factory.django.DjangoModelFactory):
+class OrderLineFactory(factory.django.DjangoModelFactory[OrderLine]):
     class Meta:
         model = OrderLine
 

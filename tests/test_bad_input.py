@@ -39,7 +39,7 @@ POSTS = [
 
 
 @pytest.fixture(params=[False, True], ids=["anonymous", "logged-in"])
-def visitor(request, client):  # type: ignore[no-untyped-def]
+def visitor(request, client):
     ProductFactory()
     if request.param:
         client.force_login(UserFactory(), backend="django.contrib.auth.backends.ModelBackend")

@@ -5,7 +5,7 @@ from axes.utils import reset
 
 
 @pytest.fixture(autouse=True)
-def _axes_reset(db):  # type: ignore[no-untyped-def]
+def _axes_reset(db):
     """Each test starts with no failed log-ins on record (axes keeps them in the database)."""
     reset()
     yield
@@ -15,7 +15,7 @@ def _axes_reset(db):  # type: ignore[no-untyped-def]
 PASSWORD = "correct horse battery"
 
 
-def _make_user(**kwargs):  # type: ignore[no-untyped-def]
+def _make_user(**kwargs):
     """A user whose password is really stored.
 
     `UserFactory` sets the password after create with `skip_postgeneration_save`, so the
@@ -30,11 +30,11 @@ def _make_user(**kwargs):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def make_user(db):  # type: ignore[no-untyped-def]
+def make_user(db):
     return _make_user
 
 
-def _make_order(user, *, kind="access", status="paid", amount=900, currency="usd", **kwargs):  # type: ignore[no-untyped-def]
+def _make_order(user, *, kind="access", status="paid", amount=900, currency="usd", **kwargs):
     """An order row as fulfilment leaves it: no Checkout Session, no stock held."""
     from django.utils import timezone
 
@@ -53,6 +53,6 @@ def _make_order(user, *, kind="access", status="paid", amount=900, currency="usd
 
 
 @pytest.fixture
-def make_order(db):  # type: ignore[no-untyped-def]
+def make_order(db):
     """An order row as fulfilment leaves it (no Stripe involved)."""
     return _make_order

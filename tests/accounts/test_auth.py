@@ -13,7 +13,7 @@ User = get_user_model()
 GOOD_PASSWORD = "plum-orchard-velvet-42"
 
 
-def signup(client, email="new@example.com", password=GOOD_PASSWORD, **extra):  # type: ignore[no-untyped-def]
+def signup(client, email="new@example.com", password=GOOD_PASSWORD, **extra):
     data = {"email": email, "password1": password, "password2": password, **extra}
     return client.post("/accounts/signup/", data)
 

@@ -22,7 +22,7 @@ CHECKOUT_URL = "https://checkout.stripe.test/c/pay/cs_test_pass"
 
 
 @pytest.fixture
-def access_product(db):  # type: ignore[no-untyped-def]
+def access_product(db):
     return ProductFactory(
         name="Members' pass",
         with_price__lookup_key="amazin_access_pass",
@@ -32,18 +32,18 @@ def access_product(db):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def member(make_user, make_order):  # type: ignore[no-untyped-def]
+def member(make_user, make_order):
     user = make_user()
     services.entitlement_grant_for_order(order=make_order(user))
     return user
 
 
 @pytest.fixture
-def stripe_session():  # type: ignore[no-untyped-def]
+def stripe_session():
     """Checkout Session creation answered as Stripe would, counting the calls."""
     created = iter(range(1, 1000))
 
-    def create(**kwargs):  # type: ignore[no-untyped-def]
+    def create(**kwargs):
         n = next(created)
         return {"id": f"cs_test_pass{n}", "url": f"{CHECKOUT_URL}{n}", "status": "open"}
 
@@ -51,7 +51,7 @@ def stripe_session():  # type: ignore[no-untyped-def]
         yield patched
 
 
-def login(client, user):  # type: ignore[no-untyped-def]
+def login(client, user):
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
 
 

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 
 
 @pytest.fixture
-def shop(live_server, emulated_stripe):  # type: ignore[no-untyped-def]
+def shop(live_server, emulated_stripe):
     """The live server wired to an emulator, with the pass created in it and synced."""
     with emulated_stripe() as emulator:
         stripe = emulator.client()

@@ -78,13 +78,13 @@ class WebhookGate:
 
 
 @pytest.fixture
-def gate(live_server) -> Iterator[WebhookGate]:  # type: ignore[no-untyped-def]
+def gate(live_server) -> Iterator[WebhookGate]:
     with WebhookGate(f"{live_server.url}/stripe/webhook/") as gate:
         yield gate
 
 
 @pytest.fixture
-def emulator(settings, gate):  # type: ignore[no-untyped-def]
+def emulator(settings, gate):
     with running_emulator(forward_to=gate.url, webhook_secret=settings.STRIPE_WEBHOOK_SECRET) as em:
         settings.STRIPE_API_BASE = em.api_base
         settings.STRIPE_SECRET_KEY = em.api_key
@@ -93,7 +93,7 @@ def emulator(settings, gate):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def access_pass(emulator, gate):  # type: ignore[no-untyped-def]
+def access_pass(emulator, gate):
     """The pass created in (emulated) Stripe and synced to the app by its webhooks."""
     stripe = emulator.client()
     product = stripe.v1.products.create(params={"name": "Members' pass"})
@@ -111,7 +111,7 @@ def access_pass(emulator, gate):  # type: ignore[no-untyped-def]
     return wait_until(lambda: services.access_price(), message="the pass never synced")
 
 
-def _buy(client, user):  # type: ignore[no-untyped-def]
+def _buy(client, user):
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     response = client.post("/dashboard/purchase/")
     assert response.status_code == HTTPStatus.SEE_OTHER

@@ -154,7 +154,7 @@ def test_order_refunded_from_stripe_revokes(make_user, make_order):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_grants_for_one_order_make_one_entitlement(make_user, make_order):
+def test_concurrent_grants_for_one_order_make_one_entitlement(make_user, make_order) -> None:
     user = make_user()
     order = make_order(user)
     callers = 8
@@ -190,7 +190,7 @@ def test_concurrent_grants_for_one_order_make_one_entitlement(make_user, make_or
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_double_click_on_purchase_opens_one_session(make_user):
+def test_a_double_click_on_purchase_opens_one_session(make_user) -> None:
     from unittest import mock
 
     from payments import stripe_api
@@ -210,7 +210,7 @@ def test_a_double_click_on_purchase_opens_one_session(make_user):
             )
             return cursor.fetchone()[0] > 0
 
-    def create(**kwargs):  # type: ignore[no-untyped-def]
+    def create(**kwargs):
         calls.append(kwargs)
         if len(calls) == 1:
             # Hold the first session open until the second click is either blocked on the
@@ -248,7 +248,7 @@ def test_a_double_click_on_purchase_opens_one_session(make_user):
 # --- payments announces, accounts listens ----------------------------------------------------
 
 
-def paid_access_order(user):  # type: ignore[no-untyped-def]
+def paid_access_order(user):
     order = pending_order((ProductFactory(), 1), user=user, kind=Order.Kind.ACCESS)
     return order, paid_session(order)
 
@@ -259,7 +259,7 @@ def test_the_entitlement_commits_or_rolls_back_with_the_paid_order(make_user):
     user = make_user()
     order, session = paid_access_order(user)
 
-    def later_failure(sender, **kwargs):  # type: ignore[no-untyped-def]
+    def later_failure(sender, **kwargs):
         assert Entitlement.objects.filter(order=kwargs["order"]).exists()  # granted already
         raise RuntimeError("after the grant")
 

@@ -18,17 +18,19 @@ pytestmark = pytest.mark.django_db
 
 def items(client: Client) -> dict[int, int]:
     cart_id = client.session.get("cart_id")
+    if cart_id is None:
+        return {}  # no cart yet, so no items
     return dict(CartItem.objects.filter(cart_id=cart_id).values_list("product_id", "quantity"))
 
 
-def shopper():  # type: ignore[no-untyped-def]
+def shopper():
     user = UserFactory()
     user.set_password("correct horse battery")
     user.save()
     return user
 
 
-def messages_of(response) -> list[str]:  # type: ignore[no-untyped-def]
+def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
 
 
@@ -102,15 +104,15 @@ def test_bad_quantities_are_refused_with_a_message_and_cart_unchanged(client, qu
     assert items(client) == {product.pk: 1}
 
 
-def _archived():  # type: ignore[no-untyped-def]
+def _archived():
     return ProductFactory(active=False).pk
 
 
-def _unpriced():  # type: ignore[no-untyped-def]
+def _unpriced():
     return ProductFactory(with_price=False).pk
 
 
-def _inactive_price():  # type: ignore[no-untyped-def]
+def _inactive_price():
     product = ProductFactory()
     product.price.active = False
     product.price.save()

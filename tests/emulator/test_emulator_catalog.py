@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Unpack
+
 import pytest
 import stripe
 
 from tests.support.emulator import Emulator
+
+if TYPE_CHECKING:
+    from stripe.params import PriceListParams
 
 pytestmark = pytest.mark.emulator
 
@@ -34,6 +39,7 @@ def test_product_with_default_price_data(stripe_client: stripe.StripeClient) -> 
         params={"name": "Book", "default_price_data": {"unit_amount": 1999, "currency": "eur"}}
     )
 
+    assert isinstance(product.default_price, str)
     price = stripe_client.v1.prices.retrieve(product.default_price)
     expanded = stripe_client.v1.products.retrieve(product.id, params={"expand": ["default_price"]})
 
@@ -41,6 +47,7 @@ def test_product_with_default_price_data(stripe_client: stripe.StripeClient) -> 
     assert price.currency == "eur"
     assert price.type == "one_time"
     assert price.product == product.id
+    assert isinstance(expanded.default_price, stripe.Price)
     assert expanded.default_price.id == price.id
 
 
@@ -68,6 +75,7 @@ def test_update_default_price_and_archive_price(stripe_client: stripe.StripeClie
     assert archived.active is False
     assert archived.lookup_key == "lamp"
     assert second.type == "recurring"
+    assert second.recurring is not None
     assert second.recurring.interval == "month"
     assert [p.id for p in active.data] == [second.id]
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
@@ -142,6 +150,7 @@ def test_list_filters_and_expand_data(stripe_client: stripe.StripeClient) -> Non
 
     assert [p.id for p in active.data] == [kept.id]
     assert prices.data[0].id == price.id
+    assert isinstance(prices.data[0].product, stripe.Product)
     assert prices.data[0].product.name == "Kept"
 
 
@@ -160,8 +169,8 @@ def test_price_list_filters_and_a_cursor_outside_the_filter(
         params={"product": cup.id, "unit_amount": 9, "currency": "usd"}
     )
 
-    def ids(**params: object) -> list[str]:
-        return [p.id for p in stripe_client.v1.prices.list(params=params).data]  # type: ignore[arg-type]
+    def ids(**params: Unpack[PriceListParams]) -> list[str]:
+        return [p.id for p in stripe_client.v1.prices.list(params=params).data]
 
     assert ids(product=tea.id) == [eur.id, usd.id]
     assert ids(active=False) == [eur.id]

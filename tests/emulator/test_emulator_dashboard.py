@@ -26,6 +26,7 @@ def test_create_product_through_the_form(
 
     response = requests.post(f"{emulator.api_base}/dashboard/products", data=form, timeout=10)
     [product] = stripe_client.v1.products.list().data
+    assert isinstance(product.default_price, str)
     price = stripe_client.v1.prices.retrieve(product.default_price)
     types = [e.type for e in stripe_client.v1.events.list().data]
     page = requests.get(emulator.api_base + "/", timeout=10)
@@ -44,6 +45,7 @@ def test_edit_price_replaces_the_default_price(
         params={"name": "Kettle", "default_price_data": {"unit_amount": 3000, "currency": "usd"}}
     )
     old_price = product.default_price
+    assert isinstance(old_price, str)
 
     requests.post(
         f"{emulator.api_base}/dashboard/products/{product.id}",
@@ -51,6 +53,7 @@ def test_edit_price_replaces_the_default_price(
         timeout=10,
     )
     edited = stripe_client.v1.products.retrieve(product.id)
+    assert isinstance(edited.default_price, str)
     new = stripe_client.v1.prices.retrieve(edited.default_price)
     types = [e.type for e in stripe_client.v1.events.list().data]
 

@@ -44,7 +44,7 @@ def import_graph() -> dict[str, set[str]]:
     modules = {module_name(f) for f in files}
     graph: dict[str, set[str]] = {}
     for path in files:
-        edges = set()
+        edges: set[str] = set()
         for target in imported_names(path):
             # Importing a.b.c runs a/__init__ and a/b/__init__ first.
             parts = target.split(".")

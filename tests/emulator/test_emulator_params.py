@@ -12,12 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import stripe
 
 from stripe_emulator import schema
+
+if TYPE_CHECKING:
+    from stripe.params import ProductCreateParamsPackageDimensions
 from stripe_emulator.api import Api
 from stripe_emulator.store import Store
 from tests.support.emulator import Emulator, running_emulator
@@ -316,7 +319,12 @@ def test_an_idempotency_key_is_bound_to_its_endpoint_and_parameters(
 
 
 def test_a_stripe_parameter_the_emulator_lacks_fails_loudly(client: stripe.StripeClient) -> None:
-    dimensions = {"height": 1, "length": 1, "weight": 1, "width": 1}  # valid for Stripe
+    dimensions: ProductCreateParamsPackageDimensions = {  # valid for Stripe
+        "height": 1,
+        "length": 1,
+        "weight": 1,
+        "width": 1,
+    }
 
     with pytest.raises(stripe.InvalidRequestError) as lacking:
         client.v1.products.create(params={"name": "Box", "package_dimensions": dimensions})

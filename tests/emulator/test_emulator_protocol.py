@@ -128,9 +128,12 @@ def test_event_list_filters(stripe_client: stripe.StripeClient) -> None:
     later = stripe_client.v1.events.list(params={"created": {"gt": created}})
 
     assert len(updated.data) == 1
-    assert updated.data[0].data.previous_attributes.name == "A"
-    assert updated.data[0].data.previous_attributes.description is None
-    assert updated.data[0].request.id.startswith("req_")
+    previous, request = updated.data[0].data.previous_attributes, updated.data[0].request
+    assert previous is not None
+    assert previous.name == "A"
+    assert previous.description is None
+    assert request is not None and request.id is not None
+    assert request.id.startswith("req_")
     assert len(wildcard.data) == 2
     assert later.data == []
 

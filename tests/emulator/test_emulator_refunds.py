@@ -29,11 +29,13 @@ def test_partial_then_full_refund(
     )
     rest = stripe_client.v1.refunds.create(params={"payment_intent": intent})
     listed = stripe_client.v1.refunds.list(params={"payment_intent": intent})
+    assert isinstance(partial.charge, str)
     charge = stripe_client.v1.charges.retrieve(partial.charge)
     refunded = stripe_client.v1.events.list(params={"type": "charge.refunded"}).data
     created = stripe_client.v1.events.list(params={"type": "refund.created"}).data
 
     assert partial.status == "succeeded" and partial.amount == 1000
+    assert partial.metadata is not None
     assert partial.metadata.to_dict() == {"why": "dent"}
     assert rest.amount == 2000
     assert stripe_client.v1.refunds.retrieve(rest.id).payment_intent == intent
@@ -43,6 +45,7 @@ def test_partial_then_full_refund(
     assert [e.data.object.amount_refunded for e in refunded] == [3000, 1000]
     assert [e.data.object.refunded for e in refunded] == [True, False]
     assert refunded[0].data.object.payment_intent == intent
+    assert refunded[0].data.previous_attributes is not None
     assert refunded[0].data.previous_attributes.amount_refunded == 1000
 
 

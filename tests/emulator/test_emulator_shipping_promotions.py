@@ -7,11 +7,14 @@ import re
 import urllib.parse
 import urllib.request
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import requests
 import stripe
+
+if TYPE_CHECKING:
+    from stripe.params import CouponCreateParams
 
 pytestmark = pytest.mark.emulator
 
@@ -38,7 +41,8 @@ def rate(client: stripe.StripeClient, name: str, amount: int) -> stripe.Shipping
 
 
 def promo(client: stripe.StripeClient, code: str, **coupon: Any) -> stripe.PromotionCode:
-    made = client.v1.coupons.create(params={"duration": "once", **coupon})
+    params: dict[str, Any] = {"duration": "once", **coupon}
+    made = client.v1.coupons.create(params=cast("CouponCreateParams", params))
     return client.v1.promotion_codes.create(
         params={"code": code, "promotion": {"type": "coupon", "coupon": made.id}}
     )

@@ -29,7 +29,7 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def asgi_server(transactional_db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def asgi_server(transactional_db) -> Iterator[str]:
     """`amazin.live_asgi` under granian, in its own process, on the test database."""
     port = free_port()
     env = os.environ | {

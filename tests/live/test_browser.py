@@ -22,7 +22,7 @@ def browser() -> Iterator[BrowserPage]:
         yield browser
 
 
-def open_live(browser, url: str):  # type: ignore[no-untyped-def]
+def open_live(browser, url: str):
     expect = pytest.importorskip("playwright.sync_api").expect
     page = browser.new_page()
     page.goto(url)

@@ -10,7 +10,7 @@ APPS = {"store", "cart", "payments", "accounts", "stripe_emulator", "amazin"}
 
 
 def imported_packages(source: str) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)

@@ -21,14 +21,14 @@ from tests.support.emulator import wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def about(pk: int):  # type: ignore[no-untyped-def]
+def about(pk: int):
     """Predicate: a `cards` event that names this product."""
     return lambda e: (
         e.name == "cards" and (str(pk) in e.json()["html"] or pk in e.json()["removed"])
     )
 
 
-def rename(webhook, product: Product, name: str, **fields):  # type: ignore[no-untyped-def]
+def rename(webhook, product: Product, name: str, **fields):
     obj = stripe.product(
         product.stripe_id, name=name, default_price=product.default_price_stripe_id, **fields
     )

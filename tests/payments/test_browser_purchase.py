@@ -18,12 +18,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 
 
 @pytest.fixture
-def emulator(emulated_stripe):  # type: ignore[no-untyped-def]
+def emulator(emulated_stripe):
     with emulated_stripe() as emulator:
         yield emulator
 
 
-def seed(emulator, *, name: str, unit_amount: int, stock: int) -> Product:  # type: ignore[no-untyped-def]
+def seed(emulator, *, name: str, unit_amount: int, stock: int) -> Product:
     stripe = emulator.client()
     product = stripe.v1.products.create(
         params={"name": name, "images": ["/static/img/products/teapot.svg"]}

@@ -20,24 +20,24 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake_stripe():  # type: ignore[no-untyped-def]
+def fake_stripe():
     return FakeCheckout()
 
 
 @pytest.fixture
-def stripe_create(fake_stripe):  # type: ignore[no-untyped-def]
+def stripe_create(fake_stripe):
     with fake_stripe.patched() as create:
         yield create
 
 
-def shopper(**kwargs):  # type: ignore[no-untyped-def]
+def shopper(**kwargs):
     # UserFactory sets the password without saving it, which would log force_login out again.
     user = UserFactory(**kwargs)
     user.save()
     return user
 
 
-def fill(client, *pairs):  # type: ignore[no-untyped-def]
+def fill(client, *pairs):
     for product, quantity in pairs:
         client.post("/cart/add/", {"product": product.pk, "quantity": quantity}, follow=True)
 

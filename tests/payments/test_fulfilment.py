@@ -1,5 +1,6 @@
 """Fulfilment and its callers, with Stripe patched at payments/stripe_api.py."""
 
+from collections.abc import Iterator
 from http import HTTPStatus
 from io import StringIO
 from unittest import mock
@@ -22,24 +23,24 @@ from tests.support.tasks import run_deferred
 pytestmark = pytest.mark.django_db
 
 
-def shopper(**kwargs):  # type: ignore[no-untyped-def]
+def shopper(**kwargs):
     user = UserFactory(**kwargs)
     user.save()  # UserFactory's password is set but not saved; force_login needs it saved
     return user
 
 
 @pytest.fixture
-def stripe_sessions():  # type: ignore[no-untyped-def]
+def stripe_sessions() -> Iterator[dict[str, dict]]:
     """Stripe's sessions by id, to retrieve and expire; unknown ids raise InvalidRequestError
     as Stripe does, and so does expiring one that is not open."""
     sessions: dict[str, dict] = {}
 
-    def retrieve(session_id):  # type: ignore[no-untyped-def]
+    def retrieve(session_id):
         if session_id not in sessions:
             raise stripe.InvalidRequestError(f"No such checkout.session: '{session_id}'", "id")
         return sessions[session_id]
 
-    def expire(session_id):  # type: ignore[no-untyped-def]
+    def expire(session_id):
         session = retrieve(session_id)
         if session["status"] != "open":
             raise stripe.InvalidRequestError("Only open sessions can be expired.", "session")
@@ -54,7 +55,7 @@ def stripe_sessions():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def refunds():  # type: ignore[no-untyped-def]
+def refunds():
     with mock.patch(
         "payments.stripe_api.refund_create", return_value={"id": "re_test_1", "object": "refund"}
     ) as create:
@@ -275,7 +276,7 @@ def test_expired_webhook_leaves_a_paid_order_alone(webhook):
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
 
 
-def stripe_charge(order: Order, amount_refunded: int, *refunds: dict) -> dict:  # type: ignore[type-arg]
+def stripe_charge(order: Order, amount_refunded: int, *refunds: dict) -> dict:
     """The order's charge as Stripe returns it (stripe_api.charge_retrieve)."""
     return {
         "id": "ch_1",

@@ -13,7 +13,7 @@ BEFORE = [("payments", "0001_initial"), ("store", "0001_initial")]
 AFTER = [("payments", "0002_reservations_for_pending_orders")]
 
 
-def migrate(targets):  # type: ignore[no-untyped-def]
+def migrate(targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)
@@ -21,7 +21,7 @@ def migrate(targets):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def _back_to_latest():  # type: ignore[no-untyped-def]
+def _back_to_latest():
     """Going back to BEFORE also unapplies the apps that depend on those migrations."""
     yield
     executor = MigrationExecutor(connection)
@@ -37,7 +37,7 @@ def test_running_holds_of_pending_goods_orders_become_reservations():
     cups = Product.objects.create(stripe_id="prod_cups", stock=5)
     until = timezone.now() + timedelta(minutes=20)
 
-    def order(status, kind="goods", minutes=20):  # type: ignore[no-untyped-def]
+    def order(status, kind="goods", minutes=20):
         created = Order.objects.create(
             status=status,
             kind=kind,

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def order():  # type: ignore[no-untyped-def]
+def order():
     product = ProductFactory(name="Teapot")
     order = OrderFactory(
         email="kim@example.com",

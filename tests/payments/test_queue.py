@@ -128,8 +128,8 @@ def frozen_stripe(settings) -> Iterator[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_frozen_stripe_mid_fulfilment_slows_no_other_shopper(live_server, frozen_stripe):
-    products = [ProductFactory(stock=50) for _ in range(4)]
+def test_a_frozen_stripe_mid_fulfilment_slows_no_other_shopper(live_server, frozen_stripe) -> None:
+    products = [ProductFactory.create(stock=50) for _ in range(4)]
     order = pending_order((products[0], 1))
     body = json.dumps(event("checkout.session.completed", paid_session(order))).encode()
     webhook = threading.Thread(
@@ -154,6 +154,7 @@ def test_a_frozen_stripe_mid_fulfilment_slows_no_other_shopper(live_server, froz
         http = requests.Session()
         http.get(live_server.url + "/", timeout=30)
         token = http.cookies["csrftoken"]
+        assert token is not None
         answer = http.post(
             f"{live_server.url}/cart/add/",
             data={"product": product_pk, "quantity": 1},

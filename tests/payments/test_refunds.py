@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def order():  # type: ignore[no-untyped-def]
+def order():
     order = OrderFactory(
         email="kim@example.com",
         status=Order.Status.PAID,
@@ -31,7 +31,7 @@ def order():  # type: ignore[no-untyped-def]
     return order
 
 
-def answer(amount: int, refund_id: str = "re_1") -> dict:  # type: ignore[type-arg]
+def answer(amount: int, refund_id: str = "re_1") -> dict:
     return {"id": refund_id, "object": "refund", "amount": amount, "status": "succeeded"}
 
 
@@ -122,7 +122,7 @@ def test_racing_submits_of_one_refund_request_ask_stripe_once():
     )
     calls = []
 
-    def slow_stripe(**kwargs):  # type: ignore[no-untyped-def]
+    def slow_stripe(**kwargs):
         calls.append(kwargs["idempotency_key"])
         return answer(kwargs["amount"], "re_race")
 

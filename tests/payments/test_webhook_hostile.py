@@ -59,7 +59,7 @@ def test_absurd_nesting_is_rejected_cheaply(webhook):
     assert response.status_code == HTTPStatus.BAD_REQUEST
 
 
-def test_moderate_nesting_past_the_limit_is_rejected(webhook):
+def test_moderate_nesting_past_the_limit_is_rejected(webhook) -> None:
     deep: Any = "x"
     for _ in range(stripe_api.MAX_EVENT_DEPTH + 1):
         deep = {"a": deep}

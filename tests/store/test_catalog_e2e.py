@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
 
 
 @pytest.fixture(params=[False, True], ids=["in-order", "chaos"])
-def emulator(request, emulated_stripe):  # type: ignore[no-untyped-def]
+def emulator(request, emulated_stripe):
     with emulated_stripe(chaos=request.param) as emulator:
         yield emulator
 

@@ -75,7 +75,7 @@ def test_product_page(client):
     assert b"Holds tea." in response.content
 
 
-@pytest.mark.parametrize("make", [lambda: 999999, lambda: ProductFactory(active=False).pk])
+@pytest.mark.parametrize("make", [lambda: 999999, lambda: ProductFactory.create(active=False).pk])
 def test_product_page_404_for_unknown_or_archived(client, make):
     response = client.get(f"/products/{make()}/")
 

@@ -24,7 +24,7 @@ def available(product: Product) -> int:
     return Product.objects.with_reserved().get(pk=product.pk).available()
 
 
-def in_minutes(minutes: float):  # type: ignore[no-untyped-def]
+def in_minutes(minutes: float):
     return timezone.now() + timedelta(minutes=minutes)
 
 

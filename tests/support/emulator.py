@@ -185,7 +185,7 @@ def _spawn(args: list[str], log_file: Path | None) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
         )
     finally:
-        if log is not subprocess.DEVNULL:
+        if not isinstance(log, int):  # a file we opened, not subprocess.DEVNULL
             log.close()
 
 

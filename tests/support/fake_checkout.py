@@ -23,7 +23,7 @@ class FakeCheckout:
             key = kwargs["idempotency_key"]
             if key not in self.by_key:  # Stripe answers a repeated key with the first answer
                 order_id = kwargs["order_id"]
-                session = {
+                session: dict[str, Any] = {
                     "id": f"cs_test_fake{order_id}",
                     "object": "checkout.session",
                     "url": f"https://checkout.example/{order_id}",

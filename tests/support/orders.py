@@ -17,7 +17,7 @@ from tests.factories import CartFactory, OrderFactory, OrderLineFactory, Reserva
 
 def browser_cart(client: Client) -> Cart:
     """A cart that belongs to `client`'s browser (its session), as adding to it would make."""
-    cart = CartFactory()
+    cart = CartFactory.create()
     session = client.session
     session[SESSION_CART_ID] = cart.pk
     session.save()
@@ -27,7 +27,9 @@ def browser_cart(client: Client) -> Cart:
 def pending_order(*pairs: tuple[Product, int], minutes: float = 30, **fields: Any) -> Order:
     """A pending order as `checkout_start` leaves it: a line per (product, quantity) and, for
     goods, the stock reserved under the order's key until `reserved_until` (now + minutes)."""
-    order = OrderFactory(reserved_until=timezone.now() + timedelta(minutes=minutes), **fields)
+    order = OrderFactory.create(
+        reserved_until=timezone.now() + timedelta(minutes=minutes), **fields
+    )
     for product, quantity in pairs:
         OrderLineFactory(order=order, product=product, quantity=quantity)
         if order.kind == Order.Kind.GOODS:

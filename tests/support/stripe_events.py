@@ -91,7 +91,7 @@ class WebhookPoster:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def post(self, payload: dict[str, Any] | bytes, **sign_kwargs: Any):  # type: ignore[no-untyped-def]
+    def post(self, payload: dict[str, Any] | bytes, **sign_kwargs: Any):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return self.client.post(
             "/stripe/webhook/",

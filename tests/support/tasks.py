@@ -40,7 +40,8 @@ class AfterCommitBackend(ImmediateBackend):
         )
         if task.run_after is not None:
             DEFERRED.append(result)
-        elif all(block._from_testcase for block in connection.atomic_blocks):
+        # _from_testcase (private, not in django-stubs) marks TestCase's own atomic blocks.
+        elif all(block._from_testcase for block in connection.atomic_blocks):  # type: ignore[attr-defined]
             self._execute_task(result)
         else:
             transaction.on_commit(lambda: self._execute_task(result), robust=True)
