@@ -220,6 +220,8 @@ TASK_RETRY_BASE_SECONDS = env.float("TASK_RETRY_BASE_SECONDS", default=10.0)
 # sweeps reservations whose time ran out.
 RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=300.0)
 SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=30.0)
+# Events younger than this may still arrive as webhooks: reconciliation leaves them a while.
+RECONCILE_GRACE_SECONDS = env.float("RECONCILE_GRACE_SECONDS", default=60.0)
 
 LOGGING: dict[str, Any] = {
     "version": 1,

@@ -158,6 +158,7 @@ def main() -> None:
         "CHECKOUT_STARTS_PER_MINUTE": "100000",
         "CHECKOUT_MAX_UNITS_PER_ADDRESS": "100000",
         "RECONCILE_EVERY_SECONDS": "3",
+        "RECONCILE_GRACE_SECONDS": "2",
         "SWEEP_EVERY_SECONDS": "3",
         "LIVE_GRID_CACHE": "1",
         "LOG_LEVEL": "ERROR",

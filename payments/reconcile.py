@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from payments import stripe_api, webhooks
@@ -43,7 +44,9 @@ def stripe_reconcile(*, days: int | None = None) -> Reconciled:
     a run that dies half-way starts again from the same place. Failed handlers stay `failed`
     in the log, for `replay_stripe_events` and the next run.
     """
-    started = int(time.time())
+    # Events younger than the grace period may still be on their way as webhooks: leave
+    # them to the next run (the overlap re-reads them), rather than race their delivery.
+    started = int(time.time()) - int(settings.RECONCILE_GRACE_SECONDS)
     checkpoint, _ = StripeCheckpoint.objects.get_or_create(name=CHECKPOINT)
     if days is not None or not checkpoint.position:
         since = started - 86_400 * (FIRST_RUN_DAYS if days is None else days)
@@ -57,7 +60,8 @@ def stripe_reconcile(*, days: int | None = None) -> Reconciled:
         .values_list("stripe_id", flat=True)
     )
     # Oldest first: the order Stripe created them in, as handlers expect.
-    for event in sorted(stripe_api.events_since(since), key=lambda e: e.get("created") or 0):
+    events = [e for e in stripe_api.events_since(since) if (e.get("created") or 0) <= started]
+    for event in sorted(events, key=lambda e: e.get("created") or 0):
         result.seen += 1
         if event.get("id") in known:
             continue

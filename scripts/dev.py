@@ -105,7 +105,7 @@ def main() -> None:
     staff_email, staff_password = staff.stdout.split()
     start(*manage, "runserver", f"127.0.0.1:{PORT}", "--noreload")
     # Emails, refunds, webhook events, reconciliation with Stripe, the reservation sweep.
-    start(*manage, "shop_worker")
+    start(*manage, "shop_worker", "--verbosity", "0")
     wait_for(f"http://127.0.0.1:{PORT}/healthz")
 
     print()

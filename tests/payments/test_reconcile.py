@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
 
 @pytest.fixture
 def silent_stripe(settings) -> Iterator[Emulator]:
-    """The emulator with no webhook endpoint at all: every delivery is lost."""
+    """The emulator with no webhook endpoint at all: every delivery is lost (so there is
+    nothing to wait for before reconciling)."""
+    settings.RECONCILE_GRACE_SECONDS = 0
     with running_emulator(forward_to="") as emulator:
         settings.STRIPE_API_BASE = emulator.api_base
         settings.STRIPE_SECRET_KEY = emulator.api_key
@@ -74,3 +76,13 @@ def test_a_paid_session_whose_webhook_never_came_ends_paid_and_stocked(silent_st
     assert order.status == Order.Status.PAID
     assert Product.objects.get(pk=product.pk).stock == 3
     assert StripeEvent.objects.filter(type="checkout.session.completed").count() == 1
+
+
+def test_events_still_in_flight_are_left_to_the_next_run(silent_stripe, settings):
+    seed(silent_stripe)
+    settings.RECONCILE_GRACE_SECONDS = 60
+
+    result = stripe_reconcile()
+
+    assert (result.seen, result.recorded) == (0, 0)
+    assert not StripeEvent.objects.exists()
