@@ -158,3 +158,20 @@ def test_live_messages_carry_the_order_only_for_a_small_catalog(monkeypatch):
     assert live.order() == [first.pk, second.pk]
     ProductFactory(name="C")
     assert live.order() is None
+
+
+def test_postgres_search_reads_the_gin_index():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("full-text search and its index are PostgreSQL's")
+    sql, params = (
+        Product.objects.visible().search("teapot").values_list("pk").query.sql_with_params()
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: force the choice
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "product_search" in plan, plan
