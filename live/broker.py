@@ -320,7 +320,10 @@ class Broker:
 
     def _cards_message(self, ids: list[int], event_id: str) -> bytes:
         source = registry.source()
-        rendered = source.render(ids)
+        if source.render_timed is not None:  # rendered once for the stream and the pages
+            rendered = self.fragments(ids, source.render_timed)
+        else:
+            rendered = source.render(ids)
         html = {str(pk): for_stream(fragment) for pk, fragment in rendered.items()}
         removed = [pk for pk in ids if pk not in rendered]
         data: dict[str, Any] = {"html": html, "removed": removed}

@@ -56,6 +56,9 @@ class Source:
     page: Callable[[], Page]
     next_change: Callable[[], datetime | None] = field(default=_nothing_due)
     changed_between: Callable[[datetime, datetime], set[int]] = field(default=_nothing_changed)
+    # `render`, with when each fragment goes stale by the clock: lets the broker keep what
+    # the stream renders in the per-fragment cache pages read, so a change renders once.
+    render_timed: Callable[[list[int]], dict[int, tuple[str, datetime | None]]] | None = None
 
 
 _source: Source | None = None

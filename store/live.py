@@ -111,5 +111,6 @@ def register() -> None:
             page=page,
             next_change=next_change,
             changed_between=changed_between,
+            render_timed=render_timed,
         )
     )

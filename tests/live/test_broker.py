@@ -123,3 +123,27 @@ def test_messages_leave_out_the_order_when_the_source_has_too_many_ids(
     message = broker._cards_message([7], "b:1")
 
     assert parse(message).json() == {"html": {"7": "<li>7 at False</li>"}, "removed": []}
+
+
+def test_the_stream_and_the_pages_render_a_changed_fragment_once(
+    clock_source, broker, monkeypatch, settings
+):
+    settings.LIVE_GRID_CACHE = True
+    renders: list[list[int]] = []
+
+    def render_timed(ids):
+        renders.append(sorted(ids))
+        return {pk: (html, None) for pk, html in clock_source.render(ids).items()}
+
+    source = clock_source.as_source()
+    monkeypatch.setattr(
+        registry, "_source", type(source)(**{**source.__dict__, "render_timed": render_timed})
+    )
+    broker.invalidate([7])
+
+    message = broker._cards_message([7], "b:1")
+    page = broker.fragments([7], render_timed)
+
+    assert parse(message).json()["html"] == {"7": "<li>7 at False</li>"}
+    assert page == {7: "<li>7 at False</li>"}
+    assert renders == [[7]]
