@@ -194,17 +194,24 @@ class Broker:
                 self._fragments[pk] = (version, expires, html)
         return found
 
-    def cached(self, key: Any, build: Callable[[], tuple[Any, datetime | None]]) -> Any:
+    def cached(
+        self,
+        key: Any,
+        build: Callable[[], tuple[Any, datetime | None]],
+        *,
+        across_changes: bool = False,
+    ) -> Any:
         """`build()`'s value for `key`, kept until the next change (of anything) or until
         the time it returns. For what depends on many fragments: a page's list of ids, a
-        whole page's bytes."""
+        whole page's bytes. `across_changes`: kept until that time only, whatever changes
+        (what may be a little late, and costs too much to build on every change)."""
         if not self._caching():
             return build()[0]
         version = self.version
         entry = self._pages.get(key)
         if (
             entry is not None
-            and entry[0] == version
+            and (across_changes or entry[0] == version)
             and (entry[1] is None or timezone.now() < entry[1])
         ):
             return entry[2]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from django.shortcuts import get_object_or_404, render
 from django.template.engine import Engine
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
@@ -36,6 +38,7 @@ from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
 
 PER_PAGE = 48
 PER_PAGE_CHOICES = (24, 48)
+CATEGORIES_SECONDS = 60
 MAX_PAGE = 10_000  # beyond this a page number is not a page (404), not a giant OFFSET
 # The visitor's cart count, spliced like the CSRF token: unguessable, per process.
 COUNT_PLACEHOLDER = CSRF_PLACEHOLDER.replace("LIVECSRF", "CARTCOUNT")
@@ -104,7 +107,10 @@ def _page_ids(listing: Listing) -> tuple[list[tuple[int, str]], bool]:
     return rows[: listing.per_page], len(rows) > listing.per_page
 
 
-def _categories() -> list[tuple[str, str]]:
+def _categories() -> tuple[list[tuple[str, str]], datetime]:
+    """The category links, (slug, name): re-read every CATEGORIES_SECONDS, not on every
+    change (at 100,000 products the query costs more than a page). A new category's link
+    appears that much later; its page works at once."""
     rows = (
         Product.objects.visible()
         .exclude(category_slug="")
@@ -112,7 +118,7 @@ def _categories() -> list[tuple[str, str]]:
         .values_list("category_slug", "category")
         .distinct()
     )
-    return list(dict(rows).items())
+    return list(dict(rows).items()), timezone.now() + timedelta(seconds=CATEGORIES_SECONDS)
 
 
 def _anonymous_page(request: HttpRequest) -> bool:
@@ -187,7 +193,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             and listing.sort == DEFAULT_SORT,
             "listing": listing,
             "category_name": rows[0][1] if listing.category and rows else "",
-            "categories": broker.cached("categories", lambda: (_categories(), None)),
+            "categories": broker.cached("categories", _categories, across_changes=True),
             "sorts": [
                 (listing.url(sort=s, page=1), label, s == listing.sort)
                 for s, label in SORT_LABELS.items()
