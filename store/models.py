@@ -110,7 +110,7 @@ class Product(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # Stripe's `metadata.category`, as written there, and its slug for `/category/<slug>/`.
     category = models.CharField(max_length=100, blank=True)
-    category_slug = models.SlugField(max_length=100, blank=True, db_index=True)
+    category_slug = models.SlugField(max_length=100, blank=True)
     # Stripe's `default_price` id; the Price row may arrive after the product.
     default_price_stripe_id = models.CharField(max_length=255, blank=True)
     # The price the shop sells at: the default price if active, else the newest active one.
@@ -134,6 +134,8 @@ class Product(models.Model):
         indexes = [
             models.Index(fields=["name", "id"], name="product_name"),
             models.Index(fields=["created_at", "id"], name="product_created"),
+            # The category links read this index alone (no table, no join).
+            models.Index(fields=["category_slug", "category", "active"], name="product_category"),
         ]
 
     def __str__(self) -> str:

@@ -62,6 +62,12 @@ class Migration(migrations.Migration):
             model_name='product',
             index=models.Index(fields=['created_at', 'id'], name='product_created'),
         ),
+        migrations.AddIndex(
+            model_name="product",
+            index=models.Index(
+                fields=["category_slug", "category", "active"], name="product_category"
+            ),
+        ),
         migrations.RunPython(fill_categories, migrations.RunPython.noop),
         migrations.RunPython(add_search_index, remove_search_index),
     ]
