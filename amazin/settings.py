@@ -98,10 +98,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
-else:
-    # Persistent connections: a new PostgreSQL backend per request costs ~3x on the grid.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Persistent connections: a new PostgreSQL backend per request costs ~3x on the grid, and
+# a new SQLite connection (open, PRAGMAs) costs more than the whole cached page.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+# A health check is a `SELECT 1` round trip before each request's first query: as much as
+# a returning shopper's whole page costs on PostgreSQL. Without it, a connection that died
+# (a database restart) fails one request, and Django then closes and replaces it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 RING_SIZE = 512  # messages remembered for reconnecting viewers
 START_TIMEOUT = 5.0  # seconds `start` waits for the channel to listen
 CLOCK_LOOK_SECONDS = 30.0  # how often the dispatcher re-reads when the clock next changes
+PAGE_CACHE_SIZE = 2000  # cached pages (or page id lists) per process before starting over
 
 
 def publish(ids: Iterable[int]) -> None:
@@ -59,7 +60,7 @@ def publish(ids: Iterable[int]) -> None:
         return
     logger.debug("live: changed %s", ids)
     broker = get_broker()
-    broker.invalidate()
+    broker.invalidate(ids)
     try:
         broker.send(ids)
     except Exception:
@@ -124,6 +125,11 @@ class Broker:
         self._page: tuple[Snapshot, list[bytes]] | None = None
         self._next_change: datetime | None = None
         self._clock_checked: datetime | None = None
+        # Per-fragment cache: id -> (version when rendering began, valid until, html).
+        self._fragments: dict[int, tuple[int, datetime | None, str]] = {}
+        self._changed: dict[int, int] = {}  # id -> version at its last change
+        self._all_changed = 0  # version at the last change of unknown ids
+        self._pages: dict[Any, tuple[int, datetime | None, Any]] = {}
 
     # ---- state shared with pages
 
@@ -139,9 +145,81 @@ class Broker:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def invalidate(self) -> None:
+    def invalidate(self, ids: Iterable[int] | None = None) -> None:
+        """A change: to these ids' fragments, or (None) to anything."""
         with self._lock:
             self.version += 1
+            if ids is None:
+                self._all_changed = self.version
+            else:
+                for pk in ids:
+                    self._changed[pk] = self.version
+                    self._fragments.pop(pk, None)
+
+    def _caching(self) -> bool:
+        if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
+            return False
+        self.start()  # the cache is only as fresh as this process's dispatcher
+        return True
+
+    def fragments(
+        self,
+        ids: list[int],
+        render: Callable[[list[int]], dict[int, tuple[str, datetime | None]]],
+    ) -> dict[int, str]:
+        """The current fragment of each id (missing: not on any page now), from the
+        per-fragment cache; `render(missing)` answers `{id: (html, valid until)}` for the
+        rest. A change costs the changed fragments, never the others.
+        """
+        if not self._caching():
+            return {pk: html for pk, (html, _) in render(ids).items()}
+        version = self.version  # before rendering: a change meanwhile marks it stale
+        now = timezone.now()
+        found: dict[int, str] = {}
+        missing: list[int] = []
+        floor = self._all_changed
+        for pk in ids:
+            entry = self._fragments.get(pk)
+            if (
+                entry is not None
+                and entry[0] >= max(self._changed.get(pk, 0), floor)
+                and (entry[1] is None or now < entry[1])
+            ):
+                found[pk] = entry[2]
+            else:
+                missing.append(pk)
+        if missing:
+            for pk, (html, expires) in render(missing).items():
+                found[pk] = html
+                self._fragments[pk] = (version, expires, html)
+        return found
+
+    def cached(
+        self,
+        key: Any,
+        build: Callable[[], tuple[Any, datetime | None]],
+        *,
+        across_changes: bool = False,
+    ) -> Any:
+        """`build()`'s value for `key`, kept until the next change (of anything) or until
+        the time it returns. For what depends on many fragments: a page's list of ids, a
+        whole page's bytes. `across_changes`: kept until that time only, whatever changes
+        (what may be a little late, and costs too much to build on every change)."""
+        if not self._caching():
+            return build()[0]
+        version = self.version
+        entry = self._pages.get(key)
+        if (
+            entry is not None
+            and (across_changes or entry[0] == version)
+            and (entry[1] is None or timezone.now() < entry[1])
+        ):
+            return entry[2]
+        value, expires = build()
+        if len(self._pages) > PAGE_CACHE_SIZE:
+            self._pages.clear()  # searches are unbounded; pages are cheap to build again
+        self._pages[key] = (version, expires, value)
+        return value
 
     def snapshot(self) -> Snapshot:
         """Every fragment, cached until the next change or change by the clock.
@@ -207,7 +285,7 @@ class Broker:
         with self._lock:
             return len(self._sync) + sum(len(s) for s in self._loops.values())
 
-    def catch_up(self, last_id: str) -> bytes:
+    def catch_up(self, last_id: str, ids: list[int] | None = None) -> bytes:
         """What a (re)connecting viewer missed since `last_id`: nothing, fragments, or a reset.
 
         Blocking (it may query): call it from a thread.
@@ -226,23 +304,39 @@ class Broker:
         if known and seq < current and (not ring or ring[0][0] > seq + 1):
             known = False  # the ring no longer holds everything after `seq`
         if not known:
-            return self.reset_message()
+            return self.reset_message(ids)
         missed = {pk for s, ids in ring if s > seq for pk in ids}
         if not missed:
             return b""
         return self._cards_message(sorted(missed), f"{self.boot}:{current}")
 
-    def reset_message(self) -> bytes:
+    def reset_message(self, ids: list[int] | None = None) -> bytes:
+        """Everything a viewer needs to start over: with `ids` (what its page shows), their
+        current fragments and which of them are gone; without, every fragment."""
+        if ids is not None:
+            last = self.last_id
+            rendered = registry.source().render(ids)
+            data: dict[str, Any] = {
+                "html": {str(pk): for_stream(html) for pk, html in rendered.items()},
+                "removed": [pk for pk in ids if pk not in rendered],
+            }
+            return encode("reset", data, last)
         snap = self.snapshot()
         html = {str(pk): for_stream(snap.html[pk]) for pk in snap.order}
         return encode("reset", {"html": html, "order": snap.order}, self.last_id)
 
     def _cards_message(self, ids: list[int], event_id: str) -> bytes:
         source = registry.source()
-        rendered = source.render(ids)
+        if source.render_timed is not None:  # rendered once for the stream and the pages
+            rendered = self.fragments(ids, source.render_timed)
+        else:
+            rendered = source.render(ids)
         html = {str(pk): for_stream(fragment) for pk, fragment in rendered.items()}
         removed = [pk for pk in ids if pk not in rendered]
-        data = {"html": html, "removed": removed, "order": source.order()}
+        data: dict[str, Any] = {"html": html, "removed": removed}
+        order = source.order()
+        if order is not None:  # a source may leave it out (too many ids to send each time)
+            data["order"] = order
         return encode("cards", data, event_id)
 
     # ---- the channel and the dispatcher thread
@@ -278,7 +372,7 @@ class Broker:
                 logger.exception("live: dispatcher failed; restarting in 1 s")
                 connection.close()
                 # Notifications may have been lost meanwhile: everyone gets a fresh state.
-                self.invalidate()
+                self.invalidate(None)
                 self._fan_out(RESET)
                 self._stop.wait(1)
         connection.close()
@@ -312,7 +406,7 @@ class Broker:
     def dispatch(self, ids: Iterable[int]) -> None:
         """Render the changed fragments once and hand the same bytes to every viewer."""
         ids = sorted(ids)
-        self.invalidate()
+        self.invalidate(ids)
         with self._lock:
             self.seq += 1
             seq = self.seq

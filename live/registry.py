@@ -5,7 +5,8 @@ app (store) calls `register(Source(...))` from its `AppConfig.ready()`:
 
 - `render(ids)`: the current fragment of each of those ids that is still on the page, in
   page order (`{id: html}`); an id missing from the answer is removed from open pages.
-- `order()`: every id on the page, in page order.
+- `order()`: every id on the page, in page order; or None when there are too many to send
+  with every message (viewers then never insert a fragment they do not show already).
 - `page()`: every fragment in page order, and when it goes stale by the clock alone.
 - `next_change()`: when the next fragment changes by the clock, with no commit to announce
   it (a reservation running out, say); None when nothing is due.
@@ -19,13 +20,16 @@ fills in its own); a page replaces it with its request's token.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ImproperlyConfigured
 
-CSRF_PLACEHOLDER = "LIVECSRFTOKENPLACEHOLDER"
+# Unguessable, and new in every process: text from Stripe (a product's name) cannot contain
+# it, so splicing a visitor's token in place of it never puts the token anywhere else.
+CSRF_PLACEHOLDER = f"LIVECSRF{secrets.token_hex(16)}"
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,13 @@ def _nothing_changed(since: datetime, until: datetime) -> set[int]:
 @dataclass(frozen=True)
 class Source:
     render: Callable[[Collection[int]], dict[int, str]]
-    order: Callable[[], list[int]]
+    order: Callable[[], list[int] | None]
     page: Callable[[], Page]
     next_change: Callable[[], datetime | None] = field(default=_nothing_due)
     changed_between: Callable[[datetime, datetime], set[int]] = field(default=_nothing_changed)
+    # `render`, with when each fragment goes stale by the clock: lets the broker keep what
+    # the stream renders in the per-fragment cache pages read, so a change renders once.
+    render_timed: Callable[[list[int]], dict[int, tuple[str, datetime | None]]] | None = None
 
 
 _source: Source | None = None

@@ -51,12 +51,12 @@ def shutdown_hint() -> bytes:
     return retry(SHUTDOWN_RETRY_MS + secrets.randbelow(SHUTDOWN_RETRY_MS + 1))
 
 
-def stream_sync(broker: Broker, last_id: str) -> Iterator[bytes]:
+def stream_sync(broker: Broker, last_id: str, ids: list[int] | None = None) -> Iterator[bytes]:
     """One viewer on one thread (`make run`'s runserver, tests)."""
     sub = broker.subscribe_sync()
     try:
         yield retry(RETRY_MS)
-        backlog = broker.catch_up(last_id)
+        backlog = broker.catch_up(last_id, ids)
         if backlog:
             yield backlog
         connections.close_all()  # this thread holds no connection while it waits
@@ -70,7 +70,7 @@ def stream_sync(broker: Broker, last_id: str) -> Iterator[bytes]:
                 yield shutdown_hint()
                 return
             if message is RESET:
-                yield broker.reset_message()
+                yield broker.reset_message(ids)
                 connections.close_all()
             else:
                 yield message
@@ -78,7 +78,9 @@ def stream_sync(broker: Broker, last_id: str) -> Iterator[bytes]:
         broker.unsubscribe(sub)
 
 
-async def stream_async(broker: Broker, last_id: str) -> AsyncIterator[bytes]:
+async def stream_async(
+    broker: Broker, last_id: str, ids: list[int] | None = None
+) -> AsyncIterator[bytes]:
     """One viewer on an event loop (`make serve`): a queue and a task, no thread.
 
     The server ends it by cancelling the task that iterates it (the viewer went away).
@@ -89,7 +91,7 @@ async def stream_async(broker: Broker, last_id: str) -> AsyncIterator[bytes]:
     try:
         yield retry(RETRY_MS)
         if last_id:
-            backlog = await asyncio.to_thread(_in_thread, broker.catch_up, last_id)
+            backlog = await asyncio.to_thread(_in_thread, broker.catch_up, last_id, ids)
             if backlog:
                 yield backlog
         while True:
@@ -101,7 +103,7 @@ async def stream_async(broker: Broker, last_id: str) -> AsyncIterator[bytes]:
                 yield shutdown_hint()
                 return
             if message is RESET:
-                message = await asyncio.to_thread(_in_thread, broker.reset_message)
+                message = await asyncio.to_thread(_in_thread, broker.reset_message, ids)
             yield message
     finally:
         broker.unsubscribe(sub)

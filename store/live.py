@@ -67,10 +67,24 @@ def render(ids: Collection[int]) -> dict[int, str]:
     return {p.pk: render_card(p) for p in visible_products(ids)}
 
 
-def order() -> list[int]:
-    return list(
-        models.Product.objects.visible().order_by("name", "id").values_list("pk", flat=True)
+def render_timed(ids: Collection[int]) -> dict[int, tuple[str, datetime | None]]:
+    """Each visible card and when it goes stale by the clock (a reservation ends): one query."""
+    return {p.pk: (render_card(p), p.next_expiry) for p in visible_products(ids)}
+
+
+# Above this many products the stream's messages carry no `order` (it would be every id):
+# live.js then only inserts new cards on a page that shows the whole catalog, which a
+# catalog this large never has.
+MAX_ORDER = 480
+
+
+def order() -> list[int] | None:
+    ids = list(
+        models.Product.objects.visible()
+        .order_by("name", "id")
+        .values_list("pk", flat=True)[: MAX_ORDER + 1]
     )
+    return ids if len(ids) <= MAX_ORDER else None
 
 
 def page() -> registry.Page:
@@ -99,5 +113,6 @@ def register() -> None:
             page=page,
             next_change=next_change,
             changed_between=changed_between,
+            render_timed=render_timed,
         )
     )

@@ -4,11 +4,11 @@ reservations that hold some of it for a while (a shopper on Checkout)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Self, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -42,6 +42,26 @@ def reservations_ended_product_ids(*, since: datetime, until: datetime) -> set[i
     )
 
 
+SEARCH_CONFIG = "english"
+MAX_QUERY_LENGTH = 200  # a longer search is answered with an empty page, not run
+
+# The grid's sort orders: `?sort=` value -> ORDER BY (always ending in the id: a stable page).
+SORTS = {
+    "name": ("name", "id"),
+    "price": ("price__unit_amount", "id"),
+    "-price": ("-price__unit_amount", "-id"),
+    "newest": ("-created_at", "-id"),
+}
+DEFAULT_SORT = "name"
+
+
+def search_vector() -> Any:
+    """What full-text search reads on PostgreSQL; migration 0003 indexes this expression."""
+    from django.contrib.postgres.search import SearchVector
+
+    return SearchVector("name", "description", config=SEARCH_CONFIG)
+
+
 class ProductAnnotations(TypedDict):
     """What `with_reserved` and `with_next_expiry` add to each product."""
 
@@ -55,6 +75,26 @@ if TYPE_CHECKING:  # WithAnnotations takes one argument at runtime
 
 
 class ProductQuerySet(models.QuerySet[_ProductT]):
+    def search(self, query: str) -> Self:
+        """Full-text search on PostgreSQL (GIN-indexed); a substring match elsewhere."""
+        query = query.strip()
+        if not query:
+            return self
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.search import SearchQuery
+
+            # The vector in WHERE, not an annotation: GROUP BY would repeat it.
+            return self.alias(search=search_vector()).filter(
+                search=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+            )
+        return self.filter(Q(name__icontains=query) | Q(description__icontains=query))
+
+    def in_category(self, slug: str) -> Self:
+        return self.filter(category_slug=slug)
+
+    def sorted_by(self, sort: str) -> Self:
+        return self.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
+
     def visible(self) -> Self:
         """What the shop sells: live in Stripe, with an active price, not the access pass."""
         products = self.filter(active=True, price__isnull=False, price__active=True).exclude(
@@ -90,6 +130,9 @@ class Product(models.Model):
     active = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False, help_text="Deleted in Stripe; kept for orders.")
     metadata = models.JSONField(default=dict, blank=True)
+    # Stripe's `metadata.category`, as written there, and its slug for `/category/<slug>/`.
+    category = models.CharField(max_length=100, blank=True)
+    category_slug = models.SlugField(max_length=100, blank=True)
     # Stripe's `default_price` id; the Price row may arrive after the product.
     default_price_stripe_id = models.CharField(max_length=255, blank=True)
     # The price the shop sells at: the default price if active, else the newest active one.
@@ -108,6 +151,13 @@ class Product(models.Model):
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(stock__gte=0), name="product_stock_not_negative"),
+        ]
+        # The grid's sort orders (name, newest); price sorts through the Price row.
+        indexes = [
+            models.Index(fields=["name", "id"], name="product_name"),
+            models.Index(fields=["created_at", "id"], name="product_created"),
+            # The category links read this index alone (no table, no join).
+            models.Index(fields=["category_slug", "category", "active"], name="product_category"),
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
+from django.utils.text import slugify
 
 from store import live
 from store.models import Price, Product
@@ -38,6 +39,12 @@ def _stripe_id(value: Any) -> str:
     return value or ""
 
 
+def _category(metadata: dict[str, Any]) -> dict[str, str]:
+    """`metadata.category` as the shop files the product (and its URL slug)."""
+    name = str(metadata.get("category") or "").strip()[:100]
+    return {"category": name, "category_slug": slugify(name)[:100]}
+
+
 def _product_fields(obj: dict[str, Any]) -> dict[str, Any]:
     deleted = bool(obj.get("deleted"))
     fields: dict[str, Any] = {"active": bool(obj.get("active")) and not deleted, "deleted": deleted}
@@ -49,6 +56,7 @@ def _product_fields(obj: dict[str, Any]) -> dict[str, Any]:
             "metadata": dict(obj.get("metadata") or {}),
             "default_price_stripe_id": _stripe_id(obj.get("default_price")),
         }
+        fields |= _category(fields["metadata"])
     return fields
 
 

@@ -5,5 +5,6 @@ from store import views
 app_name = "store"
 urlpatterns = [
     path("", views.product_grid, name="grid"),
+    path("category/<slug:slug>/", views.product_grid, name="category"),
     path("products/<int:pk>/", views.product_detail, name="detail"),
 ]

@@ -1,56 +1,269 @@
+"""The shop's pages: the grid (search, categories, sort, pages) and the product page.
+
+Most visitors see the same page: anyone who is not logged in and has no flash message
+waiting (a returning shopper with a cart included). For them a page is rendered once per
+catalog version (`Broker.cached`), from cards cached one by one (`Broker.fragments`: a
+change re-renders that card only), and kept as bytes split at two unguessable
+placeholders: the visitor's CSRF token and cart count are spliced in. Others (logged in,
+a message to show) get a full render around the same cached cards.
+"""
+
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, get_token
+from django.shortcuts import render
+from django.template.engine import Engine
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from live.broker import get_broker
 from live.registry import CSRF_PLACEHOLDER
-from store.models import Product
+from store import live
+from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
+
+PER_PAGE = 48
+PER_PAGE_CHOICES = (24, 48)
+CATEGORIES_SECONDS = 60
+MAX_PAGE = 10_000  # beyond this a page number is not a page (404), not a giant OFFSET
+# The visitor's cart count, spliced like the CSRF token: unguessable, per process.
+COUNT_PLACEHOLDER = CSRF_PLACEHOLDER.replace("LIVECSRF", "CARTCOUNT")
+_SLOTS = re.compile(f"({CSRF_PLACEHOLDER}|{COUNT_PLACEHOLDER})".encode())
+SORT_LABELS = {"name": "Name", "price": "Price: low to high", "-price": "Price: high to low"}
+SORT_LABELS["newest"] = "Newest"
 
 
-def _first_visit(request: HttpRequest) -> bool:
-    """No session and no flash messages: the page is the same for every such visitor."""
-    cookies = request.COOKIES
-    return settings.SESSION_COOKIE_NAME not in cookies and "messages" not in cookies
+@dataclass(frozen=True)
+class Listing:
+    """What a grid URL asks for."""
+
+    category: str
+    q: str
+    sort: str
+    page: int
+    per_page: int
+
+    def url(self, **change: Any) -> str:
+        """This listing's URL with some parameters changed (defaults left out)."""
+        values = {**self.__dict__, **change}
+        path = (
+            reverse("store:category", args=[values["category"]])
+            if values["category"]
+            else reverse("store:grid")
+        )
+        query = {
+            "q": values["q"],
+            "sort": values["sort"] if values["sort"] != DEFAULT_SORT else "",
+            "per_page": values["per_page"] if values["per_page"] != PER_PAGE else "",
+            "page": values["page"] if values["page"] != 1 else "",
+        }
+        query = {k: v for k, v in query.items() if v}
+        return path + (f"?{urlencode(query)}" if query else "")
+
+
+def _listing(request: HttpRequest, category: str) -> Listing:
+    page_text = request.GET.get("page", "1")
+    if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
+        raise Http404("No such page")
+    per_page = request.GET.get("per_page", "")
+    sort = request.GET.get("sort", DEFAULT_SORT)
+    return Listing(
+        category=category,
+        q=" ".join(request.GET.get("q", "").split()),
+        sort=sort if sort in SORTS else DEFAULT_SORT,
+        page=int(page_text),
+        per_page=int(per_page) if per_page in {str(n) for n in PER_PAGE_CHOICES} else PER_PAGE,
+    )
+
+
+def _page_ids(listing: Listing) -> tuple[list[tuple[int, str]], bool]:
+    """(id, category) of the cards on this page, and whether another page follows: one
+    query, whatever the catalog's size (no COUNT: a next page is one extra row)."""
+    if len(listing.q) > MAX_QUERY_LENGTH:
+        return [], False
+    products = Product.objects.visible()
+    if listing.category:
+        products = products.in_category(listing.category)
+    start = (listing.page - 1) * listing.per_page
+    rows = list(
+        products.search(listing.q)
+        .sorted_by(listing.sort)
+        .values_list("pk", "category")[start : start + listing.per_page + 1]
+    )
+    return rows[: listing.per_page], len(rows) > listing.per_page
+
+
+def _categories() -> tuple[list[tuple[str, str]], datetime]:
+    """The category links, (slug, name): re-read every CATEGORIES_SECONDS, not on every
+    change (at 100,000 products the query costs more than a page). A new category's link
+    appears that much later; its page works at once."""
+    rows = (  # active products, without the price join `visible()` makes: an index scan
+        Product.objects.filter(active=True)
+        .exclude(category_slug="")
+        .order_by("category_slug")
+        .values_list("category_slug", "category")
+        .distinct()
+    )
+    return list(dict(rows).items()), timezone.now() + timedelta(seconds=CATEGORIES_SECONDS)
+
+
+def _anonymous_page(request: HttpRequest) -> bool:
+    """Is the page the same for this visitor as for a stranger (up to token and count)?
+    Costs the session's one query when there is a session, no more."""
+    if request.COOKIES.get("messages"):  # a flash message waits (empty: one just shown)
+        return False
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return True
+    session = request.session
+    return SESSION_KEY not in session and "_messages" not in session
+
+
+def _serve(
+    request: HttpRequest, key: Any, template: str, context: Callable[[], dict[str, Any]]
+) -> HttpResponse:
+    """Render `template` with `context()`: from the shared page cache for anonymous visitors
+    (their token and count spliced in), else in full."""
+    token = _csrf_token(request)
+    count = _cart_count(request)  # first: it may load the session in the same query
+    if _anonymous_page(request):
+        parts, tokens, counts = get_broker().cached(key, lambda: _split(template, context()))
+        page = parts.copy()
+        for i in tokens:
+            page[i] = token.encode()
+        for i in counts:
+            page[i] = count
+        return HttpResponse(b"".join(page))
+    response = render(request, template, context())
+    response.content = response.content.replace(CSRF_PLACEHOLDER.encode(), token.encode())
+    return response
+
+
+_CSRF_CHARS = CSRF_ALLOWED_CHARS.encode()
+_CSRF_INDEX = {c: i for i, c in enumerate(CSRF_ALLOWED_CHARS)}
+_CSRF_LIMIT = 256 - 256 % len(_CSRF_CHARS)  # bytes at or above it are dropped: no bias
+_CSRF_TABLE = bytes(_CSRF_CHARS[b % len(_CSRF_CHARS)] for b in range(256))
+_CSRF_DROP = bytes(range(_CSRF_LIMIT, 256))
+
+
+def _csrf_string() -> str:
+    """32 random characters from Django's CSRF alphabet, unbiased, from one urandom call
+    (rarely two) instead of Django's 32: a third of a stranger's request went to them."""
+    out = b""
+    while len(out) < CSRF_SECRET_LENGTH:
+        out += os.urandom(48).translate(_CSRF_TABLE, _CSRF_DROP)
+    return out[:CSRF_SECRET_LENGTH].decode()
+
+
+def _csrf_token(request: HttpRequest) -> str:
+    """What `django.middleware.csrf.get_token` answers, drawn faster: the cookie's secret
+    (a new one for a stranger, set as Django sets it) masked with a fresh random mask."""
+    meta = request.META
+    if settings.CSRF_USE_SESSIONS:
+        return get_token(request)  # not this project's setup: Django's own way
+    if "CSRF_COOKIE" not in meta:
+        meta["CSRF_COOKIE"] = _csrf_string()  # as django.middleware.csrf does for a stranger
+    secret = meta["CSRF_COOKIE"]
+    if len(secret) != CSRF_SECRET_LENGTH or not set(secret) <= _CSRF_INDEX.keys():
+        return get_token(request)
+    meta["CSRF_COOKIE_NEEDS_UPDATE"] = True
+    mask = _csrf_string()
+    n = len(CSRF_ALLOWED_CHARS)
+    cipher = "".join(
+        CSRF_ALLOWED_CHARS[(_CSRF_INDEX[x] + _CSRF_INDEX[y]) % n]
+        for x, y in zip(secret, mask, strict=True)
+    )
+    return mask + cipher
+
+
+def _cart_count(request: HttpRequest) -> bytes:
+    """The header's `cart_count`, from the project's context processors (store knows the
+    template variable, not the app that answers it)."""
+    values: dict[str, Any] = {}
+    for processor in Engine.get_default().template_context_processors:
+        values.update(processor(request))
+    count = values.get("cart_count", "")
+    return str(count() if callable(count) else count).encode()
+
+
+def _split(template: str, context: dict[str, Any]) -> tuple[Any, datetime | None]:
+    """The page as a stranger sees it, split around the per-visitor slots, and where
+    the slots are (with when it goes stale by the clock)."""
+    anonymous: dict[str, Any] = {
+        "user": AnonymousUser(),
+        "perms": None,
+        "messages": [],
+        "cart_count": COUNT_PLACEHOLDER,
+        "has_access": False,
+        "csrf_token": CSRF_PLACEHOLDER,
+    }
+    parts = _SLOTS.split(render_to_string(template, context | anonymous).encode())
+    tokens = [i for i, part in enumerate(parts) if part == CSRF_PLACEHOLDER.encode()]
+    counts = [i for i, part in enumerate(parts) if part == COUNT_PLACEHOLDER.encode()]
+    return (parts, tokens, counts), context.get("expires")
 
 
 @require_GET
-def product_grid(request: HttpRequest) -> HttpResponse:
+def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
+    listing = _listing(request, slug)
     broker = get_broker()
-    last_id = broker.last_id  # before the snapshot: the stream replays anything after it
-    snap = broker.snapshot()  # cached per catalog version with LIVE_GRID_CACHE on
-    token = get_token(request)
-    context = {
-        "grid_body": mark_safe(snap.body),
-        "has_products": bool(snap.order),
-        "live_last": last_id,
-    }
-    if snap.cached and _first_visit(request):
-        # The whole page, rendered once per catalog version; only the CSRF token varies.
-        page = broker.cached_page(
-            snap,
-            lambda: render_to_string(
-                "store/grid.html", context | {"csrf_token": CSRF_PLACEHOLDER}, request
-            ),
-        )
-        return HttpResponse(token.encode().join(page))
-    response = render(request, "store/grid.html", context)
-    response.content = response.content.replace(CSRF_PLACEHOLDER.encode(), token.encode())
-    return response
+    rows, more = broker.cached(("ids", listing), lambda: (_page_ids(listing), None))
+    if not rows and (listing.page > 1 or listing.category):
+        raise Http404("No such page")
+
+    def context() -> dict[str, Any]:
+        last_id = broker.last_id  # before the cards: the stream replays anything after it
+        ids = [pk for pk, _ in rows]
+        cards = broker.fragments(ids, live.render_timed)
+        return {
+            "grid_body": mark_safe("".join(cards[pk] for pk in ids if pk in cards)),
+            "has_products": bool(cards),
+            "live_last": last_id,
+            # New products are inserted live only where the page shows the whole catalog.
+            "live_insert": not (listing.q or listing.category or more or listing.page > 1)
+            and listing.sort == DEFAULT_SORT,
+            "listing": listing,
+            "category_name": rows[0][1] if listing.category and rows else "",
+            "categories": broker.cached("categories", _categories, across_changes=True),
+            "sorts": [
+                (listing.url(sort=s, page=1), label, s == listing.sort)
+                for s, label in SORT_LABELS.items()
+            ],
+            "previous_url": listing.url(page=listing.page - 1) if listing.page > 1 else "",
+            "next_url": listing.url(page=listing.page + 1) if more else "",
+            "query_too_long": len(listing.q) > MAX_QUERY_LENGTH,
+        }
+
+    return _serve(request, ("grid", listing), "store/grid.html", context)
 
 
 @require_GET
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     broker = get_broker()
-    last_id = broker.last_id
-    product = get_object_or_404(Product.objects.visible().with_reserved(), pk=pk)
-    return render(request, "store/detail.html", {"product": product, "live_last": last_id})
+
+    def context() -> dict[str, Any]:
+        last_id = broker.last_id
+        products = Product.objects.visible().with_reserved().with_next_expiry()
+        product = products.filter(pk=pk).first()
+        if product is None:
+            raise Http404("No such product")
+        return {"product": product, "live_last": last_id, "expires": product.next_expiry}
+
+    return _serve(request, ("detail", pk), "store/detail.html", context)
 
 
 @require_GET

@@ -38,21 +38,27 @@
     if (window.htmx) window.htmx.process(el);
   };
 
+  // New products are inserted only where the page shows the whole catalog (no search,
+  // category, other sort or other page: data-live-insert); elsewhere the cards shown are
+  // kept current and removed when gone, and new ones appear on the next load.
+  const inserts = grid && grid.hasAttribute("data-live-insert");
+
   const updateGrid = (data, reset) => {
     const html = data.html || {};
     for (const [id, markup] of Object.entries(html)) {
-      const el = fragment(markup);
       const old = document.getElementById(`product-${id}`);
+      if (!old && !inserts) continue;
+      const el = fragment(markup);
       if (old) old.replaceWith(el);
       else grid.appendChild(el);
       activate(el);
     }
     const keep = new Set((data.order || []).map(String));
-    const gone = reset
+    const gone = reset && data.order
       ? [...grid.children].filter((el) => !keep.has(el.dataset.product))
       : (data.removed || []).map((id) => document.getElementById(`product-${id}`));
     gone.forEach((el) => el && el.remove());
-    if (data.order) {
+    if (data.order && inserts) {
       // Grid order is the server's (name, id); moving nodes only where they differ.
       let previous = null;
       for (const id of data.order) {
@@ -116,6 +122,11 @@
   const apply = grid ? updateGrid : updateDetail;
   const url = new URL(root.dataset.liveSrc, window.location.href);
   if (root.dataset.liveLast) url.searchParams.set("last", root.dataset.liveLast);
+  // What this page shows: a reset then sends those cards only, whatever the catalog's size.
+  const shown = grid
+    ? [...grid.children].map((el) => el.dataset.product).slice(0, 200)
+    : [root.dataset.product];
+  if (!inserts) url.searchParams.set("ids", shown.join(","));
   const source = new EventSource(url);
   // For people and tests alike: is this page live right now?
   source.addEventListener("open", () => root.setAttribute("data-live-state", "open"));

@@ -93,3 +93,57 @@ def test_published_ids_that_left_the_page_are_removed(clock_source, broker):
     event = parse(sub.queue.get(timeout=10))
     assert event.json()["removed"] == [9]
     assert list(event.json()["html"]) == ["7"]
+
+
+def test_a_reset_for_a_page_sends_only_what_that_page_shows(clock_source, broker):
+    message = broker.reset_message([7, 8])
+
+    event = parse(message)
+    assert event.name == "reset"
+    assert event.json() == {"html": {"7": "<li>7 at False</li>"}, "removed": [8]}
+
+
+def test_a_reconnect_the_broker_cannot_replay_resets_only_the_page_ids(clock_source, broker):
+    message = broker.catch_up("another-boot:3", [8])
+
+    assert parse(message).json() == {"html": {}, "removed": [8]}
+
+
+def test_messages_leave_out_the_order_when_the_source_has_too_many_ids(
+    clock_source, broker, monkeypatch
+):
+    monkeypatch.setattr(
+        registry,
+        "_source",
+        clock_source.as_source().__class__(
+            render=clock_source.render, order=lambda: None, page=clock_source.page
+        ),
+    )
+
+    message = broker._cards_message([7], "b:1")
+
+    assert parse(message).json() == {"html": {"7": "<li>7 at False</li>"}, "removed": []}
+
+
+def test_the_stream_and_the_pages_render_a_changed_fragment_once(
+    clock_source, broker, monkeypatch, settings
+):
+    settings.LIVE_GRID_CACHE = True
+    renders: list[list[int]] = []
+
+    def render_timed(ids):
+        renders.append(sorted(ids))
+        return {pk: (html, None) for pk, html in clock_source.render(ids).items()}
+
+    source = clock_source.as_source()
+    monkeypatch.setattr(
+        registry, "_source", type(source)(**{**source.__dict__, "render_timed": render_timed})
+    )
+    broker.invalidate([7])
+
+    message = broker._cards_message([7], "b:1")
+    page = broker.fragments([7], render_timed)
+
+    assert parse(message).json()["html"] == {"7": "<li>7 at False</li>"}
+    assert page == {7: "<li>7 at False</li>"}
+    assert renders == [[7]]

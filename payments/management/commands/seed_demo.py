@@ -60,7 +60,8 @@ class Command(BaseCommand):
             name=demo.name,
             description=demo.description,
             images=[f"{settings.SITE_URL}{static(f'img/products/{demo.slug}.svg')}"],
-            metadata={"amazin_seed": demo.slug},
+            metadata={"amazin_seed": demo.slug}
+            | ({"category": demo.category} if demo.category else {}),
         )
         price = stripe_api.price_create(
             product_id=product["id"],

@@ -1,0 +1,115 @@
+"""The shared page cache (LIVE_GRID_CACHE): one render for every anonymous visitor, the
+visitor's own token and cart count spliced in, and a change re-rendering one card."""
+
+from http import HTTPStatus
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from live.broker import get_broker
+from store import live
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cached(settings):
+    settings.LIVE_GRID_CACHE = True
+    get_broker().invalidate(None)  # nothing cached by an earlier test
+
+
+def add_to_cart(client, product, quantity=1):
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        "/cart/add/",
+        {"product": product.pk, "quantity": quantity, "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code in {HTTPStatus.OK, HTTPStatus.FOUND, HTTPStatus.SEE_OTHER}
+
+
+def test_returning_shopper_gets_the_cached_page_with_their_count_and_token(client, cached):
+    mug, cup = ProductFactory(name="Mug", stock=9), ProductFactory(name="Cup", stock=9)
+    client.get("/")
+    add_to_cart(client, mug, 2)
+    add_to_cart(client, cup)
+    client.get("/")  # the page is cached now
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/")
+
+    html = response.content.decode()
+    assert response.status_code == HTTPStatus.OK
+    assert '<span id="cart-count" class="rounded-full bg-white/20 px-2 text-xs">3</span>' in html
+    token = html.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    assert len(token) == 64 and html.count(token) >= 3  # the header and both cards
+    assert "CARTCOUNT" not in html and "LIVECSRF" not in html
+    # The session and its cart count in one query; no product, no render of the cards.
+    assert len(queries) == 1, [q["sql"] for q in queries]
+
+
+def test_a_stranger_and_a_shopper_share_the_page_but_not_the_count(client, cached, django_app=None):
+    mug = ProductFactory(name="Mug", stock=9)
+    client.get("/")
+    add_to_cart(client, mug)
+
+    from django.test import Client
+
+    stranger = Client().get("/").content.decode()
+    shopper = client.get("/").content.decode()
+
+    assert 'text-xs">0</span>' in stranger and 'text-xs">1</span>' in shopper
+
+
+def test_a_change_renders_that_card_only_and_once(client, cached, monkeypatch):
+    products = ProductFactory.create_batch(5, stock=3)
+    client.get("/")
+    rendered: list[int] = []
+    real = live.render_card
+    monkeypatch.setattr(live, "render_card", lambda p: rendered.append(p.pk) or real(p))
+    changed = products[2]
+    type(changed).objects.filter(pk=changed.pk).update(stock=1)
+    viewer = get_broker().subscribe_sync()
+
+    live.publish([changed.pk])
+    message = viewer.queue.get(timeout=10)  # the stream's render is done
+    html = client.get("/").content.decode()
+
+    get_broker().unsubscribe(viewer)
+    assert b"Only 1 left" in message
+    assert "Only 1 left" in html
+    assert rendered == [changed.pk]  # for the stream; the page reused it
+
+
+def test_a_logged_in_shopper_gets_a_full_render_with_the_same_cards(
+    client, cached, django_user_model
+):
+    ProductFactory(name="Mug")
+    user = django_user_model.objects.create_user("u@example.com", "u@example.com", "pw-Secret-1")
+    client.force_login(user)
+
+    html = client.get("/").content.decode()
+
+    assert "u@example.com" in html and "Mug" in html and "LIVECSRF" not in html
+
+
+def test_a_strangers_token_from_the_cached_page_is_accepted(cached):
+    from django.middleware.csrf import _unmask_cipher_token
+    from django.test import Client
+
+    mug = ProductFactory(name="Mug", stock=9)
+    stranger = Client(enforce_csrf_checks=True)
+    stranger.get("/")  # fills the cache
+    stranger.cookies.clear()
+
+    html = stranger.get("/").content.decode()
+    token = html.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    secret = stranger.cookies["csrftoken"].value
+    response = stranger.post(
+        "/cart/add/", {"product": mug.pk, "quantity": 1, "csrfmiddlewaretoken": token}
+    )
+
+    assert _unmask_cipher_token(token) == secret and len(secret) == 32
+    assert response.status_code != HTTPStatus.FORBIDDEN
+    assert stranger.get("/").content.decode().count(token) == 0  # a new mask every time
