@@ -3,7 +3,9 @@
 On PostgreSQL, `SELECT pg_notify('amazin_live', '1,2,3')` (ids only, chunked well under the
 8,000-byte payload limit); every process holds ONE listening connection, in its broker's
 dispatcher thread, so a change made in any process or machine reaches them all. On SQLite
-(one process) the ids go through an in-process queue.
+the ids go through an in-process queue for the publishing process, and through a short log
+table (`live.Change`) that every other process polls: the background worker's changes (a
+webhook's, a fulfilment's) reach the web server's viewers and caches.
 
 `listen` blocks in the dispatcher thread: it hands each burst of ids (coalesced) to
 `on_ids`, calls `on_idle` when `wait()` seconds pass with nothing, and returns when `stop`
@@ -12,6 +14,8 @@ is set.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -43,7 +47,7 @@ def uses_notify() -> bool:
 
 
 def for_database() -> Channel:
-    return PostgresNotify() if uses_notify() else InProcess()
+    return PostgresNotify() if uses_notify() else SQLiteLog()
 
 
 class InProcess:
@@ -77,6 +81,66 @@ class InProcess:
                 except queue.Empty:
                     break
             on_ids(ids)
+
+
+class SQLiteLog(InProcess):
+    """SQLite: this process's changes through its queue, other processes' through a log.
+
+    Every publish also appends a row to `live.Change`; the dispatcher polls for rows from
+    other processes every POLL_SECONDS (a read of an indexed id under WAL: no write lock),
+    and the publisher trims rows older than KEEP_ROWS now and then.
+    """
+
+    POLL_SECONDS = 0.2
+    KEEP_ROWS = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.origin = os.getpid()
+
+    def send(self, ids: list[int]) -> None:
+        from live.models import Change
+
+        super().send(ids)
+        row = Change.objects.create(ids=",".join(map(str, ids)), origin=self.origin)
+        if row.pk % 100 == 0:
+            Change.objects.filter(pk__lte=row.pk - self.KEEP_ROWS).delete()
+
+    def listen(
+        self,
+        *,
+        ready: threading.Event,
+        stop: threading.Event,
+        wait: Callable[[], float],
+        on_ids: Callable[[set[int]], None],
+        on_idle: Callable[[], None],
+    ) -> None:
+        from django.db import close_old_connections
+
+        from live.models import Change
+
+        seen = Change.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        ready.set()
+        while not stop.is_set():
+            ids: set[int] = set()
+            with contextlib.suppress(queue.Empty):
+                ids.update(self.inbox.get(timeout=min(wait(), self.POLL_SECONDS)))
+            while True:  # coalesce what is queued already
+                try:
+                    ids.update(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for pk, payload in (
+                Change.objects.filter(pk__gt=seen).exclude(origin=self.origin)
+                .order_by("pk").values_list("pk", "ids")
+            ):  # fmt: skip
+                seen = pk
+                ids.update(parse_ids(payload))
+            close_old_connections()
+            if ids:
+                on_ids(ids)
+            else:
+                on_idle()
 
 
 class PostgresNotify:

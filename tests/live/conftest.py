@@ -23,8 +23,10 @@ def free_port() -> int:
 
 
 def database_url() -> str:
-    """The test database, as a URL another process can use (PostgreSQL only)."""
+    """The test database, as a URL another process can use."""
     s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
     return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 

@@ -158,8 +158,9 @@ def test_grid_page_forms_carry_the_request_csrf_token(client):
     assert 'data-live-src="/live/"' in html and "js/live.js" in html
 
 
-@pytest.mark.postgres
 def test_a_change_in_one_process_reaches_a_client_of_another(asgi_server, webhook):
+    """As the background worker's changes reach the web server's viewers: through
+    LISTEN/NOTIFY on PostgreSQL, through the live.Change log on SQLite."""
     product = ProductFactory(name="Kettle", stock=7)
 
     with SSEClient(f"{asgi_server}/live/") as stream:
