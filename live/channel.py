@@ -59,6 +59,16 @@ class InProcess:
     def send(self, ids: list[int]) -> None:
         self.inbox.put(list(ids))
 
+    def take(self, timeout: float) -> set[int]:
+        """What is queued: waits up to `timeout` for the first ids, then takes the rest
+        already there (a burst becomes one message)."""
+        ids: set[int] = set()
+        with contextlib.suppress(queue.Empty):
+            ids.update(self.inbox.get(timeout=timeout))
+            while True:
+                ids.update(self.inbox.get_nowait())
+        return ids
+
     def listen(
         self,
         *,
@@ -70,17 +80,11 @@ class InProcess:
     ) -> None:
         ready.set()
         while not stop.is_set():
-            try:
-                ids = set(self.inbox.get(timeout=wait()))
-            except queue.Empty:
+            ids = self.take(wait())
+            if ids:
+                on_ids(ids)
+            else:
                 on_idle()
-                continue
-            while True:  # coalesce what is queued already
-                try:
-                    ids.update(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
-            on_ids(ids)
 
 
 class SQLiteLog(InProcess):
@@ -122,14 +126,7 @@ class SQLiteLog(InProcess):
         seen = Change.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         ready.set()
         while not stop.is_set():
-            ids: set[int] = set()
-            with contextlib.suppress(queue.Empty):
-                ids.update(self.inbox.get(timeout=min(wait(), self.POLL_SECONDS)))
-            while True:  # coalesce what is queued already
-                try:
-                    ids.update(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
+            ids = self.take(min(wait(), self.POLL_SECONDS))
             for pk, payload in (
                 Change.objects.filter(pk__gt=seen).exclude(origin=self.origin)
                 .order_by("pk").values_list("pk", "ids")

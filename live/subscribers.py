@@ -23,15 +23,7 @@ class SyncSubscriber:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
 
     def offer(self, message: Any) -> None:  # from any thread
-        if message is STOP:
-            _drain(self.queue)
-            self.queue.put_nowait(STOP)
-            return
-        try:
-            self.queue.put_nowait(message)
-        except queue.Full:
-            _drain(self.queue)
-            self.queue.put_nowait(RESET)
+        _offer(self.queue, message, full=queue.Full)
 
 
 class AsyncSubscriber:
@@ -42,15 +34,21 @@ class AsyncSubscriber:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=QUEUE_SIZE)
 
     def offer(self, message: Any) -> None:  # on the loop's own thread only
-        if message is STOP:
-            _drain(self.queue)
-            self.queue.put_nowait(STOP)
-            return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            _drain(self.queue)
-            self.queue.put_nowait(RESET)
+        _offer(self.queue, message, full=asyncio.QueueFull)
+
+
+def _offer(q: Any, message: Any, *, full: type[Exception]) -> None:
+    """Queue `message` for a viewer: STOP jumps the queue; a viewer too slow to keep up
+    loses what it had not read and gets RESET (a fresh state) instead."""
+    if message is STOP:
+        _drain(q)
+        q.put_nowait(STOP)
+        return
+    try:
+        q.put_nowait(message)
+    except full:
+        _drain(q)
+        q.put_nowait(RESET)
 
 
 def offer_all(subs: list[AsyncSubscriber], message: Any) -> None:
