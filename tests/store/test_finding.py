@@ -165,9 +165,9 @@ def test_postgres_search_reads_the_gin_index():
 
     if connection.vendor != "postgresql":
         pytest.skip("full-text search and its index are PostgreSQL's")
-    sql, params = (
-        Product.objects.visible().search("teapot").values_list("pk").query.sql_with_params()
-    )
+    # The search alone: with visible()'s filters too, the planner may start from another
+    # index (active products) on a table this small, whichever is cheaper today.
+    sql, params = Product.objects.search("teapot").values_list("pk").query.sql_with_params()
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: force the choice
