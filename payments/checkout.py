@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -23,7 +22,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from cart.models import Cart
-from payments import services, shipping, stripe_api
+from payments import services, stripe_api
 from payments.models import Order, OrderLine, reservation_holder
 from store.models import Product, Reservation
 from store.reservations import ReservationError, products_lock, reservation_create
@@ -220,40 +219,6 @@ def _order_reserve(
     return order
 
 
-def _session_for(order: Order) -> dict[str, Any]:
-    """The order's Checkout Session as Stripe has it now, created on first ask.
-
-    One idempotency key per order and the same parameters each time: however many requests
-    ask at once, Stripe creates one session.
-    """
-    if order.stripe_session_id:
-        return stripe_api.checkout_session_retrieve(order.stripe_session_id)
-    goods = order.kind == Order.Kind.GOODS
-    reserved_until = order.reserved_until
-    assert reserved_until is not None  # _order_reserve sets it on every order
-    session = stripe_api.checkout_session_create(
-        line_items=[
-            (line.stripe_price_id, line.quantity) for line in order.lines.order_by("product_id")
-        ],
-        order_id=order.pk,
-        customer_email=order.email,
-        expires_at=int(reserved_until.timestamp()),
-        success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
-        automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
-        idempotency_key=f"amazin-checkout-order-{order.pk}",
-        # Goods are shipped: Checkout collects an address and a rate. The pass is not.
-        shipping_countries=shipping.shipping_countries() if goods else None,
-        shipping_rate_ids=shipping.shipping_rate_ids(currency=order.currency) if goods else None,
-        allow_promotion_codes=settings.STRIPE_ALLOW_PROMOTION_CODES,
-    )
-    Order.objects.filter(pk=order.pk, stripe_session_id__isnull=True).update(
-        stripe_session_id=session["id"]
-    )
-    order.stripe_session_id = session["id"]
-    return session
-
-
 def success_url(session_id: str) -> str:
     return f"{settings.SITE_URL}/checkout/success/?session_id={session_id}"
 
@@ -295,10 +260,13 @@ def checkout_start(
                 return CheckoutStarted(order=settled, url=success_url(settled.stripe_session_id))
             continue
         try:
-            session = _session_for(order)
+            session = services.order_session(order=order)
         except stripe_api.StripeError as exc:
             logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
-            if not order.stripe_session_id:  # nobody can pay a session that does not exist
+            if not order.stripe_session_id and services.refused_for_good(exc):
+                # Stripe said no: no session exists, nobody can pay. Any other failure (a
+                # timeout, a 409 while another request creates it) may have made one: the
+                # hold stays, and the next try or the sweep finds it by the same key.
                 services.order_fail(
                     order_id=order.pk, problem=f"Checkout Session not created: {exc}"
                 )

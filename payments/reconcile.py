@@ -53,11 +53,13 @@ def stripe_reconcile(*, days: int | None = None) -> Reconciled:
     else:
         since = checkpoint.position - OVERLAP_SECONDS
     result = Reconciled(since=since)
+    # Done ones only: a failed, waiting or abandoned one (a worker died holding it) is run
+    # again; one a live worker holds is left to it by the claim.
     known = set(
-        StripeEvent.objects.filter(stripe_created__gte=since)
-        .exclude(status=StripeEvent.Status.FAILED)
-        .exclude(status=StripeEvent.Status.RECEIVED)
-        .values_list("stripe_id", flat=True)
+        StripeEvent.objects.filter(
+            stripe_created__gte=since,
+            status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED],
+        ).values_list("stripe_id", flat=True)
     )
     # Oldest first: the order Stripe created them in, as handlers expect.
     events = [e for e in stripe_api.events_since(since) if (e.get("created") or 0) <= started]

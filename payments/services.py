@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
@@ -137,6 +138,12 @@ def order_refund_unfillable(*, order_id: int, attempt: int = 1) -> None:
     order = Order.objects.filter(pk=order_id, status=Order.Status.REFUND_PENDING).first()
     if order is None:
         return
+    if not order.stripe_payment_intent_id:  # nothing was charged (a 100% discount)
+        Order.objects.filter(pk=order.pk, status=Order.Status.REFUND_PENDING).update(
+            status=Order.Status.REFUNDED,
+            problem=order.problem.replace("refund under way", "nothing to refund"),
+        )
+        return
     try:
         # One idempotency key per order: a retry after a lost answer gets the same refund.
         refund = stripe_api.refund_create(
@@ -210,27 +217,75 @@ def checkout_session_payment_failed(*, session_id: str) -> bool:
     )
 
 
+def order_session(*, order: Order) -> dict[str, Any]:
+    """The order's Checkout Session as Stripe has it now, created on first ask.
+
+    One idempotency key per order and the same parameters each time: however many requests
+    ask at once, Stripe creates one session, and a request whose answer was lost (or that
+    died) is answered with that same session when the order's session is asked for again.
+    """
+    if order.stripe_session_id:
+        return stripe_api.checkout_session_retrieve(order.stripe_session_id)
+    goods = order.kind == Order.Kind.GOODS
+    reserved_until = order.reserved_until
+    assert reserved_until is not None  # checkout sets it on every order
+    session = stripe_api.checkout_session_create(
+        line_items=[
+            (line.stripe_price_id, line.quantity) for line in order.lines.order_by("product_id")
+        ],
+        order_id=order.pk,
+        customer_email=order.email,
+        expires_at=int(reserved_until.timestamp()),
+        success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
+        automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
+        idempotency_key=f"amazin-checkout-order-{order.pk}",
+        # Goods are shipped: Checkout collects an address and a rate. The pass is not.
+        shipping_countries=shipping.shipping_countries() if goods else None,
+        shipping_rate_ids=shipping.shipping_rate_ids(currency=order.currency) if goods else None,
+        allow_promotion_codes=settings.STRIPE_ALLOW_PROMOTION_CODES,
+    )
+    Order.objects.filter(pk=order.pk, stripe_session_id__isnull=True).update(
+        stripe_session_id=session["id"]
+    )
+    order.stripe_session_id = session["id"]
+    return session
+
+
+def refused_for_good(exc: Exception) -> bool:
+    """Stripe answered and refused (nothing was made), as opposed to no answer or "busy"."""
+    return isinstance(exc, stripe_api.InvalidRequestError) and not isinstance(
+        exc, stripe_api.IdempotencyError
+    )
+
+
 def order_settle_with_stripe(*, order: Order) -> Order:
     """A pending order whose shopper left (cancel) or whose time ran out (sweep): do what
     Stripe says its session is, never more. A complete, paid session is fulfilled; an open
     one is expired at Stripe first; the stock is released only once Stripe says expired.
     If Stripe cannot be asked, nothing changes and the hold stays (the sweep asks again).
+    An order with no session id yet is asked for its session by its idempotency key, so a
+    session being created right now (or whose answer was lost) is found, not forgotten.
     """
-    if not order.stripe_session_id:  # the session was never created: nobody can pay
-        order_release(order_id=order.pk)
-        order.refresh_from_db()
-        return order
-    session_id = order.stripe_session_id
     try:
-        session = stripe_api.checkout_session_retrieve(session_id)
+        session = order_session(order=order)
         if session.get("status") == "open":
-            session = stripe_api.checkout_session_expire(session_id)
+            session = stripe_api.checkout_session_expire(session["id"])
     except stripe_api.StripeError as exc:
+        if not order.stripe_session_id and refused_for_good(exc):
+            # No session was ever made (its expiry is past, a price went away): nobody can pay.
+            order_release(order_id=order.pk)
+            order.refresh_from_db()
+            return order
         # Paid just now (expire refused: the next look sees it complete), or Stripe is down.
-        logger.info("Order %s: Stripe did not settle session %s: %s", order.pk, session_id, exc)
+        logger.info("Order %s: Stripe did not settle its session: %s", order.pk, exc)
         return order
     if session.get("status") == "complete":
-        return fulfil_checkout_session(session_id=session_id) or order
+        try:
+            return fulfil_checkout_session(session_id=session["id"]) or order
+        except stripe_api.StripeError as exc:
+            logger.info("Order %s: fulfilment must wait for Stripe: %s", order.pk, exc)
+            return order
     if session.get("status") == "expired":
         order_release(order_id=order.pk)
     order.refresh_from_db()
@@ -268,6 +323,11 @@ def reservations_release_expired() -> int:
     ).order_by("reserved_until")
     released = 0
     for order in due:
-        if order_settle_with_stripe(order=order).status == Order.Status.EXPIRED:
+        try:
+            settled = order_settle_with_stripe(order=order)
+        except Exception:  # one order's trouble must not stall every order after it
+            logger.exception("Sweep: order %s could not be settled", order.pk)
+            continue
+        if settled.status == Order.Status.EXPIRED:
             released += 1
     return released

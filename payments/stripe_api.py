@@ -39,6 +39,7 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 
 StripeError = stripe.StripeError
 IdempotencyError = stripe.IdempotencyError
+InvalidRequestError = stripe.InvalidRequestError
 SignatureVerificationError = stripe.SignatureVerificationError
 
 

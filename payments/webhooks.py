@@ -133,7 +133,7 @@ def stripe_event_record(*, event: dict[str, Any]) -> StripeEvent:
 def stripe_event_receive(*, event: dict[str, Any]) -> StripeEvent:
     """The webhook's part: record the event and queue its handling (again, if it failed)."""
     record = stripe_event_record(event=event)
-    if record.status in (StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED):
+    if record.status not in DONE:  # a claim still fresh makes the queued run a no-op
         stripe_event_handle.enqueue(record_id=record.pk)
         record.refresh_from_db()
     return record

@@ -155,7 +155,9 @@ def test_a_product_archived_since_adding_is_refused_by_name(client, stripe_creat
     assert not Order.objects.exists()
 
 
-def test_stripe_unreachable_fails_the_order_releases_and_keeps_the_cart(client):
+def test_stripe_unreachable_keeps_the_hold_and_the_next_try_gets_the_same_session(
+    client, fake_stripe
+):
     # settings_test points STRIPE_API_BASE at a closed port: the SDK's real request path fails.
     product = ProductFactory(stock=4)
     fill(client, (product, 3))
@@ -166,10 +168,14 @@ def test_stripe_unreachable_fails_the_order_releases_and_keeps_the_cart(client):
     [message] = [str(m) for m in response.context["messages"]]
     assert "could not reach our payment provider" in message
     order = Order.objects.get()
-    assert order.status == Order.Status.FAILED
-    assert "Checkout Session not created" in order.problem
-    assert available(product) == 4
+    # No answer is not "no session": one may exist, so the stock stays held for it.
+    assert order.status == Order.Status.PENDING
+    assert available(product) == 1
     assert dict(CartItem.objects.values_list("product_id", "quantity")) == {product.pk: 3}
+    with fake_stripe.patched():
+        retried = client.post("/checkout/")
+    assert retried["Location"] == f"https://checkout.example/{order.pk}"
+    assert Order.objects.count() == 1
 
 
 @pytest.mark.parametrize(
@@ -177,10 +183,10 @@ def test_stripe_unreachable_fails_the_order_releases_and_keeps_the_cart(client):
     [
         stripe.APIConnectionError("down"),
         stripe.APIError("500 from Stripe", http_status=500),
-        stripe.InvalidRequestError("No such price", param="line_items"),
+        stripe.IdempotencyError("another request is creating it"),
     ],
 )
-def test_any_stripe_error_fails_cleanly(client, error):
+def test_an_unanswered_session_create_keeps_the_order_for_the_next_try(client, error):
     product = ProductFactory(stock=4)
     fill(client, (product, 1))
 
@@ -189,7 +195,23 @@ def test_any_stripe_error_fails_cleanly(client, error):
 
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"] == "/cart/"
-    assert Order.objects.get().status == Order.Status.FAILED
+    assert Order.objects.get().status == Order.Status.PENDING
+    assert available(product) == 3
+    assert CartItem.objects.count() == 1
+
+
+def test_a_refused_session_create_fails_the_order_and_frees_the_stock(client):
+    product = ProductFactory(stock=4)
+    fill(client, (product, 1))
+    error = stripe.InvalidRequestError("No such price", param="line_items")
+
+    with mock.patch("payments.stripe_api.checkout_session_create", side_effect=error):
+        response = client.post("/checkout/")
+
+    assert response.status_code == HTTPStatus.FOUND
+    order = Order.objects.get()
+    assert order.status == Order.Status.FAILED
+    assert "Checkout Session not created" in order.problem
     assert available(product) == 4
     assert CartItem.objects.count() == 1
 

@@ -608,12 +608,46 @@ def test_sweep_keeps_the_hold_while_stripe_cannot_answer():
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
 
 
-def test_sweep_releases_an_order_whose_session_was_never_created():
+def test_sweep_releases_an_order_whose_session_stripe_refuses_to_make():
     product = ProductFactory(stock=5)
     order = pending_order((product, 2), minutes=-1, stripe_session_id=None)
+    refused = stripe.InvalidRequestError("expires_at must be in the future", "expires_at")
 
-    assert services.reservations_release_expired() == 1
+    with mock.patch("payments.stripe_api.checkout_session_create", side_effect=refused):
+        released = services.reservations_release_expired()
+
+    assert released == 1
     assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+
+
+def test_sweep_finds_a_session_whose_creation_answer_was_lost(stripe_sessions):
+    product = ProductFactory(stock=5)
+    order = pending_order((product, 2), minutes=-1, stripe_session_id=None)
+    lost = paid_session(order) | {"id": "cs_test_lost_answer"}  # made, then paid
+
+    with mock.patch("payments.stripe_api.checkout_session_create", return_value=lost):
+        stripe_sessions["cs_test_lost_answer"] = lost
+        released = services.reservations_release_expired()
+
+    assert released == 0
+    order.refresh_from_db()
+    assert (order.status, order.stripe_session_id) == (Order.Status.PAID, "cs_test_lost_answer")
+    assert stock(product) == 3
+
+
+def test_one_order_stripe_cannot_settle_does_not_stall_the_sweep(stripe_sessions):
+    product = ProductFactory(stock=5)
+    broken = pending_order((product, 1), minutes=-2)
+    fine = pending_order((product, 1), minutes=-1)
+    stripe_sessions[fine.stripe_session_id] = paid_session(fine, payment_status="unpaid")
+    stripe_sessions[broken.stripe_session_id] = paid_session(broken)  # complete and paid
+
+    with mock.patch("payments.services.stock_take", side_effect=[RuntimeError("database hiccup")]):
+        released = services.reservations_release_expired()
+
+    assert released == 1
+    assert Order.objects.get(pk=fine.pk).status == Order.Status.EXPIRED
+    assert Order.objects.get(pk=broken.pk).status == Order.Status.PENDING
 
 
 def test_release_command_reports_what_it_released(stripe_sessions):
@@ -705,3 +739,21 @@ def test_cancelling_an_access_order_goes_back_to_the_pass(client, stripe_session
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"] == "/dashboard/purchase/"
     assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
+
+
+def test_an_unfillable_order_nothing_was_charged_for_needs_no_refund(
+    stripe_sessions, refunds, django_capture_on_commit_callbacks
+):
+    product = ProductFactory(stock=0)
+    order = pending_order((product, 1))
+    stripe_sessions[order.stripe_session_id] = paid_session(
+        order, payment_status="no_payment_required", payment_intent=None
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fulfil_checkout_session(session_id=order.stripe_session_id)
+
+    refunds.assert_not_called()
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert "nothing to refund" in order.problem

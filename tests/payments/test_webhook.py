@@ -1,6 +1,7 @@
 import json
 import threading
 import time
+from datetime import timedelta
 from http import HTTPStatus
 from unittest import mock
 
@@ -8,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from payments.models import StripeEvent
 from store.models import Product
@@ -160,3 +162,18 @@ def test_two_copies_at_once_are_applied_once():
     record = StripeEvent.objects.get()
     assert (record.status, record.attempts) == (StripeEvent.Status.PROCESSED, 1)
     assert Product.objects.count() == 1
+
+
+def test_an_event_a_dead_worker_held_is_run_again_on_redelivery(webhook):
+    payload = event("product.created", product("prod_stale", name="Teapot"))
+    # The worker dies in the middle of the handler (SystemExit is no Exception to record).
+    with mock.patch("store.services._product_refresh_price", side_effect=SystemExit):
+        webhook.post(payload)
+    StripeEvent.objects.update(claimed_at=timezone.now() - timedelta(minutes=10))
+    assert StripeEvent.objects.get().status == StripeEvent.Status.PROCESSING
+
+    response = webhook.post(payload)  # Stripe delivers it again
+
+    assert response.status_code == HTTPStatus.OK
+    assert StripeEvent.objects.get().status == StripeEvent.Status.PROCESSED
+    assert Product.objects.get(stripe_id="prod_stale").name == "Teapot"
