@@ -15,13 +15,17 @@ is set.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from django.db import connection, connections
+from django.db import close_old_connections, connection, connections
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "amazin_live"
 NOTIFY_CHUNK = 900  # ids per pg_notify: well under PostgreSQL's 8000-byte payload limit
@@ -119,25 +123,42 @@ class SQLiteLog(InProcess):
         on_ids: Callable[[set[int]], None],
         on_idle: Callable[[], None],
     ) -> None:
-        from django.db import close_old_connections
-
-        from live.models import Change
-
-        seen = Change.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        seen: int | None = None  # the log's newest row when we first could read it
+        with contextlib.suppress(Exception):  # before `ready`: nothing logged after is missed
+            seen = self._read_others(None, set())
         ready.set()
+        failed_at = 0.0
         while not stop.is_set():
             ids = self.take(min(wait(), self.POLL_SECONDS))
-            for pk, payload in (
-                Change.objects.filter(pk__gt=seen).exclude(origin=self.origin)
-                .order_by("pk").values_list("pk", "ids")
-            ):  # fmt: skip
-                seen = pk
-                ids.update(parse_ids(payload))
-            close_old_connections()
+            try:
+                seen = self._read_others(seen, ids)
+            except Exception as exc:  # the database is away: the next poll tries again
+                close_old_connections()
+                if time.monotonic() - failed_at > 60:  # say so once a minute, not each poll
+                    failed_at = time.monotonic()
+                    logger.warning("live: cannot read the change log: %s", exc)
             if ids:
                 on_ids(ids)
             else:
                 on_idle()
+
+    def _read_others(self, seen: int | None, ids: set[int]) -> int:
+        """Add other processes' ids logged after `seen` to `ids`; returns the new `seen`."""
+        from live.models import Change
+
+        if seen is None:
+            return Change.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        rows = (
+            Change.objects.filter(pk__gt=seen)
+            .exclude(origin=self.origin)
+            .order_by("pk")
+            .values_list("pk", "ids")
+        )
+        for pk, payload in rows:
+            seen = pk
+            ids.update(parse_ids(payload))
+        close_old_connections()
+        return seen
 
 
 class PostgresNotify:
