@@ -17,6 +17,11 @@ that changed once that time passes.
 
 The page cache (`LIVE_GRID_CACHE`): the whole set of fragments, kept until the next change
 or the next change by the clock, so a page is one join instead of one render per fragment.
+
+Topics. A change to `cards` (the default) is rendered and streamed; a change under any
+other topic (cart ids under `carts`, say) only tells every process's caches: an app that
+caches something per id asks `changed_at(topic, id)` whether its copy is older than the
+last change, in this process or any other.
 """
 
 from __future__ import annotations
@@ -47,10 +52,12 @@ RING_SIZE = 512  # messages remembered for reconnecting viewers
 START_TIMEOUT = 5.0  # seconds `start` waits for the channel to listen
 CLOCK_LOOK_SECONDS = 30.0  # how often the dispatcher re-reads when the clock next changes
 PAGE_CACHE_SIZE = 2000  # cached pages (or page id lists) per process before starting over
+TRACKED_IDS = 100_000  # ids whose last change a topic remembers, before it forgets them all
+CARDS = channel.CARDS
 
 
-def publish(ids: Iterable[int]) -> None:
-    """Tell every listener that these ids changed.
+def publish(ids: Iterable[int], topic: str = CARDS) -> None:
+    """Tell every listener that these ids changed (this process's caches at once).
 
     A failure here is logged, never raised: the change is committed already, and viewers
     catch up on their next reconnect.
@@ -58,20 +65,20 @@ def publish(ids: Iterable[int]) -> None:
     ids = channel.normalise(ids)
     if not ids:
         return
-    logger.debug("live: changed %s", ids)
+    logger.debug("live: changed %s %s", topic, ids)
     broker = get_broker()
-    broker.invalidate(ids)
+    broker.invalidate(ids, topic)
     try:
-        broker.send(ids)
+        broker.send(ids, topic)
     except Exception:
-        logger.exception("live: could not publish %s", ids)
+        logger.exception("live: could not publish %s %s", topic, ids)
 
 
-def publish_on_commit(ids: Iterable[int]) -> None:
+def publish_on_commit(ids: Iterable[int], topic: str = CARDS) -> None:
     """`publish` once the current transaction commits; never for one rolled back."""
     ids = list(ids)
     if ids:
-        transaction.on_commit(lambda: publish(ids))
+        transaction.on_commit(lambda: publish(ids, topic))
 
 
 @dataclass(frozen=True)
@@ -127,8 +134,9 @@ class Broker:
         self._clock_checked: datetime | None = None
         # Per-fragment cache: id -> (version when rendering began, valid until, html).
         self._fragments: dict[int, tuple[int, datetime | None, str]] = {}
-        self._changed: dict[int, int] = {}  # id -> version at its last change
-        self._all_changed = 0  # version at the last change of unknown ids
+        self._changed: dict[str, dict[int, int]] = {}  # topic -> id -> version at its last change
+        self._floors: dict[str, int] = {}  # topic -> version at its last change of unknown ids
+        self._all_changed = 0  # version at the last change of anything (ids unknown)
         self._pages: dict[Any, tuple[int, datetime | None, Any]] = {}
 
     # ---- state shared with pages
@@ -145,16 +153,30 @@ class Broker:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def invalidate(self, ids: Iterable[int] | None = None) -> None:
-        """A change: to these ids' fragments, or (None) to anything."""
+    def invalidate(self, ids: Iterable[int] | None = None, topic: str = CARDS) -> None:
+        """A change: to these ids of `topic`, or (None) to anything of any topic."""
         with self._lock:
             self.version += 1
             if ids is None:
                 self._all_changed = self.version
-            else:
-                for pk in ids:
-                    self._changed[pk] = self.version
+                return
+            changed = self._changed.setdefault(topic, {})
+            for pk in ids:
+                changed[pk] = self.version
+                if topic == CARDS:
                     self._fragments.pop(pk, None)
+            if len(changed) > TRACKED_IDS:  # forget them: everything older is stale once
+                changed.clear()
+                self._floors[topic] = self.version
+
+    def changed_at(self, topic: str, pk: int) -> int:
+        """The version at the last change to `pk` under `topic` (what a copy made at an
+        older version has missed), or at the last change the broker cannot place."""
+        return max(
+            self._changed.get(topic, {}).get(pk, 0),
+            self._floors.get(topic, 0),
+            self._all_changed,
+        )
 
     def _caching(self) -> bool:
         if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
@@ -177,12 +199,11 @@ class Broker:
         now = timezone.now()
         found: dict[int, str] = {}
         missing: list[int] = []
-        floor = self._all_changed
         for pk in ids:
             entry = self._fragments.get(pk)
             if (
                 entry is not None
-                and entry[0] >= max(self._changed.get(pk, 0), floor)
+                and entry[0] >= self.changed_at(CARDS, pk)
                 and (entry[1] is None or now < entry[1])
             ):
                 found[pk] = entry[2]
@@ -341,10 +362,10 @@ class Broker:
 
     # ---- the channel and the dispatcher thread
 
-    def send(self, ids: list[int]) -> None:
+    def send(self, ids: list[int], topic: str = CARDS) -> None:
         if isinstance(self.channel, channel.InProcess):
             self.start()  # nobody else would read the in-process queue
-        self.channel.send(ids)
+        self.channel.send(ids, topic)
 
     def start(self) -> None:
         """Start the dispatcher (once); wait briefly until the channel listens, so that a
@@ -365,7 +386,7 @@ class Broker:
                     ready=self._ready,
                     stop=self._stop,
                     wait=self._wait_seconds,
-                    on_ids=self.dispatch,
+                    on_changes=self.receive,
                     on_idle=self._on_idle,
                 )
             except Exception:
@@ -402,6 +423,14 @@ class Broker:
         self._next_change = registry.source().next_change()
         if self._clock_checked is None:
             self._clock_checked = timezone.now()
+
+    def receive(self, changes: channel.Changes) -> None:
+        """A burst from the channel: other topics invalidate caches, cards are dispatched."""
+        for topic, ids in changes.items():
+            if topic != CARDS:
+                self.invalidate(ids, topic)
+        if changes.get(CARDS):
+            self.dispatch(changes[CARDS])
 
     def dispatch(self, ids: Iterable[int]) -> None:
         """Render the changed fragments once and hand the same bytes to every viewer."""

@@ -1,15 +1,18 @@
-"""How changed ids travel from the process that commits to every process with viewers.
+"""How changes travel from the process that commits to every process with viewers.
 
-On PostgreSQL, `SELECT pg_notify('amazin_live', '1,2,3')` (ids only, chunked well under the
-8,000-byte payload limit); every process holds ONE listening connection, in its broker's
-dispatcher thread, so a change made in any process or machine reaches them all. On SQLite
-the ids go through an in-process queue for the publishing process, and through a short log
-table (`live.Change`) that every other process polls: the background worker's changes (a
+A change is ids under a topic: `cards` (what viewers see: store's product cards, rendered
+and streamed) or any other name an app publishes under (`carts`, say: only caches are
+told). On PostgreSQL, `SELECT pg_notify('amazin_live', 'carts:1,2,3')` (topic and ids
+only, a card change as bare ids, chunked well under the 8,000-byte payload limit); every
+process holds ONE listening connection, in its broker's dispatcher thread, so a change
+made in any process or machine reaches them all. On SQLite the changes go through an
+in-process queue for the publishing process, and through a short log table
+(`live.Change`) that every other process polls: the background worker's changes (a
 webhook's, a fulfilment's) reach the web server's viewers and caches.
 
-`listen` blocks in the dispatcher thread: it hands each burst of ids (coalesced) to
-`on_ids`, calls `on_idle` when `wait()` seconds pass with nothing, and returns when `stop`
-is set.
+`listen` blocks in the dispatcher thread: it hands each burst of changes (coalesced,
+`{topic: ids}`) to `on_changes`, calls `on_idle` when `wait()` seconds pass with nothing,
+and returns when `stop` is set.
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ logger = logging.getLogger(__name__)
 CHANNEL = "amazin_live"
 NOTIFY_CHUNK = 900  # ids per pg_notify: well under PostgreSQL's 8000-byte payload limit
 COALESCE_SECONDS = 0.002  # a burst of notifications arriving within this becomes one message
+CARDS = "cards"  # the topic viewers see; every other topic only invalidates caches
+
+Changes = dict[str, set[int]]  # topic -> ids
 
 
 class Channel(Protocol):
-    def send(self, ids: list[int]) -> None: ...
+    def send(self, ids: list[int], topic: str = CARDS) -> None: ...
 
     def listen(
         self,
@@ -41,7 +47,7 @@ class Channel(Protocol):
         ready: threading.Event,
         stop: threading.Event,
         wait: Callable[[], float],
-        on_ids: Callable[[set[int]], None],
+        on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
     ) -> None: ...
 
@@ -58,20 +64,22 @@ class InProcess:
     """SQLite: one process, so a queue is the whole channel."""
 
     def __init__(self) -> None:
-        self.inbox: queue.Queue[list[int]] = queue.Queue()
+        self.inbox: queue.Queue[tuple[str, list[int]]] = queue.Queue()
 
-    def send(self, ids: list[int]) -> None:
-        self.inbox.put(list(ids))
+    def send(self, ids: list[int], topic: str = CARDS) -> None:
+        self.inbox.put((topic, list(ids)))
 
-    def take(self, timeout: float) -> set[int]:
-        """What is queued: waits up to `timeout` for the first ids, then takes the rest
+    def take(self, timeout: float) -> Changes:
+        """What is queued: waits up to `timeout` for the first change, then takes the rest
         already there (a burst becomes one message)."""
-        ids: set[int] = set()
+        changes: Changes = {}
         with contextlib.suppress(queue.Empty):
-            ids.update(self.inbox.get(timeout=timeout))
+            topic, ids = self.inbox.get(timeout=timeout)
+            changes.setdefault(topic, set()).update(ids)
             while True:
-                ids.update(self.inbox.get_nowait())
-        return ids
+                topic, ids = self.inbox.get_nowait()
+                changes.setdefault(topic, set()).update(ids)
+        return changes
 
     def listen(
         self,
@@ -79,14 +87,14 @@ class InProcess:
         ready: threading.Event,
         stop: threading.Event,
         wait: Callable[[], float],
-        on_ids: Callable[[set[int]], None],
+        on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
     ) -> None:
         ready.set()
         while not stop.is_set():
-            ids = self.take(wait())
-            if ids:
-                on_ids(ids)
+            changes = self.take(wait())
+            if changes:
+                on_changes(changes)
             else:
                 on_idle()
 
@@ -106,11 +114,11 @@ class SQLiteLog(InProcess):
         super().__init__()
         self.origin = os.getpid()
 
-    def send(self, ids: list[int]) -> None:
+    def send(self, ids: list[int], topic: str = CARDS) -> None:
         from live.models import Change
 
-        super().send(ids)
-        row = Change.objects.create(ids=",".join(map(str, ids)), origin=self.origin)
+        super().send(ids, topic)
+        row = Change.objects.create(ids=encode(topic, ids), origin=self.origin)
         if row.pk % 100 == 0:
             Change.objects.filter(pk__lte=row.pk - self.KEEP_ROWS).delete()
 
@@ -120,30 +128,30 @@ class SQLiteLog(InProcess):
         ready: threading.Event,
         stop: threading.Event,
         wait: Callable[[], float],
-        on_ids: Callable[[set[int]], None],
+        on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
     ) -> None:
         seen: int | None = None  # the log's newest row when we first could read it
         with contextlib.suppress(Exception):  # before `ready`: nothing logged after is missed
-            seen = self._read_others(None, set())
+            seen = self._read_others(None, {})
         ready.set()
         failed_at = 0.0
         while not stop.is_set():
-            ids = self.take(min(wait(), self.POLL_SECONDS))
+            changes = self.take(min(wait(), self.POLL_SECONDS))
             try:
-                seen = self._read_others(seen, ids)
+                seen = self._read_others(seen, changes)
             except Exception as exc:  # the database is away: the next poll tries again
                 close_old_connections()
                 if time.monotonic() - failed_at > 60:  # say so once a minute, not each poll
                     failed_at = time.monotonic()
                     logger.warning("live: cannot read the change log: %s", exc)
-            if ids:
-                on_ids(ids)
+            if changes:
+                on_changes(changes)
             else:
                 on_idle()
 
-    def _read_others(self, seen: int | None, ids: set[int]) -> int:
-        """Add other processes' ids logged after `seen` to `ids`; returns the new `seen`."""
+    def _read_others(self, seen: int | None, changes: Changes) -> int:
+        """Add other processes' changes logged after `seen`; returns the new `seen`."""
         from live.models import Change
 
         if seen is None:
@@ -156,7 +164,7 @@ class SQLiteLog(InProcess):
         )
         for pk, payload in rows:
             seen = pk
-            ids.update(parse_ids(payload))
+            add(changes, payload)
         close_old_connections()
         return seen
 
@@ -164,10 +172,10 @@ class SQLiteLog(InProcess):
 class PostgresNotify:
     """PostgreSQL: NOTIFY on the caller's connection (transactional), LISTEN on our own."""
 
-    def send(self, ids: list[int]) -> None:
+    def send(self, ids: list[int], topic: str = CARDS) -> None:
         with connection.cursor() as cursor:
             for start in range(0, len(ids), NOTIFY_CHUNK):
-                payload = ",".join(map(str, ids[start : start + NOTIFY_CHUNK]))
+                payload = encode(topic, ids[start : start + NOTIFY_CHUNK])
                 cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
 
     def listen(
@@ -176,7 +184,7 @@ class PostgresNotify:
         ready: threading.Event,
         stop: threading.Event,
         wait: Callable[[], float],
-        on_ids: Callable[[set[int]], None],
+        on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
     ) -> None:
         import psycopg
@@ -186,15 +194,29 @@ class PostgresNotify:
             conn.execute(f"LISTEN {CHANNEL}")
             ready.set()
             while not stop.is_set():
-                ids: set[int] = set()
+                changes: Changes = {}
                 for note in conn.notifies(timeout=wait(), stop_after=1):
-                    ids.update(parse_ids(note.payload))
-                if not ids:
+                    add(changes, note.payload)
+                if not changes:
                     on_idle()
                     continue
                 for note in conn.notifies(timeout=COALESCE_SECONDS):
-                    ids.update(parse_ids(note.payload))
-                on_ids(ids)
+                    add(changes, note.payload)
+                on_changes(changes)
+
+
+def encode(topic: str, ids: Iterable[int]) -> str:
+    """`1,2,3` for cards, `topic:1,2,3` for any other topic."""
+    text = ",".join(map(str, ids))
+    return text if topic == CARDS else f"{topic}:{text}"
+
+
+def add(changes: Changes, payload: str) -> None:
+    """Add one payload's ids to `changes` under its topic (junk ids are dropped)."""
+    topic, _, text = payload.rpartition(":")
+    ids = parse_ids(text)
+    if ids:
+        changes.setdefault(topic or CARDS, set()).update(ids)
 
 
 def parse_ids(payload: str) -> list[int]:
