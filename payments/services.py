@@ -145,11 +145,12 @@ def order_refund_unfillable(*, order_id: int, attempt: int = 1) -> None:
         )
         return
     try:
-        # One idempotency key per order: a retry after a lost answer gets the same refund.
+        # One idempotency key per order (from its random token, not its id): a retry after a
+        # lost answer gets the same refund, and no other order can ever meet it.
         refund = stripe_api.refund_create(
             payment_intent=order.stripe_payment_intent_id,
             order_id=order.pk,
-            idempotency_key=f"amazin-refund-order-{order.pk}",
+            idempotency_key=order.idempotency_key("refund"),
         )
     except stripe_api.StripeError as exc:
         retry_later(order_refund_unfillable, attempt=attempt, error=exc, order_id=order_id)
@@ -223,6 +224,9 @@ def order_session(*, order: Order) -> dict[str, Any]:
     One idempotency key per order and the same parameters each time: however many requests
     ask at once, Stripe creates one session, and a request whose answer was lost (or that
     died) is answered with that same session when the order's session is asked for again.
+    The key comes from the order's random `idempotency_token`, stored with the order, so every
+    ask for this order sends the same key and no other order (one given the same id by a
+    reset database) can meet it.
     """
     if order.stripe_session_id:
         return stripe_api.checkout_session_retrieve(order.stripe_session_id)
@@ -239,7 +243,7 @@ def order_session(*, order: Order) -> dict[str, Any]:
         success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
         cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
         automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
-        idempotency_key=f"amazin-checkout-order-{order.pk}",
+        idempotency_key=order.idempotency_key("checkout"),
         # Goods are shipped: Checkout collects an address and a rate. The pass is not.
         shipping_countries=shipping.shipping_countries() if goods else None,
         shipping_rate_ids=shipping.shipping_rate_ids(currency=order.currency) if goods else None,

@@ -181,7 +181,7 @@ def test_oversold_order_is_refunded_with_nothing_half_applied(
     refunds.assert_called_once_with(
         payment_intent=f"pi_test_{order.pk}",
         order_id=order.pk,
-        idempotency_key=f"amazin-refund-order-{order.pk}",
+        idempotency_key=f"amazin-refund-order-{order.idempotency_token}",
     )
     assert len(mail.outbox) == 1
     assert "refunded" in mail.outbox[0].subject
@@ -218,7 +218,7 @@ def test_a_failing_refund_is_retried_by_the_queue_never_in_the_webhook(
     refund.assert_called_once_with(
         payment_intent=f"pi_test_{order.pk}",
         order_id=order.pk,
-        idempotency_key=f"amazin-refund-order-{order.pk}",
+        idempotency_key=f"amazin-refund-order-{order.idempotency_token}",
     )
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED

@@ -15,6 +15,7 @@ from django.core import mail
 from django.core.management import call_command
 
 from cart.models import CartItem
+from payments import services, stripe_api
 from payments.models import Order, StripeEvent
 from store.models import Product
 from tests.support.emulator import (
@@ -24,6 +25,7 @@ from tests.support.emulator import (
     running_emulator,
     wait_until,
 )
+from tests.support.orders import pending_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
 
@@ -422,3 +424,32 @@ def test_events_that_never_arrive_are_caught_up_by_reconcile(settings, live_serv
         assert stock(whisk) == 3
         assert {d["status"] for d in emulator.deliveries()} == {"dropped"}
         assert not any(d["attempts"] for d in emulator.deliveries())
+
+
+def test_a_reset_database_never_meets_the_old_orders_session(settings, live_server, shop_factory):
+    """The database is reset (or restored) while Stripe keeps its idempotency keys for 24 h:
+    the next order gets an old order's id again. Its Checkout Session must be its own, with
+    its own cart, not Stripe's answer to the old order's key (nor a refusal of it)."""
+    with running_emulator(
+        forward_to=f"{live_server.url}/stripe/webhook/",
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+    ) as emulator:
+        shop = shop_factory(emulator)
+        kettle = shop.seed(name="Kettle", unit_amount=3000, stock=5)
+        shopper = Shopper(shop)
+        shopper.add(kettle, 1)
+        old_session = session_id_of(shopper.checkout())
+        old = Order.objects.get()
+        Order.objects.all().delete()  # the reset: Stripe still has the old session and key
+        reused = pending_order((kettle, 3), pk=old.pk, stripe_session_id=None, minutes=31)
+
+        session = services.order_session(order=reused)
+
+        items = stripe_api.checkout_session_retrieve(session["id"])["line_items"]["data"]
+        assert session["id"] != old_session
+        assert session["client_reference_id"] == str(old.pk)
+        assert [(item["price"]["id"], item["quantity"]) for item in items] == [
+            (kettle.price.stripe_id, 3)
+        ]
+        assert session["amount_total"] == 3 * 3000 + 500  # three kettles and the shipping
+        assert Order.objects.get().stripe_session_id == session["id"]
