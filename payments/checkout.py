@@ -4,7 +4,9 @@ At most one open Checkout per cart: a second tab or a double submit finds the ca
 order and is sent to the same session (created once per order, with an idempotency key
 derived from the order, so even two requests racing to create it get the same one). A cart
 whose contents changed first has its old session expired at Stripe, so Stripe can never
-complete two sessions for one cart. What one address may hold at once, and how often it may
+complete two sessions for one cart. An order whose Checkout completed with a bank transfer
+still on its way is no longer the cart's ("processing", see payments.services): the cart
+can check out again at once. What one address may hold at once, and how often it may
 start a checkout, is limited (settings `CHECKOUT_MAX_UNITS_PER_ADDRESS`,
 `CHECKOUT_STARTS_PER_MINUTE`), so nobody can reserve the whole shop.
 """
@@ -18,7 +20,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cart.models import Cart
@@ -110,11 +112,14 @@ def _limits_check(*, client_ip: str, wanted: dict[int, int], kind: str) -> None:
         )
     if kind != Order.Kind.GOODS:
         return
+    # Open checkouts, and orders whose delayed payment is on its way: those hold their stock
+    # for days, so an address could otherwise hold the shop with transfers that never come.
+    holding = Q(status=Order.Status.PENDING, reserved_until__gt=now) | Q(
+        status=Order.Status.PROCESSING
+    )
     holders = [
         reservation_holder(pk)
-        for pk in Order.objects.filter(
-            client_ip=client_ip, status=Order.Status.PENDING, reserved_until__gt=now
-        ).values_list("pk", flat=True)
+        for pk in Order.objects.filter(holding, client_ip=client_ip).values_list("pk", flat=True)
     ]
     held = (
         Reservation.objects.filter(holder__in=holders, expires_at__gt=now).aggregate(
@@ -258,6 +263,8 @@ def checkout_start(
             if settled.status == Order.Status.PAID:
                 assert settled.stripe_session_id is not None  # paid through its session
                 return CheckoutStarted(order=settled, url=success_url(settled.stripe_session_id))
+            # Expired, or "processing" (a bank transfer on its way: its lines left the cart,
+            # its stock stays held): the cart is free for what is in it now.
             continue
         try:
             session = services.order_session(order=order)
@@ -279,7 +286,7 @@ def checkout_start(
             return CheckoutStarted(order=order, url=session["url"])
         # Paid in another tab, or run out: settle it as Stripe says, then start afresh.
         settled = services.order_settle_with_stripe(order=order)
-        if settled.status in services.FULFILLED:
+        if settled.status in services.CHECKED_OUT:
             return CheckoutStarted(order=settled, url=success_url(session["id"]))
         if settled.status == Order.Status.PENDING:
             raise CheckoutError("Your checkout is still being processed: try again in a moment.")

@@ -70,6 +70,9 @@ class OrderQuerySet(models.QuerySet["Order"]):
 class Order(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Awaiting payment"
+        # Checkout completed with a delayed payment (a bank transfer) not yet arrived: the
+        # order has left its cart and holds its stock until Stripe says paid or failed.
+        PROCESSING = "processing", "Awaiting your bank transfer"
         PAID = "paid", "Paid"
         EXPIRED = "expired", "Expired"
         FAILED = "failed", "Checkout failed"
@@ -141,6 +144,9 @@ class Order(models.Model):
     # While pending and before this moment, the order's reservations hold stock for the
     # shopper (and its Checkout Session stays open).
     reserved_until = models.DateTimeField(null=True, blank=True)
+    # While processing (a delayed payment on its way): when the sweep next asks Stripe about
+    # it, in case its events never come (payments.services.delayed_payment_next_check).
+    stripe_check_at = models.DateTimeField(null=True, blank=True)
     # Why a paid order could not be filled (and was refunded), or why checkout failed.
     problem = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -150,7 +156,10 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "reserved_until"])]
+        indexes = [
+            models.Index(fields=["status", "reserved_until"]),
+            models.Index(fields=["status", "stripe_check_at"], name="order_status_check_at"),
+        ]
 
     def __str__(self) -> str:
         return f"Order #{self.pk}"

@@ -93,6 +93,20 @@ def reservation_create(*, holder: str, quantities: dict[int, int], expires_at: d
         live.publish_on_commit([product.pk for product in products])
 
 
+def reservations_extend(*, holder: str, expires_at: datetime) -> list[int]:
+    """Hold what `holder` holds until `expires_at` (later only; never shortened); returns the
+    product ids. Checks no availability: a hold that had already run out comes back even if
+    its units were reserved meanwhile, and the first to pay takes them (see `stock_take`)."""
+    with transaction.atomic():
+        held = Reservation.objects.filter(holder=holder)
+        product_ids = sorted(set(held.values_list("product_id", flat=True)))
+        if product_ids:
+            products_lock(product_ids)
+            held.filter(expires_at__lt=expires_at).update(expires_at=expires_at)
+            live.publish_on_commit(product_ids)
+    return product_ids
+
+
 def reservations_release(*, holders: Iterable[str]) -> list[int]:
     """Give back everything these holders hold (expired or not); returns the product ids."""
     holders = list(holders)
