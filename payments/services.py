@@ -126,6 +126,10 @@ def _session_fulfil(*, session: dict[str, Any]) -> Order | None:
             setattr(order, field, value)
 
         if order.kind == Order.Kind.GOODS:
+            # Taken whether or not this order's hold is still live, and without counting
+            # other shoppers' holds (see stock_take): the payer's money is in hand. A later
+            # holder whose units this takes is refunded, and told, when their payment comes:
+            # their own take below finds the stock short.
             holder = reservation_holder(order.pk)
             short = stock_take(
                 holder=holder, quantities={line.product_id: line.quantity for line in lines}

@@ -125,6 +125,14 @@ def stock_take(*, holder: str, quantities: dict[int, int]) -> Shortage | None:
     Whether or not the units were still reserved (a hold may have run out), each product's
     stock goes down with one `UPDATE ... WHERE stock >= quantity`. If any product is short,
     nothing is taken, the reservations stay, and the first shortage is returned.
+
+    On purpose, other holders' live reservations are not counted: a sale whose own hold ran
+    out (a payment completed at the session's last second, a bank transfer whose hold had
+    lapsed before it was renewed) takes units that someone else may have reserved since. The
+    caller has the money in hand; the later holder may never pay. If they do, their own
+    take finds the stock short and payments refunds them automatically and tells them
+    (payments.services.fulfil_checkout_session), so at most the sale that would be refunded
+    anyway is, and nothing is ever oversold.
     """
     with transaction.atomic():
         products = {product.pk: product for product in products_lock(quantities)}
