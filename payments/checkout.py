@@ -142,22 +142,30 @@ def _order_reserve(
     kind: str,
     email: str,
     client_ip: str,
+    from_cart: bool = False,
 ) -> Order:
     """The cart's pending order for these contents, or a new one with its stock reserved.
 
     The cart row is locked first, so of two checkouts of one cart at once the second waits,
     then finds the first's order. Raises _CartChanged for a pending order of other contents.
+    With `from_cart`, the contents are the cart's, read again under that lock: an order
+    leaving the cart (paid, or its bank transfer on its way) takes the same lock to remove
+    its lines, so a checkout never starts for lines that were just bought.
     """
-    ids = sorted(wanted)
     with transaction.atomic():
         if cart is not None:
             Cart.objects.select_for_update().filter(pk=cart.pk).first()
+            if from_cart:
+                wanted = _merge(_lines_from_cart(cart))
+                if not wanted:
+                    raise CheckoutError("Your cart is empty.")
             pending = Order.objects.filter(cart=cart, status=Order.Status.PENDING).first()
             if pending is not None:
                 if _order_contents(pending) == wanted and pending.kind == kind:
                     return pending
                 raise _CartChanged(pending)
         _limits_check(client_ip=client_ip, wanted=wanted, kind=kind)
+        ids = sorted(wanted)
         # Locks in pk order: the same order in every writer, so no deadlock.
         products = products_lock(ids)
         sellable = Product.objects.visible() if kind == Order.Kind.GOODS else Product.objects
@@ -250,7 +258,13 @@ def checkout_start(
         wanted = _merge(requested)
         try:
             order = _order_reserve(
-                user=user, cart=cart, wanted=wanted, kind=kind, email=email, client_ip=client_ip
+                user=user,
+                cart=cart,
+                wanted=wanted,
+                kind=kind,
+                email=email,
+                client_ip=client_ip,
+                from_cart=lines is None,
             )
         except _CartChanged as changed:
             # Expire the old contents' session at Stripe before anything new can be paid.

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
+from cart.models import Cart
 from cart.services import cart_remove_products
 from payments import shipping, signals, stripe_api
 from payments.emails import order_email
@@ -115,6 +116,8 @@ def _session_fulfil(*, session: dict[str, Any]) -> Order | None:
             return order
         # Its lines left the cart when Checkout completed; what is there now is new shopping.
         in_cart = order.status != Order.Status.PROCESSING
+        if order.cart_id is not None and in_cart:
+            _cart_lock(order.cart_id)
         lines = list(order.lines.select_related("product").order_by("product_id"))
         ids = [line.product_id for line in lines]
         details = session.get("customer_details") or {}
@@ -156,6 +159,16 @@ def _session_fulfil(*, session: dict[str, Any]) -> Order | None:
     return order
 
 
+def _cart_lock(cart_id: int) -> None:
+    """Lock the cart whose lines an order is about to take out (call in a transaction).
+
+    Checkout reads a cart's lines under this lock (payments.checkout), so a checkout that
+    starts as an order leaves the cart sees the lines already gone, never ones just bought.
+    Lock order: the order's row, then its cart, then products, as checkout (cart, products).
+    """
+    Cart.objects.select_for_update().filter(pk=cart_id).first()
+
+
 def delayed_payment_next_check(*, order: Order, now: datetime) -> datetime:
     """When the sweep next asks Stripe about an order whose payment is on its way.
 
@@ -190,6 +203,10 @@ def _delayed_payment(*, session: dict[str, Any]) -> Order | None:
         if order.status not in (Order.Status.PENDING, Order.Status.PROCESSING):
             return order
         order.stripe_check_at = delayed_payment_next_check(order=order, now=now)
+        if order.cart_id is not None and order.status == Order.Status.PENDING:
+            _cart_lock(order.cart_id)
+        if order.kind == Order.Kind.GOODS:
+            reservations_extend(holder=reservation_holder(order.pk), expires_at=now + DELAYED_HOLD)
         if order.status == Order.Status.PENDING:
             details = session.get("customer_details") or {}
             order.email = details.get("email") or session.get("customer_email") or order.email
@@ -202,8 +219,6 @@ def _delayed_payment(*, session: dict[str, Any]) -> Order | None:
                 )
             logger.info("Order %s: checkout complete, payment on its way", order.pk)
         order.save()
-        if order.kind == Order.Kind.GOODS:
-            reservations_extend(holder=reservation_holder(order.pk), expires_at=now + DELAYED_HOLD)
     return order
 
 

@@ -271,3 +271,36 @@ def test_a_payment_on_its_way_counts_against_its_address_hold_limit(settings, st
         )
 
     create.assert_not_called()
+
+
+def test_a_checkout_that_read_the_cart_just_before_the_order_left_it_uses_the_cart_as_it_is(
+    client, stripe_sessions
+):
+    """The transfer's checkout completes (its lines leave the cart) between a new checkout
+    reading the cart and locking it: the new order must not be for the lines just bought."""
+    fake = FakeCheckout()
+    kettle, mug = ProductFactory(stock=5), ProductFactory(stock=5)
+    client.post("/cart/add/", {"product": kettle.pk, "quantity": 2})
+    with fake.patched():
+        client.post("/checkout/")
+    first = Order.objects.get()
+    fake.sessions[first.stripe_session_id].update(on_its_way(first))
+    client.post("/cart/add/", {"product": mug.pk, "quantity": 1})
+    real_read = checkout._lines_from_cart
+    reads = []
+
+    def read_then_complete(cart):
+        lines = real_read(cart)
+        if not reads:  # the first read, then the webhook wins the race
+            services.fulfil_checkout_session(session_id=first.stripe_session_id)
+        reads.append(lines)
+        return lines
+
+    with fake.patched(), mock.patch("payments.checkout._lines_from_cart", read_then_complete):
+        response = client.post("/checkout/")
+
+    second = Order.objects.exclude(pk=first.pk).get()
+    assert response.status_code == HTTPStatus.SEE_OTHER
+    assert Order.objects.get(pk=first.pk).status == Order.Status.PROCESSING
+    assert list(second.lines.values_list("product_id", "quantity")) == [(mug.pk, 1)]
+    assert (available(kettle), available(mug)) == (3, 4)
