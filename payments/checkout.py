@@ -4,7 +4,9 @@ At most one open Checkout per cart: a second tab or a double submit finds the ca
 order and is sent to the same session (created once per order, with an idempotency key
 derived from the order, so even two requests racing to create it get the same one). A cart
 whose contents changed first has its old session expired at Stripe, so Stripe can never
-complete two sessions for one cart. What one address may hold at once, and how often it may
+complete two sessions for one cart. An order whose Checkout completed with a bank transfer
+still on its way is no longer the cart's ("processing", see payments.services): the cart
+can check out again at once. What one address may hold at once, and how often it may
 start a checkout, is limited (settings `CHECKOUT_MAX_UNITS_PER_ADDRESS`,
 `CHECKOUT_STARTS_PER_MINUTE`), so nobody can reserve the whole shop.
 """
@@ -18,7 +20,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cart.models import Cart
@@ -110,11 +112,14 @@ def _limits_check(*, client_ip: str, wanted: dict[int, int], kind: str) -> None:
         )
     if kind != Order.Kind.GOODS:
         return
+    # Open checkouts, and orders whose delayed payment is on its way: those hold their stock
+    # for days, so an address could otherwise hold the shop with transfers that never come.
+    holding = Q(status=Order.Status.PENDING, reserved_until__gt=now) | Q(
+        status=Order.Status.PROCESSING
+    )
     holders = [
         reservation_holder(pk)
-        for pk in Order.objects.filter(
-            client_ip=client_ip, status=Order.Status.PENDING, reserved_until__gt=now
-        ).values_list("pk", flat=True)
+        for pk in Order.objects.filter(holding, client_ip=client_ip).values_list("pk", flat=True)
     ]
     held = (
         Reservation.objects.filter(holder__in=holders, expires_at__gt=now).aggregate(
@@ -137,22 +142,30 @@ def _order_reserve(
     kind: str,
     email: str,
     client_ip: str,
+    from_cart: bool = False,
 ) -> Order:
     """The cart's pending order for these contents, or a new one with its stock reserved.
 
     The cart row is locked first, so of two checkouts of one cart at once the second waits,
     then finds the first's order. Raises _CartChanged for a pending order of other contents.
+    With `from_cart`, the contents are the cart's, read again under that lock: an order
+    leaving the cart (paid, or its bank transfer on its way) takes the same lock to remove
+    its lines, so a checkout never starts for lines that were just bought.
     """
-    ids = sorted(wanted)
     with transaction.atomic():
         if cart is not None:
             Cart.objects.select_for_update().filter(pk=cart.pk).first()
+            if from_cart:
+                wanted = _merge(_lines_from_cart(cart))
+                if not wanted:
+                    raise CheckoutError("Your cart is empty.")
             pending = Order.objects.filter(cart=cart, status=Order.Status.PENDING).first()
             if pending is not None:
                 if _order_contents(pending) == wanted and pending.kind == kind:
                     return pending
                 raise _CartChanged(pending)
         _limits_check(client_ip=client_ip, wanted=wanted, kind=kind)
+        ids = sorted(wanted)
         # Locks in pk order: the same order in every writer, so no deadlock.
         products = products_lock(ids)
         sellable = Product.objects.visible() if kind == Order.Kind.GOODS else Product.objects
@@ -245,7 +258,13 @@ def checkout_start(
         wanted = _merge(requested)
         try:
             order = _order_reserve(
-                user=user, cart=cart, wanted=wanted, kind=kind, email=email, client_ip=client_ip
+                user=user,
+                cart=cart,
+                wanted=wanted,
+                kind=kind,
+                email=email,
+                client_ip=client_ip,
+                from_cart=lines is None,
             )
         except _CartChanged as changed:
             # Expire the old contents' session at Stripe before anything new can be paid.
@@ -258,6 +277,8 @@ def checkout_start(
             if settled.status == Order.Status.PAID:
                 assert settled.stripe_session_id is not None  # paid through its session
                 return CheckoutStarted(order=settled, url=success_url(settled.stripe_session_id))
+            # Expired, or "processing" (a bank transfer on its way: its lines left the cart,
+            # its stock stays held): the cart is free for what is in it now.
             continue
         try:
             session = services.order_session(order=order)
@@ -279,7 +300,7 @@ def checkout_start(
             return CheckoutStarted(order=order, url=session["url"])
         # Paid in another tab, or run out: settle it as Stripe says, then start afresh.
         settled = services.order_settle_with_stripe(order=order)
-        if settled.status in services.FULFILLED:
+        if settled.status in services.CHECKED_OUT:
             return CheckoutStarted(order=settled, url=success_url(session["id"]))
         if settled.status == Order.Status.PENDING:
             raise CheckoutError("Your checkout is still being processed: try again in a moment.")

@@ -25,6 +25,7 @@ SUBJECTS = {
     "order_confirmation": "Your Amazin order #{pk}",
     "order_refunded": "Your Amazin order #{pk} could not be filled and was refunded",
     "order_shipped": "Your Amazin order #{pk} has shipped",
+    "order_payment_failed": "Your Amazin order #{pk}: your payment did not arrive",
 }
 
 

@@ -6,6 +6,7 @@ A pending goods order holds its stock through store's reservations, under the ke
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 def reservation_holder(order_id: int) -> str:
     """The key under which an order's stock is reserved in store (store.Reservation.holder)."""
     return f"order:{order_id}"
+
+
+def idempotency_token() -> str:
+    """A new order's own random part of its Stripe idempotency keys (see Order)."""
+    return secrets.token_hex(16)
 
 
 class StripeEvent(models.Model):
@@ -64,6 +70,9 @@ class OrderQuerySet(models.QuerySet["Order"]):
 class Order(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Awaiting payment"
+        # Checkout completed with a delayed payment (a bank transfer) not yet arrived: the
+        # order has left its cart and holds its stock until Stripe says paid or failed.
+        PROCESSING = "processing", "Awaiting your bank transfer"
         PAID = "paid", "Paid"
         EXPIRED = "expired", "Expired"
         FAILED = "failed", "Checkout failed"
@@ -122,12 +131,22 @@ class Order(models.Model):
     shipped_at = models.DateTimeField(null=True, blank=True)
     carrier = models.CharField(max_length=64, blank=True)
     tracking_number = models.CharField(max_length=128, blank=True)
+    # The order's Stripe idempotency keys are built from this, never from its id alone: a
+    # reset or restored database hands ids out again, and within Stripe's 24 h key window an
+    # id-derived key would be answered with the old order's session or refund. Random, made
+    # with the order, never changed (a retry must send the same key).
+    idempotency_token = models.CharField(
+        max_length=32, unique=True, default=idempotency_token, editable=False
+    )
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_refund_id = models.CharField(max_length=255, blank=True)
     # While pending and before this moment, the order's reservations hold stock for the
     # shopper (and its Checkout Session stays open).
     reserved_until = models.DateTimeField(null=True, blank=True)
+    # While processing (a delayed payment on its way): when the sweep next asks Stripe about
+    # it, in case its events never come (payments.services.delayed_payment_next_check).
+    stripe_check_at = models.DateTimeField(null=True, blank=True)
     # Why a paid order could not be filled (and was refunded), or why checkout failed.
     problem = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,7 +156,10 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "reserved_until"])]
+        indexes = [
+            models.Index(fields=["status", "reserved_until"]),
+            models.Index(fields=["status", "stripe_check_at"], name="order_status_check_at"),
+        ]
 
     def __str__(self) -> str:
         return f"Order #{self.pk}"
@@ -154,6 +176,11 @@ class Order(models.Model):
         town = " ".join(p for p in (self.shipping_postal_code, self.shipping_city) if p)
         lines = [self.shipping_name, self.shipping_line1, self.shipping_line2, town]
         return [line for line in (*lines, self.shipping_state, self.shipping_country) if line]
+
+    def idempotency_key(self, purpose: str) -> str:
+        """The key of this order's one Stripe request for `purpose` ("checkout", "refund"):
+        the same for every retry of that request, and no other order's."""
+        return f"amazin-{purpose}-order-{self.idempotency_token}"
 
     @property
     def refundable(self) -> int:

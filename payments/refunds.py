@@ -50,6 +50,11 @@ class LineRefund:
 
 
 def refund_idempotency_key(*, order_id: int, request_token: str) -> str:
+    """The key of one staff refund request. Safe against a reset database although it names
+    the order by id: `request_token` is random (uuid4, made when the form is shown), so an
+    order that gets an old id again never meets an old key. Not rebuilt from the order's
+    `idempotency_token`: a request made before that change and retried after must find its
+    Refund row (looked up by this key) and send Stripe the same key."""
     return f"amazin-refund-order-{order_id}-request-{request_token}"
 
 

@@ -108,7 +108,7 @@ def checkout_cancel(request: HttpRequest) -> HttpResponse:
         return redirect("cart:detail")
     if order.status == Order.Status.PENDING:
         order = services.order_settle_with_stripe(order=order)
-    if order.status in services.FULFILLED:
+    if order.status in services.CHECKED_OUT:
         return redirect(f"{reverse('payments:success')}?session_id={order.stripe_session_id}")
     if order.status == Order.Status.PENDING:
         messages.warning(

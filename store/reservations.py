@@ -93,6 +93,20 @@ def reservation_create(*, holder: str, quantities: dict[int, int], expires_at: d
         live.publish_on_commit([product.pk for product in products])
 
 
+def reservations_extend(*, holder: str, expires_at: datetime) -> list[int]:
+    """Hold what `holder` holds until `expires_at` (later only; never shortened); returns the
+    product ids. Checks no availability: a hold that had already run out comes back even if
+    its units were reserved meanwhile, and the first to pay takes them (see `stock_take`)."""
+    with transaction.atomic():
+        held = Reservation.objects.filter(holder=holder)
+        product_ids = sorted(set(held.values_list("product_id", flat=True)))
+        if product_ids:
+            products_lock(product_ids)
+            held.filter(expires_at__lt=expires_at).update(expires_at=expires_at)
+            live.publish_on_commit(product_ids)
+    return product_ids
+
+
 def reservations_release(*, holders: Iterable[str]) -> list[int]:
     """Give back everything these holders hold (expired or not); returns the product ids."""
     holders = list(holders)
@@ -111,6 +125,14 @@ def stock_take(*, holder: str, quantities: dict[int, int]) -> Shortage | None:
     Whether or not the units were still reserved (a hold may have run out), each product's
     stock goes down with one `UPDATE ... WHERE stock >= quantity`. If any product is short,
     nothing is taken, the reservations stay, and the first shortage is returned.
+
+    On purpose, other holders' live reservations are not counted: a sale whose own hold ran
+    out (a payment completed at the session's last second, a bank transfer whose hold had
+    lapsed before it was renewed) takes units that someone else may have reserved since. The
+    caller has the money in hand; the later holder may never pay. If they do, their own
+    take finds the stock short and payments refunds them automatically and tells them
+    (payments.services.fulfil_checkout_session), so at most the sale that would be refunded
+    anyway is, and nothing is ever oversold.
     """
     with transaction.atomic():
         products = {product.pk: product for product in products_lock(quantities)}

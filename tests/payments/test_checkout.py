@@ -10,11 +10,12 @@ from django.test import Client
 from django.utils import timezone
 
 from cart.models import Cart, CartItem
-from payments import checkout
+from payments import checkout, services
 from payments.models import Order
 from store.models import Product, Reservation
 from tests.factories import ProductFactory, UserFactory
 from tests.support.fake_checkout import FakeCheckout
+from tests.support.orders import pending_order
 
 pytestmark = pytest.mark.django_db
 
@@ -95,8 +96,28 @@ def test_session_gets_server_prices_reference_expiry_urls_and_idempotency_key(
         "https://shop.example/checkout/cancel/?session_id={CHECKOUT_SESSION_ID}"
     )
     assert kwargs["automatic_tax"] is False
-    assert kwargs["idempotency_key"] == f"amazin-checkout-order-{order.pk}"
+    assert kwargs["idempotency_key"] == f"amazin-checkout-order-{order.idempotency_token}"
     assert order.user == user and order.email == "kim@example.com"
+
+
+def test_a_new_order_under_a_reused_id_never_meets_the_old_orders_key(
+    client, fake_stripe, stripe_create
+):
+    """A reset or restored database hands an id out again within Stripe's 24 h key window:
+    the new order's key differs, so Stripe makes it its own session, not the old order's."""
+    product = ProductFactory(stock=5)
+    fill(client, (product, 1))
+    client.post("/checkout/")
+    old = Order.objects.get()
+    Order.objects.filter(pk=old.pk).delete()  # the database forgets it; Stripe does not
+    reused = pending_order((product, 1), pk=old.pk, stripe_session_id=None)
+
+    services.order_session(order=reused)
+
+    keys = [call.kwargs["idempotency_key"] for call in stripe_create.call_args_list]
+    assert fake_stripe.created == 2  # with a key from the id alone, Stripe answers the old one
+    assert keys[0] != keys[1]
+    assert keys[1] == f"amazin-checkout-order-{reused.idempotency_token}"
 
 
 def test_automatic_tax_follows_the_setting(client, stripe_create, settings):

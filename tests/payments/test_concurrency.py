@@ -221,3 +221,42 @@ def test_fifty_checkouts_of_one_cart_at_once_open_one_session():
     assert Order.objects.count() == 1
     assert fake.created == 1
     assert reserved(product) == 2
+
+
+def test_a_transfer_leaving_the_cart_while_the_same_browser_checks_out_again():
+    """Checkout completes with a bank transfer (the webhook and the success page at once)
+    while the browser, its cart changed, submits checkout from several tabs: the first order
+    is left processing with its hold, and one new checkout opens for what is in the cart now,
+    never for the lines just bought."""
+    kettle, mug = ProductFactory(stock=10), ProductFactory(stock=10)
+    browser = Client()
+    browser.post("/cart/add/", {"product": kettle.pk, "quantity": 2})
+    fake = FakeCheckout()
+    with fake.patched():
+        browser.post("/checkout/")
+    first = Order.objects.get()
+    fake.sessions[first.stripe_session_id].update(
+        paid_session(first, payment_status="unpaid", status="complete")
+        | {"payment_intent": {"id": "pi_race", "object": "payment_intent", "status": "processing"}}
+    )
+    browser.post("/cart/add/", {"product": mug.pk, "quantity": 1})
+    cookies = browser.cookies
+
+    def call(i: int) -> Any:
+        if i < 4:
+            return services.fulfil_checkout_session(session_id=first.stripe_session_id)
+        tab = Client()
+        tab.cookies = cookies
+        return tab.post("/checkout/")["Location"]
+
+    with fake.patched():
+        results = run_at_once(12, call)
+
+    assert all(isinstance(r, Order) for r in results[:4]), results
+    assert len(set(results[4:])) == 1, results
+    second = Order.objects.exclude(pk=first.pk).get()
+    assert results[4] == f"https://checkout.example/{second.pk}"
+    assert Order.objects.get(pk=first.pk).status == Order.Status.PROCESSING
+    assert list(second.lines.values_list("product_id", "quantity")) == [(mug.pk, 1)]
+    assert (reserved(kettle), reserved(mug)) == (2, 1)
+    assert fake.created == 2

@@ -1,6 +1,5 @@
 """Fulfilment and its callers, with Stripe patched at payments/stripe_api.py."""
 
-from collections.abc import Iterator
 from http import HTTPStatus
 from io import StringIO
 from unittest import mock
@@ -27,39 +26,6 @@ def shopper(**kwargs):
     user = UserFactory(**kwargs)
     user.save()  # UserFactory's password is set but not saved; force_login needs it saved
     return user
-
-
-@pytest.fixture
-def stripe_sessions() -> Iterator[dict[str, dict]]:
-    """Stripe's sessions by id, to retrieve and expire; unknown ids raise InvalidRequestError
-    as Stripe does, and so does expiring one that is not open."""
-    sessions: dict[str, dict] = {}
-
-    def retrieve(session_id):
-        if session_id not in sessions:
-            raise stripe.InvalidRequestError(f"No such checkout.session: '{session_id}'", "id")
-        return sessions[session_id]
-
-    def expire(session_id):
-        session = retrieve(session_id)
-        if session["status"] != "open":
-            raise stripe.InvalidRequestError("Only open sessions can be expired.", "session")
-        session["status"] = "expired"
-        return session
-
-    with (
-        mock.patch("payments.stripe_api.checkout_session_retrieve", side_effect=retrieve),
-        mock.patch("payments.stripe_api.checkout_session_expire", side_effect=expire),
-    ):
-        yield sessions
-
-
-@pytest.fixture
-def refunds():
-    with mock.patch(
-        "payments.stripe_api.refund_create", return_value={"id": "re_test_1", "object": "refund"}
-    ) as create:
-        yield create
 
 
 def stock(product: Product) -> int:
@@ -160,6 +126,42 @@ def test_expired_order_is_still_fulfilled_when_stock_allows(stripe_sessions):
     assert stock(product) == 0
 
 
+def test_a_payment_after_its_hold_ended_takes_the_unit_and_the_later_holder_is_refunded(
+    stripe_sessions, refunds, django_capture_on_commit_callbacks
+):
+    """The payer whose hold ran out is filled (their money is in hand); the shopper who
+    reserved the unit since is refunded automatically when their payment comes, and told."""
+    lamp = ProductFactory(name="Lamp", stock=1)
+    late = pending_order((lamp, 1), minutes=-1)  # its hold ran out, its session was paid
+    holder = pending_order((lamp, 1), email="holder@example.com")  # reserved it since
+    for order in (late, holder):
+        stripe_sessions[order.stripe_session_id] = paid_session(
+            order, customer_details={"email": f"{order.pk}@example.com"}
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fulfil_checkout_session(session_id=late.stripe_session_id)
+    taken = stock(lamp)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fulfil_checkout_session(session_id=holder.stripe_session_id)
+
+    late.refresh_from_db()
+    holder.refresh_from_db()
+    assert late.status == Order.Status.PAID
+    assert taken == 0
+    assert holder.status == Order.Status.REFUNDED
+    assert "Lamp: 1 paid for, only 0 in stock" in holder.problem
+    refunds.assert_called_once_with(
+        payment_intent=f"pi_test_{holder.pk}",
+        order_id=holder.pk,
+        idempotency_key=holder.idempotency_key("refund"),
+    )
+    assert Product.objects.with_reserved().get(pk=lamp.pk).available() == 0
+    told = {message.to[0]: message.subject for message in mail.outbox}
+    assert "could not be filled and was refunded" in told[f"{holder.pk}@example.com"]
+    assert told[f"{late.pk}@example.com"] == f"Your Amazin order #{late.pk}"
+
+
 def test_oversold_order_is_refunded_with_nothing_half_applied(
     stripe_sessions, refunds, django_capture_on_commit_callbacks
 ):
@@ -181,7 +183,7 @@ def test_oversold_order_is_refunded_with_nothing_half_applied(
     refunds.assert_called_once_with(
         payment_intent=f"pi_test_{order.pk}",
         order_id=order.pk,
-        idempotency_key=f"amazin-refund-order-{order.pk}",
+        idempotency_key=f"amazin-refund-order-{order.idempotency_token}",
     )
     assert len(mail.outbox) == 1
     assert "refunded" in mail.outbox[0].subject
@@ -218,7 +220,7 @@ def test_a_failing_refund_is_retried_by_the_queue_never_in_the_webhook(
     refund.assert_called_once_with(
         payment_intent=f"pi_test_{order.pk}",
         order_id=order.pk,
-        idempotency_key=f"amazin-refund-order-{order.pk}",
+        idempotency_key=f"amazin-refund-order-{order.idempotency_token}",
     )
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED

@@ -70,3 +70,22 @@ def test_running_holds_of_pending_goods_orders_become_reservations():
         ("prod_cups", 1, f"order:{holding.pk}", until),
         ("prod_teapot", 2, f"order:{holding.pk}", until),
     ]
+
+
+def test_orders_get_idempotency_tokens_and_requests_in_flight_keep_their_keys():
+    old = migrate([("payments", "0007_order_status_refund_pending_and_partial")])
+    Order = old.get_model("payments", "Order")
+    ids = {
+        status: Order.objects.create(status=status, currency="usd").pk
+        for status in ("pending", "refund_pending", "paid", "expired", "refunded")
+    }
+
+    new = migrate([("payments", "0008_order_idempotency_token")])
+    tokens = dict(new.get_model("payments", "Order").objects.values_list("pk", "idempotency_token"))
+
+    # A session create or a refund that may be unanswered is asked again with the same key.
+    assert tokens[ids["pending"]] == str(ids["pending"])
+    assert tokens[ids["refund_pending"]] == str(ids["refund_pending"])
+    for status in ("paid", "expired", "refunded"):
+        assert len(tokens[ids[status]]) == 32
+    assert len(set(tokens.values())) == len(tokens)

@@ -15,6 +15,7 @@ from django.core import mail
 from django.core.management import call_command
 
 from cart.models import CartItem
+from payments import services, stripe_api
 from payments.models import Order, StripeEvent
 from store.models import Product
 from tests.support.emulator import (
@@ -24,6 +25,7 @@ from tests.support.emulator import (
     running_emulator,
     wait_until,
 )
+from tests.support.orders import pending_order
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.emulator]
 
@@ -315,14 +317,17 @@ def test_webhook_delayed_success_page_fulfils(settings, live_server, shop_factor
         assert len(mail.outbox) == 1
 
 
-def _bank_transfer_checkout(shop: Shop, *, name: str) -> tuple[Product, str]:
-    """A shopper checks out 2 of 3 and pays by bank transfer: Checkout completes unpaid."""
+def _bank_transfer_checkout(shop: Shop, *, name: str) -> tuple[Product, str, Shopper]:
+    """A shopper checks out 2 of 3 and pays by bank transfer: Checkout completes unpaid. The
+    order leaves the cart at once and keeps its stock held; the success page says the
+    payment is awaited."""
     product = shop.seed(name=name, unit_amount=2500, stock=3)
     shopper = Shopper(shop)
     shopper.add(product, 2)
-    session_id = session_id_of(shopper.checkout())
+    page_url = shopper.checkout()
+    session_id = session_id_of(page_url)
 
-    result = shop.emulator.pay(session_id, method="bank_transfer")
+    success = shopper.pay_on_hosted_page(page_url, card="", method="bank_transfer")
     shop.emulator.flush()
     wait_until(
         lambda: StripeEvent.objects.filter(
@@ -332,12 +337,16 @@ def _bank_transfer_checkout(shop: Shop, *, name: str) -> tuple[Product, str]:
         message="checkout.session.completed never arrived",
     )
 
-    assert result["session"]["payment_status"] == "unpaid"
-    assert Order.objects.get().status == Order.Status.PENDING  # not fulfilled while unpaid
+    assert success.status_code == HTTPStatus.OK
+    assert success.url.startswith(f"{shop.url}/checkout/success/")
+    assert "waiting for your payment" in success.text
+    order = Order.objects.get()
+    assert order.status == Order.Status.PROCESSING  # not fulfilled while unpaid
+    assert not CartItem.objects.exists()  # it left the cart
     assert available(product) == 1
     assert stock(product) == 3
     assert not mail.outbox
-    return product, session_id
+    return product, session_id, shopper
 
 
 def _every_event_is_handled_or_knowingly_ignored() -> None:
@@ -350,7 +359,10 @@ def _every_event_is_handled_or_knowingly_ignored() -> None:
 
 
 def test_delayed_payment_is_fulfilled_only_when_it_settles(shop):
-    pot, session_id = _bank_transfer_checkout(shop, name="Pot")
+    pot, session_id, shopper = _bank_transfer_checkout(shop, name="Pot")
+    # The same browser shops and checks out again at once, while the transfer is on its way.
+    shopper.add(pot, 1)
+    second_page = shopper.checkout()
 
     shop.emulator.settle(session_id, succeeded=True)
     shop.emulator.flush()
@@ -360,9 +372,16 @@ def test_delayed_payment_is_fulfilled_only_when_it_settles(shop):
         timeout=15,
         message="checkout.session.async_payment_succeeded never paid the order",
     )
+    second = Order.objects.exclude(pk=order.pk).get()
+    assert order.stripe_session_id == session_id
     assert order.stripe_payment_intent_id.startswith("pi_")
+    assert (second.status, second.stripe_session_id) == (
+        Order.Status.PENDING,
+        session_id_of(second_page),
+    )
     assert stock(pot) == 1
-    assert available(pot) == 1
+    assert available(pot) == 0  # the second checkout holds the last one
+    assert CartItem.objects.get().quantity == 1  # the paid order took nothing of the new cart
     wait_until(lambda: len(mail.outbox) == 1, message="no confirmation email")
     _every_event_is_handled_or_knowingly_ignored()
     assert StripeEvent.objects.filter(
@@ -371,7 +390,7 @@ def test_delayed_payment_is_fulfilled_only_when_it_settles(shop):
 
 
 def test_delayed_payment_that_fails_releases_the_reservation(shop):
-    pan, session_id = _bank_transfer_checkout(shop, name="Pan")
+    pan, session_id, _ = _bank_transfer_checkout(shop, name="Pan")
 
     shop.emulator.settle(session_id, succeeded=False)
     shop.emulator.flush()
@@ -384,8 +403,10 @@ def test_delayed_payment_that_fails_releases_the_reservation(shop):
     assert "bank transfer" in order.problem
     assert stock(pan) == 3
     assert available(pan) == 3
-    assert CartItem.objects.get().quantity == 2  # nothing was bought: the cart stays
-    assert not mail.outbox
+    assert not CartItem.objects.exists()  # it left the cart at checkout; nothing comes back
+    wait_until(lambda: len(mail.outbox) == 1, message="the shopper was not told")
+    assert mail.outbox[0].to == ["buyer@example.com"]
+    assert "did not arrive" in mail.outbox[0].subject
     _every_event_is_handled_or_knowingly_ignored()
     ignored = StripeEvent.objects.filter(type="payment_intent.payment_failed").get()
     assert ignored.status == StripeEvent.Status.IGNORED
@@ -422,3 +443,32 @@ def test_events_that_never_arrive_are_caught_up_by_reconcile(settings, live_serv
         assert stock(whisk) == 3
         assert {d["status"] for d in emulator.deliveries()} == {"dropped"}
         assert not any(d["attempts"] for d in emulator.deliveries())
+
+
+def test_a_reset_database_never_meets_the_old_orders_session(settings, live_server, shop_factory):
+    """The database is reset (or restored) while Stripe keeps its idempotency keys for 24 h:
+    the next order gets an old order's id again. Its Checkout Session must be its own, with
+    its own cart, not Stripe's answer to the old order's key (nor a refusal of it)."""
+    with running_emulator(
+        forward_to=f"{live_server.url}/stripe/webhook/",
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+    ) as emulator:
+        shop = shop_factory(emulator)
+        kettle = shop.seed(name="Kettle", unit_amount=3000, stock=5)
+        shopper = Shopper(shop)
+        shopper.add(kettle, 1)
+        old_session = session_id_of(shopper.checkout())
+        old = Order.objects.get()
+        Order.objects.all().delete()  # the reset: Stripe still has the old session and key
+        reused = pending_order((kettle, 3), pk=old.pk, stripe_session_id=None, minutes=31)
+
+        session = services.order_session(order=reused)
+
+        items = stripe_api.checkout_session_retrieve(session["id"])["line_items"]["data"]
+        assert session["id"] != old_session
+        assert session["client_reference_id"] == str(old.pk)
+        assert [(item["price"]["id"], item["quantity"]) for item in items] == [
+            (kettle.price.stripe_id, 3)
+        ]
+        assert session["amount_total"] == 3 * 3000 + 500  # three kettles and the shipping
+        assert Order.objects.get().stripe_session_id == session["id"]

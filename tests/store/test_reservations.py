@@ -185,3 +185,23 @@ def test_staff_see_holds_in_the_admin_and_cannot_edit_them(admin_client):
     assert add.status_code == HTTPStatus.FORBIDDEN
     assert change.status_code == HTTPStatus.FORBIDDEN
     assert Reservation.objects.get().quantity == 2
+
+
+def test_extending_holds_longer_never_shorter_and_brings_back_a_lapsed_hold():
+    kettle, mug = ProductFactory(stock=5), ProductFactory(stock=5)
+    ReservationFactory(product=kettle, quantity=2, holder="order:1", expires_at=in_minutes(-1))
+    ReservationFactory(product=mug, quantity=1, holder="order:1", expires_at=in_minutes(600))
+    ReservationFactory(product=mug, quantity=1, holder="order:2", expires_at=in_minutes(5))
+    lapsed = available(kettle)
+
+    with mock.patch("store.live.publish_on_commit") as publish:
+        extended = reservations.reservations_extend(holder="order:1", expires_at=in_minutes(60))
+
+    assert extended == sorted([kettle.pk, mug.pk])
+    assert (lapsed, available(kettle), available(mug)) == (5, 3, 3)
+    held = dict(
+        Reservation.objects.filter(holder="order:1").values_list("product_id", "expires_at")
+    )
+    assert held[kettle.pk] < in_minutes(61) < held[mug.pk]  # the longer hold is kept
+    assert Reservation.objects.get(holder="order:2").expires_at < in_minutes(6)
+    publish.assert_called_once_with(sorted([kettle.pk, mug.pk]))

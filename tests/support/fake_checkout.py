@@ -23,8 +23,11 @@ class FakeCheckout:
             key = kwargs["idempotency_key"]
             if key not in self.by_key:  # Stripe answers a repeated key with the first answer
                 order_id = kwargs["order_id"]
+                session_id = f"cs_test_fake{order_id}"
+                if session_id in self.sessions:  # an order id met again (a reset database)
+                    session_id += f"_{len(self.sessions)}"
                 session: dict[str, Any] = {
-                    "id": f"cs_test_fake{order_id}",
+                    "id": session_id,
                     "object": "checkout.session",
                     "url": f"https://checkout.example/{order_id}",
                     "status": "open",
