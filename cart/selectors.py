@@ -111,8 +111,10 @@ def _visitor_read(request: HttpRequest, key: str) -> Visitor | None:
     session = request.session
     shared = "_messages" not in session
     if row is None:  # loaded already (no expiry at hand) or gone: answered, not memoised
+        if not request.user.is_anonymous:
+            return None
         count = cart_item_count(request)
-        return Visitor(shared=shared, count=count) if request.user.is_anonymous else None
+        return Visitor(shared=shared, count=count, cart_id=session.get(SESSION_CART_ID))
     expires = min(time.time() + MEMO_SECONDS, row[2].timestamp())
     depends: list[tuple[str, int]] = [(SESSIONS, session_topic_id(key))]
     if SESSION_KEY in session:
@@ -131,14 +133,20 @@ def _visitor_read(request: HttpRequest, key: str) -> Visitor | None:
             depends.append((CARTS, found[0]))
         count = int(found[1] or 0) if found else 0
         return Visitor(
-            shared=shared, count=count, user_id=user.pk, depends=tuple(depends), expires=expires
+            shared=shared,
+            count=count,
+            user_id=user.pk,
+            cart_id=found[0] if found else None,
+            depends=tuple(depends),
+            expires=expires,
         )
     cart_id, count, _ = row
     if session.get(SESSION_CART_ID) != cart_id:
         count = cart_item_count(request)
     if session.get(SESSION_CART_ID) is not None:
         depends.append((CARTS, session[SESSION_CART_ID]))
-    return Visitor(shared=shared, count=count, depends=tuple(depends), expires=expires)
+    own = session.get(SESSION_CART_ID)
+    return Visitor(shared=shared, count=count, cart_id=own, depends=tuple(depends), expires=expires)
 
 
 def cart_item_count(request: HttpRequest) -> int:
@@ -180,6 +188,8 @@ class CartLine:
 @dataclass(frozen=True)
 class CartView:
     lines: list[CartLine]
+    # When the page changes by the clock alone: a reservation of one of its products ends.
+    expires: datetime | None = None
 
     @property
     def total(self) -> int:
@@ -212,7 +222,10 @@ def cart_view(cart: Cart | None) -> CartView:
         return CartView(lines=[])
     items = list(cart.items.select_related("product__price"))
     ids = [item.product_id for item in items]
-    visible = {p.pk: p for p in Product.objects.visible().with_reserved().filter(pk__in=ids)}
+    visible = {
+        p.pk: p
+        for p in Product.objects.visible().with_reserved().with_next_expiry().filter(pk__in=ids)
+    }
     lines = []
     for item in items:
         product = visible.get(item.product_id)
@@ -224,4 +237,5 @@ def cart_view(cart: Cart | None) -> CartView:
                 max_quantity=min(product.available(), MAX_LINE_QUANTITY) if product else 0,
             )
         )
-    return CartView(lines=lines)
+    expiries = [p.next_expiry for p in visible.values() if p.next_expiry is not None]
+    return CartView(lines=lines, expires=min(expiries, default=None))

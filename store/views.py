@@ -182,18 +182,30 @@ def _user_slots(request: HttpRequest, visitor: Visitor) -> dict[bytes, bytes] | 
     return visitor.slots
 
 
-def _serve(
-    request: HttpRequest, key: Any, template: str, context: Callable[[], dict[str, Any]]
+Build = Callable[[], tuple[Any, datetime | None]]
+
+
+def serve_page(
+    request: HttpRequest,
+    key: Any,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+    *,
+    cache: Callable[[Build], Any] | None = None,
 ) -> HttpResponse:
     """Render `template` with `context()`: from the shared page cache for visitors with no
-    flash message (their token, cart count and account part spliced in), else in full."""
+    flash message (their token, cart count and account part spliced in), else in full.
+
+    The page is kept under `key` until the next change (`Broker.cached`), or as `cache`
+    keeps it: `cache(build)` answers the split page, calling `build()` (value, valid until)
+    when it has none."""
     token = _csrf_token(request).encode()
     visitor = _visitor(request)
     mine = None if visitor is None or visitor.user_id is None else _user_slots(request, visitor)
     if visitor is not None and (visitor.user_id is None or mine is not None):
-        parts, tokens, counts, users, strangers = get_broker().cached(
-            key, lambda: _split(template, context())
-        )
+        build: Build = lambda: _split(template, context())  # noqa: E731
+        split = get_broker().cached(key, build) if cache is None else cache(build)
+        parts, tokens, counts, users, strangers = split
         page = parts.copy()
         for i in tokens:
             page[i] = token
@@ -314,7 +326,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "query_too_long": len(listing.q) > MAX_QUERY_LENGTH,
         }
 
-    return _serve(request, ("grid", listing), "store/grid.html", context)
+    return serve_page(request, ("grid", listing), "store/grid.html", context)
 
 
 @require_GET
@@ -329,7 +341,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
             raise Http404("No such product")
         return {"product": product, "live_last": last_id, "expires": product.next_expiry}
 
-    return _serve(request, ("detail", pk), "store/detail.html", context)
+    return serve_page(request, ("detail", pk), "store/detail.html", context)
 
 
 @require_GET

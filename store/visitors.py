@@ -21,8 +21,9 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.db import connection
@@ -34,6 +35,8 @@ CARTS = "carts"  # topic: a cart's lines changed (id: the cart's)
 USERS = "users"  # topic: what a logged-in user's page shows changed: a first cart, a pass
 MEMO_SIZE = 10_000  # sessions remembered per process (the least recently used go first)
 MEMO_SECONDS = 30.0
+
+T = TypeVar("T")
 
 
 def session_topic_id(session_key: str) -> int:
@@ -50,6 +53,7 @@ class Visitor:
     shared: bool  # the shared page fits: no flash message waits
     count: int  # units in the cart
     user_id: int | None = None  # logged in as
+    cart_id: int | None = None  # the cart it counts
     depends: tuple[tuple[str, int], ...] = ()  # (topic, id): a change to any makes it stale
     expires: float = 0.0  # time.time() after which it is stale (the TTL, the session's end)
     # A logged-in visitor's own parts of the page (placeholder -> bytes), set by the page.
@@ -59,38 +63,48 @@ class Visitor:
 STRANGER = Visitor(shared=True, count=0)
 
 
-class Memo:
-    """Session key -> (broker version when it was read, Visitor), bounded, thread-safe."""
+class Memo(Generic[T]):
+    """Key -> value, each valid while nothing it depends on changed since the broker version
+    it was read at, and until its time; bounded (least recently used go), thread-safe."""
 
     def __init__(self, size: int = MEMO_SIZE) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[int, Visitor]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, _Entry[T]] = OrderedDict()
 
-    def get(self, key: str) -> Visitor | None:
+    def get(self, key: Hashable) -> T | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
         if entry is None:
             return None
-        version, visitor = entry
         broker = get_broker()
-        if time.time() >= visitor.expires or any(
-            broker.changed_at(topic, pk) > version for topic, pk in visitor.depends
+        if time.time() >= entry.expires or any(
+            broker.changed_at(topic, pk) > entry.version for topic, pk in entry.depends
         ):
             self.forget(key)
             return None
-        return visitor
+        return entry.value
 
-    def put(self, key: str, version: int, visitor: Visitor) -> None:
+    def put(
+        self,
+        key: Hashable,
+        value: T,
+        *,
+        version: int,
+        depends: Iterable[tuple[str, int]],
+        expires: float,
+    ) -> None:
+        """Keep `value`, read at broker `version` (taken BEFORE reading), until `expires`
+        (a time.time()) or a change to any of `depends` ((topic, id) pairs)."""
         with self._lock:
-            self._entries[key] = (version, visitor)
+            self._entries[key] = _Entry(version, tuple(depends), expires, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def forget(self, key: str) -> None:
+    def forget(self, key: Hashable) -> None:
         with self._lock:
             self._entries.pop(key, None)
 
@@ -99,23 +113,37 @@ class Memo:
             self._entries.clear()
 
 
-memo = Memo()
+@dataclass(frozen=True)
+class _Entry(Generic[T]):
+    version: int
+    depends: tuple[tuple[str, int], ...]
+    expires: float
+    value: T
+
+
+def caching() -> bool:
+    """Whether memos may be used: LIVE_GRID_CACHE on, outside a transaction (a memo trusts
+    that every change is published once committed, and that this process's dispatcher
+    hears other processes' changes: it is started here)."""
+    if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
+        return False
+    get_broker().start()
+    return True
+
+
+memo: Memo[Visitor] = Memo()
 
 
 def memoised(key: str, build: Callable[[], Visitor | None]) -> Visitor | None:
     """The memo's Visitor for this session key, else `build()`'s, kept when it says what it
-    depends on. Only with LIVE_GRID_CACHE on, outside a transaction: the memo trusts that
-    every change is published, once committed, and that this process's dispatcher hears
-    other processes' changes."""
-    if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
+    depends on (only when `caching()`)."""
+    if not caching():
         return build()
-    broker = get_broker()
-    broker.start()
     found = memo.get(key)
     if found is not None:
         return found
-    version = broker.version  # before reading: a change meanwhile makes the copy stale
+    version = get_broker().version  # before reading: a change meanwhile makes it stale
     visitor = build()
     if visitor is not None and visitor.depends and visitor.expires > time.time():
-        memo.put(key, version, visitor)
+        memo.put(key, visitor, version=version, depends=visitor.depends, expires=visitor.expires)
     return visitor
