@@ -25,7 +25,7 @@ from store.views import Build, serve_page
 from store.visitors import CARTS, MEMO_SECONDS, Memo, caching
 
 # Each cart's page, split at the visitor's slots, per process (`cart_detail`).
-_pages: Memo[Any] = Memo(size=2000)
+_pages: Memo[Any] = Memo(size=1000)  # a page is ~20 kB: ~20 MB at most
 
 
 class HtmxHttpRequest(HttpRequest):

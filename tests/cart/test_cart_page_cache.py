@@ -2,7 +2,6 @@
 the cart, its products and their reservations stay as they were; the visitor's token,
 count and account part spliced in."""
 
-import re
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -10,26 +9,19 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from cart import views
-from live.broker import get_broker
 from store import live
 from store.models import Price, Product
 from store.reservations import reservation_create
-from store.visitors import memo
 from tests.factories import ProductFactory
 from tests.support.emulator import wait_until
+from tests.support.pages import COUNT, cache_on
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-COUNT = re.compile(r'<span id="cart-count"[^>]*>(\d+)</span>')
 
 
 @pytest.fixture
 def cached(settings):
-    settings.LIVE_GRID_CACHE = True
-    get_broker().invalidate(None)  # nothing cached by an earlier test
-    memo.clear()
-    views._pages.clear()
+    cache_on(settings)
 
 
 def post(client: Client, url: str, **data) -> None:

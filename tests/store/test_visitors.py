@@ -1,59 +1,27 @@
-"""The header memo (`store.visitors`): a warm returning visitor costs no query, and the
-header is never stale once a change is committed here or heard from another process."""
+"""The header memo (`store.visitors`): a warm returning visitor or logged-in user costs no
+query on the cached pages, each with their own header (tests/cart/test_header_count.py:
+the count after every change)."""
 
-import re
 from http import HTTPStatus
 
 import pytest
 from django.test import Client
 
-from cart import services
-from cart.models import Cart
-from live import channel
-from live.broker import get_broker
 from store import visitors
 from tests.factories import ProductFactory
-from tests.support.emulator import wait_until
+from tests.support.pages import COUNT, cache_on, count_on, returning_shopper
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-COUNT = re.compile(r'<span id="cart-count"[^>]*>(\d+)</span>')
 
 
 @pytest.fixture
 def cached(settings):
-    settings.LIVE_GRID_CACHE = True
-    get_broker().invalidate(None)  # nothing cached by an earlier test
-    visitors.memo.clear()
-
-
-def count_on(client: Client, url: str = "/") -> int:
-    response = client.get(url)
-    assert response.status_code == HTTPStatus.OK
-    found = COUNT.search(response.content.decode())
-    assert found is not None
-    return int(found.group(1))
-
-
-def post(client: Client, url: str, **data):
-    data["csrfmiddlewaretoken"] = client.cookies["csrftoken"].value
-    response = client.post(url, data)
-    assert response.status_code in {HTTPStatus.FOUND, HTTPStatus.SEE_OTHER}, response
-    client.get("/")  # shows (and so clears) the flash message: a full render
-    return response
+    cache_on(settings)
 
 
 @pytest.fixture
 def shopper(client, cached):
-    """A returning shopper with 3 units in the cart and a warm memo."""
-    mug, cup = ProductFactory(name="Mug", stock=9), ProductFactory(name="Cup", stock=9)
-    client.get("/")
-    post(client, "/cart/add/", product=mug.pk, quantity=2)
-    post(client, "/cart/add/", product=cup.pk, quantity=1)
-    client.get(f"/products/{mug.pk}/")
-    client.cups = (mug, cup)
-    assert count_on(client) == 3
-    return client
+    return returning_shopper(client)
 
 
 def test_a_warm_returning_shopper_costs_no_query(shopper, django_assert_num_queries):
@@ -76,76 +44,6 @@ def test_a_cold_memo_costs_the_one_query_of_session_and_count(shopper, django_as
 
     with django_assert_num_queries(1):
         assert count_on(shopper) == 3
-
-
-def test_the_count_follows_add_update_and_remove_in_this_process(shopper):
-    mug, cup = shopper.cups
-
-    post(shopper, "/cart/add/", product=cup.pk, quantity=2)
-    after_add = count_on(shopper)
-    post(shopper, "/cart/update/", product=mug.pk, quantity=5)
-    after_update = count_on(shopper)
-    post(shopper, "/cart/remove/", product=cup.pk)
-    after_remove = count_on(shopper)
-
-    assert (after_add, after_update, after_remove) == (5, 8, 5)
-
-
-def as_another_process(monkeypatch):
-    """Publish as another process would: only through the channel, this process's caches
-    hear of it when its dispatcher does."""
-    other = channel.for_database()
-    if isinstance(other, channel.SQLiteLog):
-        other.origin = -1  # written by another process's publisher
-        other.inbox = channel.queue.Queue()  # ... whose own queue this process never reads
-    monkeypatch.setattr(
-        "live.broker.publish", lambda ids, topic="cards": other.send(channel.normalise(ids), topic)
-    )
-
-
-def test_a_cart_change_in_another_process_reaches_the_memo(shopper, monkeypatch):
-    mug, _ = shopper.cups
-    cart = Cart.objects.get()
-    as_another_process(monkeypatch)
-
-    services.cart_set_quantity(cart=cart, product_id=mug.pk, quantity=7)
-
-    wait_until(lambda: count_on(shopper) == 8, timeout=10)
-
-
-def test_the_worker_emptying_the_cart_after_a_payment_reaches_the_memo(shopper, monkeypatch):
-    cart = Cart.objects.get()
-    assert count_on(shopper) == 3  # memoised
-    as_another_process(monkeypatch)
-
-    services.cart_remove_products(cart_id=cart.pk, product_ids=[p.pk for p in shopper.cups])
-
-    wait_until(lambda: count_on(shopper) == 0, timeout=10)
-
-
-def test_login_merges_the_cart_and_the_header_follows(shopper, django_user_model):
-    mug, _ = shopper.cups
-    user = django_user_model.objects.create_user("kim@example.com", "kim@example.com", "pw-1-x")
-    services.cart_add(cart=Cart.objects.create(user=user), product_id=mug.pk, quantity=1)
-
-    shopper.force_login(user)  # the session's cart joins the user's
-    html = shopper.get("/").content.decode()
-
-    assert COUNT.search(html).group(1) == "4"
-    assert 'data-testid="current-user">kim@example.com<' in html
-    assert 'data-testid="orders-link"' in html and 'data-testid="login-link"' not in html
-
-
-def test_logout_leaves_an_empty_header(shopper, django_user_model):
-    user = django_user_model.objects.create_user("kim@example.com", "kim@example.com", "pw-1-x")
-    shopper.force_login(user)
-    assert count_on(shopper) == 3  # memoised, logged in
-
-    shopper.logout()
-    html = shopper.get("/").content.decode()
-
-    assert COUNT.search(html).group(1) == "0"
-    assert 'data-testid="login-link"' in html and "kim@example.com" not in html
 
 
 def test_a_logged_in_user_gets_the_cached_page_with_their_own_header(
