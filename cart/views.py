@@ -76,7 +76,7 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
         found = _pages.get(cart_id)
         if found is not None:
             return found
-        version = get_broker().version  # before reading: a change meanwhile makes it stale
+        stamp = get_broker().stamp  # before reading: a change meanwhile makes it stale
         page, expires = build()
         if built["cart"] == cart_id:  # the memo and the session agree on the cart
             depends = [(CARDS, pk) for pk in built["products"]]
@@ -85,7 +85,7 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
             until = time.time() + MEMO_SECONDS
             if expires is not None:
                 until = min(until, expires.timestamp())
-            _pages.put(cart_id, page, version=version, depends=depends, expires=until)
+            _pages.put(cart_id, page, stamp=stamp, depends=depends, expires=until)
         return page
 
     return serve_page(request, ("cart", cart_id), "cart/detail.html", context, cache=cache)

@@ -2,7 +2,7 @@
 
 A returning visitor's header (the cart count, whether the page is the stranger's one, the
 account part for a logged-in user) is read from the database once, then kept here under
-the session key, stamped with the broker's version (`live.broker`). An entry is valid
+the session key, stamped with the broker's `stamp` (`live.broker`). An entry is valid
 while none of what it `depends` on changed since (every cart write publishes its cart
 under "carts", every session save or delete its key's hash under "sessions", in every
 process: `live.broker.publish_on_commit`), for MEMO_SECONDS at most (a backstop for what
@@ -64,7 +64,7 @@ STRANGER = Visitor(shared=True, count=0)
 
 
 class Memo(Generic[T]):
-    """Key -> value, each valid while nothing it depends on changed since the broker version
+    """Key -> value, each valid while nothing it depends on changed since the broker stamp
     it was read at, and until its time; bounded (least recently used go), thread-safe."""
 
     def __init__(self, size: int = MEMO_SIZE) -> None:
@@ -81,7 +81,7 @@ class Memo(Generic[T]):
             return None
         broker = get_broker()
         if time.time() >= entry.expires or any(
-            broker.changed_at(topic, pk) > entry.version for topic, pk in entry.depends
+            broker.changed_at(topic, pk) > entry.stamp for topic, pk in entry.depends
         ):
             self.forget(key)
             return None
@@ -92,14 +92,14 @@ class Memo(Generic[T]):
         key: Hashable,
         value: T,
         *,
-        version: int,
+        stamp: int,
         depends: Iterable[tuple[str, int]],
         expires: float,
     ) -> None:
-        """Keep `value`, read at broker `version` (taken BEFORE reading), until `expires`
+        """Keep `value`, read at broker `stamp` (taken BEFORE reading), until `expires`
         (a time.time()) or a change to any of `depends` ((topic, id) pairs)."""
         with self._lock:
-            self._entries[key] = _Entry(version, tuple(depends), expires, value)
+            self._entries[key] = _Entry(stamp, tuple(depends), expires, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
@@ -115,7 +115,7 @@ class Memo(Generic[T]):
 
 @dataclass(frozen=True)
 class _Entry(Generic[T]):
-    version: int
+    stamp: int
     depends: tuple[tuple[str, int], ...]
     expires: float
     value: T
@@ -142,8 +142,8 @@ def memoised(key: str, build: Callable[[], Visitor | None]) -> Visitor | None:
     found = memo.get(key)
     if found is not None:
         return found
-    version = get_broker().version  # before reading: a change meanwhile makes it stale
+    stamp = get_broker().stamp  # before reading: a change meanwhile makes it stale
     visitor = build()
     if visitor is not None and visitor.depends and visitor.expires > time.time():
-        memo.put(key, visitor, version=version, depends=visitor.depends, expires=visitor.expires)
+        memo.put(key, visitor, stamp=stamp, depends=visitor.depends, expires=visitor.expires)
     return visitor
