@@ -101,8 +101,8 @@ def visitor(request: HttpRequest) -> Visitor | None:
     who is not logged in, three for one who is) and memoised. Display only: never use it
     to decide what a visitor may do."""
     key = request.session.session_key
-    if not key:
-        return STRANGER if request.user.is_anonymous else None
+    if not key:  # no session saved yet, so no cart, no login (logging in saves one)
+        return STRANGER
     return memoised(key, lambda: _visitor_read(request, key))
 
 
