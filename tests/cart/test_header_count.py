@@ -44,14 +44,24 @@ def as_another_process(monkeypatch):
     )
 
 
-def test_a_cart_change_in_another_process_reaches_the_memo(shopper, monkeypatch):
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        (lambda cart, mug: services.cart_add(cart=cart, product_id=mug.pk, quantity=2), 5),
+        (lambda cart, mug: services.cart_set_quantity(cart=cart, product_id=mug.pk, quantity=7), 8),
+        (lambda cart, mug: services.cart_remove(cart=cart, product_id=mug.pk), 1),
+    ],
+    ids=["add", "set_quantity", "remove"],
+)
+def test_a_cart_change_in_another_process_reaches_the_memo(shopper, monkeypatch, write, expected):
     mug, _ = shopper.cups
     cart = Cart.objects.get()
+    assert count_on(shopper) == 3  # memoised
     as_another_process(monkeypatch)
 
-    services.cart_set_quantity(cart=cart, product_id=mug.pk, quantity=7)
+    write(cart, mug)
 
-    wait_until(lambda: count_on(shopper) == 8, timeout=10)
+    wait_until(lambda: count_on(shopper) == expected, timeout=10)
 
 
 def test_the_worker_emptying_the_cart_after_a_payment_reaches_the_memo(shopper, monkeypatch):
