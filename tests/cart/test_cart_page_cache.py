@@ -14,7 +14,7 @@ from store.models import Price, Product
 from store.reservations import reservation_create
 from tests.factories import ProductFactory
 from tests.support.emulator import wait_until
-from tests.support.pages import COUNT, cache_on
+from tests.support.pages import COUNT, cache_on, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +44,7 @@ def shopper(client, cached):
     client.get("/")
     post(client, "/cart/add/", product=mug.pk, quantity=2)
     post(client, "/cart/add/", product=cup.pk, quantity=1)
+    settle()
     client.get("/cart/")  # the memo and the cart's page are warm
     client.products = (mug, cup)
     return client
@@ -125,6 +126,7 @@ def test_a_logged_in_user_gets_the_cached_cart_with_their_header(
     client.force_login(user)
     client.get("/")
     post(client, "/cart/add/", product=mug.pk, quantity=2)
+    settle()
     client.get("/cart/")  # warm: the memo and this cart's page
 
     with django_assert_num_queries(0):

@@ -9,7 +9,7 @@ from django.test import Client
 
 from store import visitors
 from tests.factories import ProductFactory
-from tests.support.pages import COUNT, cache_on, count_on, returning_shopper
+from tests.support.pages import COUNT, cache_on, count_on, returning_shopper, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,6 +57,7 @@ def test_a_logged_in_user_gets_the_cached_page_with_their_own_header(
         clients[name].force_login(user)
         clients[name].get("/")  # warm: the memo and the shared page
     visitors.memo.clear()
+    settle()
     for client in clients.values():
         client.get("/")  # warm again, one user after the other in the same process
 

@@ -12,6 +12,7 @@ from cart import views as cart_views
 from live.broker import get_broker
 from store import visitors
 from tests.factories import ProductFactory
+from tests.support.emulator import wait_until
 
 COUNT = re.compile(r'<span id="cart-count"[^>]*>(\d+)</span>')
 
@@ -22,6 +23,16 @@ def cache_on(settings: Any) -> None:
     get_broker().invalidate(None)
     visitors.memo.clear()
     cart_views._pages.clear()
+
+
+def settle() -> None:
+    """Wait until this process's dispatcher has heard back what was published so far (a
+    channel delivers in order: a probe sent now arrives after them). Each echo of a cart or
+    session change drops the memo once more; a query count measured after this is exact."""
+    broker = get_broker()
+    before = broker.changed_at("probe", 1)
+    broker.send([1], "probe")
+    wait_until(lambda: broker.changed_at("probe", 1) > before, timeout=10)
 
 
 def count_on(client: Client, url: str = "/") -> int:
@@ -50,6 +61,7 @@ def returning_shopper(client: Client) -> Client:
     client.get("/")
     post(client, "/cart/add/", product=mug.pk, quantity=2)
     post(client, "/cart/add/", product=cup.pk, quantity=1)
+    settle()
     client.get(f"/products/{mug.pk}/")
     client.cups = (mug, cup)  # type: ignore[attr-defined]
     assert count_on(client) == 3
