@@ -20,9 +20,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement
+from live.broker import publish_on_commit
 from payments import checkout, stripe_api
 from payments.models import Order
 from store.models import Price
+from store.visitors import USERS
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -86,6 +88,8 @@ def entitlement_revoke_for_order(*, order: Order) -> int:
             .update(revoked_at=timezone.now(), revoked_by=None)
         )
         if revoked and order.user_id is not None:
+            publish_on_commit([order.user_id], USERS)
+        if revoked and order.user_id is not None:
             other = (
                 Order.objects.paid()
                 .filter(user_id=order.user_id, kind=Order.Kind.ACCESS)
@@ -112,11 +116,18 @@ def entitlement_grant(*, user: User, by: User | None, note: str = "") -> Entitle
 
 def entitlement_revoke(*, entitlement: Entitlement, by: User | None) -> Entitlement:
     """Staff revoke by hand; revoking twice keeps the first revocation's time and author."""
-    Entitlement.objects.filter(pk=entitlement.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_by=by
-    )
+    with transaction.atomic():
+        publish_on_commit([entitlement.user_id], USERS)
+        Entitlement.objects.filter(pk=entitlement.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=by
+        )
     entitlement.refresh_from_db(fields=["revoked_at", "revoked_by"])
     return entitlement
+
+
+def on_entitlement_saved(sender: Any, *, instance: Entitlement, **kwargs: Any) -> None:
+    """post_save: the user's pages (the grid's members' banner) show it in every process."""
+    publish_on_commit([instance.user_id], USERS)
 
 
 def on_order_paid(sender: Any, *, order: Order, **kwargs: Any) -> None:

@@ -67,6 +67,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Database sessions that announce their changes to every process's header memo.
+SESSION_ENGINE = "amazin.sessions"
+
 ROOT_URLCONF = "amazin.urls"
 
 TEMPLATES = [

@@ -1,4 +1,8 @@
-"""Writes to carts. The forms in cart/forms.py have checked the input; these only apply it."""
+"""Writes to carts. The forms in cart/forms.py have checked the input; these only apply it.
+
+Every write announces the cart it changed once committed (`live.broker.publish_on_commit`
+under "carts"): every process's memo of the header's count (`store.visitors`) drops it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from django.http import HttpRequest
 
 from cart.models import MAX_LINE_QUANTITY, Cart, CartItem
 from cart.selectors import SESSION_CART_ID, cart_for_request
+from live.broker import publish_on_commit
 from store.models import Product
+from store.visitors import CARTS, USERS
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +26,9 @@ logger = logging.getLogger(__name__)
 def cart_get_or_create(request: HttpRequest) -> Cart:
     """The cart of the logged-in user, or of this browser session (created on first use)."""
     if request.user.is_authenticated:
-        cart, _ = Cart.objects.get_or_create(user=request.user)
+        cart, created = Cart.objects.get_or_create(user=request.user)
+        if created:  # the header of every session of this user counts it now
+            publish_on_commit([request.user.pk], USERS)
         return cart
     existing = cart_for_request(request)
     if existing is not None:
@@ -35,6 +43,7 @@ def cart_get_or_create(request: HttpRequest) -> Cart:
 def cart_add(*, cart: Cart, product_id: int, quantity: int) -> CartItem:
     """Add `quantity` units; the line never exceeds MAX_LINE_QUANTITY (the form checked stock)."""
     with transaction.atomic():
+        publish_on_commit([cart.pk], CARTS)
         item = CartItem.objects.select_for_update().filter(cart=cart, product_id=product_id).first()
         if item is None:
             item = CartItem.objects.create(
@@ -48,25 +57,32 @@ def cart_add(*, cart: Cart, product_id: int, quantity: int) -> CartItem:
 
 def cart_set_quantity(*, cart: Cart, product_id: int, quantity: int) -> int:
     """Set a line's quantity; returns how many lines changed (0 if the product is not in it)."""
-    return CartItem.objects.filter(cart=cart, product_id=product_id).update(
-        quantity=min(quantity, MAX_LINE_QUANTITY)
-    )
+    with transaction.atomic():
+        publish_on_commit([cart.pk], CARTS)
+        return CartItem.objects.filter(cart=cart, product_id=product_id).update(
+            quantity=min(quantity, MAX_LINE_QUANTITY)
+        )
 
 
 def cart_remove(*, cart: Cart, product_id: int) -> int:
-    deleted, _ = CartItem.objects.filter(cart=cart, product_id=product_id).delete()
+    with transaction.atomic():
+        publish_on_commit([cart.pk], CARTS)
+        deleted, _ = CartItem.objects.filter(cart=cart, product_id=product_id).delete()
     return deleted
 
 
 def cart_remove_products(*, cart_id: int, product_ids: list[int]) -> int:
     """Take these products out of a cart (those just bought); returns how many lines went."""
-    deleted, _ = CartItem.objects.filter(cart_id=cart_id, product_id__in=product_ids).delete()
+    with transaction.atomic():
+        publish_on_commit([cart_id], CARTS)
+        deleted, _ = CartItem.objects.filter(cart_id=cart_id, product_id__in=product_ids).delete()
     return deleted
 
 
 def cart_merge(*, source: Cart, target: Cart) -> None:
     """Move source's lines into target, capped at what is available and 99 a line."""
     with transaction.atomic():
+        publish_on_commit([source.pk, target.pk], CARTS)
         items = list(source.items.all())
         available = {
             p.pk: p.available()
@@ -106,6 +122,9 @@ def cart_merge_on_login(sender: Any, request: HttpRequest | None, user: Any, **k
     target = Cart.objects.filter(user=user).first()
     if target is None:
         # Nothing to merge into: the session's cart simply changes hands.
-        Cart.objects.filter(pk=source.pk).update(user=user, session_key=None)
+        with transaction.atomic():
+            publish_on_commit([source.pk], CARTS)
+            publish_on_commit([user.pk], USERS)
+            Cart.objects.filter(pk=source.pk).update(user=user, session_key=None)
         return
     cart_merge(source=source, target=target)

@@ -7,7 +7,9 @@ A rejected input answers 400, or 409 when only the stock is short; the cart is u
 
 from __future__ import annotations
 
+import time
 from http import HTTPStatus
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +19,13 @@ from django_htmx.middleware import HtmxDetails
 
 from cart import services
 from cart.forms import CartAddForm, CartRemoveForm, CartUpdateForm
-from cart.selectors import cart_for_request, cart_view
+from cart.selectors import cart_for_request, cart_view, visitor
+from live.broker import CARDS, get_broker
+from store.views import Build, serve_page
+from store.visitors import CARTS, MEMO_SECONDS, Memo, caching
+
+# Each cart's page, split at the visitor's slots, per process (`cart_detail`).
+_pages: Memo[Any] = Memo(size=1000)  # a page is ~20 kB: ~20 MB at most
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -46,7 +54,41 @@ def _rejected(
 
 @require_GET
 def cart_detail(request: HttpRequest) -> HttpResponse:
-    return render(request, "cart/detail.html", {"cart": cart_view(cart_for_request(request))})
+    """The cart, served like the grid (`store.views.serve_page`): its page is rendered once
+    per cart and kept while neither the cart, nor any of its products, changed and none of
+    their reservations ended (`_pages`); the visitor's token, count and account part are
+    spliced in. A flash message means a full render."""
+    if not caching():
+        return render(request, "cart/detail.html", {"cart": cart_view(cart_for_request(request))})
+    shown = visitor(request)
+    cart_id = shown.cart_id if shown is not None else None
+    built: dict[str, Any] = {}
+
+    def context() -> dict[str, Any]:
+        cart = cart_for_request(request)  # the session's own answer, never the memo's
+        view = cart_view(cart)
+        built.update(
+            cart=cart.pk if cart else None, products=[ln.item.product_id for ln in view.lines]
+        )
+        return {"cart": view, "expires": view.expires}
+
+    def cache(build: Build) -> Any:
+        found = _pages.get(cart_id)
+        if found is not None:
+            return found
+        stamp = get_broker().stamp  # before reading: a change meanwhile makes it stale
+        page, expires = build()
+        if built["cart"] == cart_id:  # the memo and the session agree on the cart
+            depends = [(CARDS, pk) for pk in built["products"]]
+            if cart_id is not None:
+                depends.append((CARTS, cart_id))
+            until = time.time() + MEMO_SECONDS
+            if expires is not None:
+                until = min(until, expires.timestamp())
+            _pages.put(cart_id, page, stamp=stamp, depends=depends, expires=until)
+        return page
+
+    return serve_page(request, ("cart", cart_id), "cart/detail.html", context, cache=cache)
 
 
 @require_POST

@@ -20,8 +20,9 @@ or the next change by the clock, so a page is one join instead of one render per
 
 Topics. A change to `cards` (the default) is rendered and streamed; a change under any
 other topic (cart ids under `carts`, say) only tells every process's caches: an app that
-caches something per id asks `changed_at(topic, id)` whether its copy is older than the
-last change, in this process or any other.
+caches something per id takes `stamp` before reading it, and asks `changed_at(topic, id)`
+whether its copy is older than the last change, in this process or any other. Only card
+changes move `version`, which the page caches follow: a cart changing keeps every page.
 """
 
 from __future__ import annotations
@@ -117,8 +118,11 @@ class Broker:
     def __init__(self) -> None:
         self.boot = secrets.token_hex(4)
         self.seq = 0
-        # Bumped by every local publish (at once) and every message dispatched: cached
-        # renderings of an older version are stale.
+        # Counts every change, of any topic (local publishes at once, others as they
+        # arrive): `changed_at` answers in it, and a per-id copy is stamped with it.
+        self.stamp = 0
+        # The stamp at the last change of cards (or of anything unknown): cached renderings
+        # of an older version are stale. A cart or a session changing leaves pages alone.
         self.version = 0
         self.channel = channel.for_database()
         self._lock = threading.Lock()
@@ -156,22 +160,25 @@ class Broker:
     def invalidate(self, ids: Iterable[int] | None = None, topic: str = CARDS) -> None:
         """A change: to these ids of `topic`, or (None) to anything of any topic."""
         with self._lock:
-            self.version += 1
+            self.stamp += 1
+            if ids is None or topic == CARDS:
+                self.version = self.stamp
             if ids is None:
-                self._all_changed = self.version
+                self._all_changed = self.stamp
                 return
             changed = self._changed.setdefault(topic, {})
             for pk in ids:
-                changed[pk] = self.version
+                changed[pk] = self.stamp
                 if topic == CARDS:
                     self._fragments.pop(pk, None)
             if len(changed) > TRACKED_IDS:  # forget them: everything older is stale once
                 changed.clear()
-                self._floors[topic] = self.version
+                self._floors[topic] = self.stamp
 
     def changed_at(self, topic: str, pk: int) -> int:
-        """The version at the last change to `pk` under `topic` (what a copy made at an
-        older version has missed), or at the last change the broker cannot place."""
+        """The stamp at the last change to `pk` under `topic` (what a copy made at an
+        older stamp has missed), or at the last change the broker cannot place. For cards
+        it is also a version."""
         return max(
             self._changed.get(topic, {}).get(pk, 0),
             self._floors.get(topic, 0),

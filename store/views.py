@@ -1,11 +1,13 @@
 """The shop's pages: the grid (search, categories, sort, pages) and the product page.
 
-Most visitors see the same page: anyone who is not logged in and has no flash message
-waiting (a returning shopper with a cart included). For them a page is rendered once per
-catalog version (`Broker.cached`), from cards cached one by one (`Broker.fragments`: a
-change re-renders that card only), and kept as bytes split at two unguessable
-placeholders: the visitor's CSRF token and cart count are spliced in. Others (logged in,
-a message to show) get a full render around the same cached cards.
+Most visitors see the same page: anyone with no flash message waiting, whether a
+stranger, a returning shopper with a cart, or a logged-in user. A page is rendered once
+per catalog version (`Broker.cached`), from cards cached one by one (`Broker.fragments`: a
+change re-renders that card only), and kept as bytes split at unguessable placeholders:
+the visitor's CSRF token, cart count and account part of the header are spliced in. What
+the header shows a returning visitor comes from this process's memo (`store.visitors`):
+a warm visitor costs no query. Someone with a message to show gets a full render around
+the same cached cards.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from live.broker import get_broker
 from live.registry import CSRF_PLACEHOLDER
 from store import live
 from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
+from store.visitors import Visitor
 
 PER_PAGE = 48
 PER_PAGE_CHOICES = (24, 48)
@@ -43,7 +46,22 @@ CATEGORIES_SECONDS = 60
 MAX_PAGE = 10_000  # beyond this a page number is not a page (404), not a giant OFFSET
 # The visitor's cart count, spliced like the CSRF token: unguessable, per process.
 COUNT_PLACEHOLDER = CSRF_PLACEHOLDER.replace("LIVECSRF", "CARTCOUNT")
-_SLOTS = re.compile(f"({CSRF_PLACEHOLDER}|{COUNT_PLACEHOLDER})".encode())
+# The parts that depend on who is logged in: a stranger's, or the user's own (rendered once
+# per session, kept in the memo). Context variable -> (placeholder, template).
+USER_SLOTS = {
+    "account_slot": (  # the header's "Orders", log in / the user and log out
+        CSRF_PLACEHOLDER.replace("LIVECSRF", "ACCOUNT"),
+        "includes/_account.html",
+    ),
+    "access_slot": (  # the grid's members' area banner: log in, purchase or enter
+        CSRF_PLACEHOLDER.replace("LIVECSRF", "ACCESS"),
+        "accounts/includes/_access_banner.html",
+    ),
+}
+_USER_PLACEHOLDERS = [placeholder.encode() for placeholder, _ in USER_SLOTS.values()]
+_PLACEHOLDERS = [CSRF_PLACEHOLDER, COUNT_PLACEHOLDER, *(p for p, _ in USER_SLOTS.values())]
+_SLOTS = re.compile(f"({'|'.join(_PLACEHOLDERS)})".encode())
+_CSRF_BYTES = CSRF_PLACEHOLDER.encode()
 SORT_LABELS = {"name": "Name", "price": "Price: low to high", "-price": "Price: high to low"}
 SORT_LABELS["newest"] = "Newest"
 
@@ -133,23 +151,74 @@ def _anonymous_page(request: HttpRequest) -> bool:
     return SESSION_KEY not in session and "_messages" not in session
 
 
-def _serve(
-    request: HttpRequest, key: Any, template: str, context: Callable[[], dict[str, Any]]
+def _visitor(request: HttpRequest) -> Visitor | None:
+    """Who the header is for, when the shared page can show it: from the project's context
+    processors (`header_visitor`: store knows the variable, not the app that answers it);
+    None for a full render."""
+    if request.COOKIES.get("messages"):  # a flash message waits (empty: one just shown)
+        return None
+    values = _processed(request)
+    header = values.get("header_visitor")
+    if header is None:  # nobody answers it: the stranger's page for whoever it fits
+        if not _anonymous_page(request):
+            return None
+        return Visitor(shared=True, count=int(_cart_count(request) or 0))
+    visitor: Visitor | None = header()
+    return visitor if visitor is not None and visitor.shared else None
+
+
+def _user_slots(request: HttpRequest, visitor: Visitor) -> dict[bytes, bytes] | None:
+    """A logged-in visitor's own parts (header, banner): rendered once per session and kept
+    with its memo entry (None: the session and the memo disagree; render in full)."""
+    if visitor.slots is None:
+        if request.user.pk != visitor.user_id:
+            return None
+        visitor.slots = {
+            placeholder.encode(): render_to_string(
+                template, {"csrf_token": CSRF_PLACEHOLDER}, request=request
+            ).encode()
+            for placeholder, template in USER_SLOTS.values()
+        }
+    return visitor.slots
+
+
+Build = Callable[[], tuple[Any, datetime | None]]
+
+
+def serve_page(
+    request: HttpRequest,
+    key: Any,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+    *,
+    cache: Callable[[Build], Any] | None = None,
 ) -> HttpResponse:
-    """Render `template` with `context()`: from the shared page cache for anonymous visitors
-    (their token and count spliced in), else in full."""
-    token = _csrf_token(request)
-    count = _cart_count(request)  # first: it may load the session in the same query
-    if _anonymous_page(request):
-        parts, tokens, counts = get_broker().cached(key, lambda: _split(template, context()))
+    """Render `template` with `context()`: from the shared page cache for visitors with no
+    flash message (their token, cart count and account part spliced in), else in full.
+
+    The page is kept under `key` until the next change (`Broker.cached`), or as `cache`
+    keeps it: `cache(build)` answers the split page, calling `build()` (value, valid until)
+    when it has none."""
+    token = _csrf_token(request).encode()
+    visitor = _visitor(request)
+    mine = None if visitor is None or visitor.user_id is None else _user_slots(request, visitor)
+    if visitor is not None and (visitor.user_id is None or mine is not None):
+        build: Build = lambda: _split(template, context())  # noqa: E731
+        split = get_broker().cached(key, build) if cache is None else cache(build)
+        parts, tokens, counts, users, strangers = split
         page = parts.copy()
         for i in tokens:
-            page[i] = token.encode()
+            page[i] = token
+        count = str(visitor.count).encode()
         for i in counts:
             page[i] = count
+        for i in users:
+            page[i] = (mine or strangers)[page[i]].replace(_CSRF_BYTES, token)
+        if hasattr(request, "session"):
+            request.session.accessed = True  # it varies by the cookie: Vary: Cookie
         return HttpResponse(b"".join(page))
     response = render(request, template, context())
-    response.content = response.content.replace(CSRF_PLACEHOLDER.encode(), token.encode())
+    response.content = response.content.replace(_CSRF_BYTES, token)
     return response
 
 
@@ -190,13 +259,17 @@ def _csrf_token(request: HttpRequest) -> str:
     return mask + cipher
 
 
-def _cart_count(request: HttpRequest) -> bytes:
-    """The header's `cart_count`, from the project's context processors (store knows the
-    template variable, not the app that answers it)."""
+def _processed(request: HttpRequest) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for processor in Engine.get_default().template_context_processors:
         values.update(processor(request))
-    count = values.get("cart_count", "")
+    return values
+
+
+def _cart_count(request: HttpRequest) -> bytes:
+    """The header's `cart_count`, from the project's context processors (store knows the
+    template variable, not the app that answers it)."""
+    count = _processed(request).get("cart_count", "")
     return str(count() if callable(count) else count).encode()
 
 
@@ -210,11 +283,16 @@ def _split(template: str, context: dict[str, Any]) -> tuple[Any, datetime | None
         "cart_count": COUNT_PLACEHOLDER,
         "has_access": False,
         "csrf_token": CSRF_PLACEHOLDER,
-    }
+    } | {name: mark_safe(placeholder) for name, (placeholder, _) in USER_SLOTS.items()}
     parts = _SLOTS.split(render_to_string(template, context | anonymous).encode())
-    tokens = [i for i, part in enumerate(parts) if part == CSRF_PLACEHOLDER.encode()]
+    tokens = [i for i, part in enumerate(parts) if part == _CSRF_BYTES]
     counts = [i for i, part in enumerate(parts) if part == COUNT_PLACEHOLDER.encode()]
-    return (parts, tokens, counts), context.get("expires")
+    users = [i for i, part in enumerate(parts) if part in _USER_PLACEHOLDERS]
+    strangers = {
+        placeholder.encode(): render_to_string(name, anonymous).encode()
+        for placeholder, name in USER_SLOTS.values()
+    }
+    return (parts, tokens, counts, users, strangers), context.get("expires")
 
 
 @require_GET
@@ -248,7 +326,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "query_too_long": len(listing.q) > MAX_QUERY_LENGTH,
         }
 
-    return _serve(request, ("grid", listing), "store/grid.html", context)
+    return serve_page(request, ("grid", listing), "store/grid.html", context)
 
 
 @require_GET
@@ -263,7 +341,7 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
             raise Http404("No such product")
         return {"product": product, "live_last": last_id, "expires": product.next_expiry}
 
-    return _serve(request, ("detail", pk), "store/detail.html", context)
+    return serve_page(request, ("detail", pk), "store/detail.html", context)
 
 
 @require_GET

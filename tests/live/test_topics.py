@@ -81,3 +81,19 @@ def test_a_topic_change_from_another_process_reaches_this_ones_caches():
         wait_until(lambda: broker.changed_at("carts", 12) > before, timeout=10)
     finally:
         broker.stop()
+
+
+def test_another_topic_moves_the_stamp_and_leaves_the_page_caches_alone(broker, settings):
+    settings.LIVE_GRID_CACHE = True
+    builds: list[int] = []
+    page = lambda: broker.cached("page", lambda: (builds.append(1) or len(builds), None))  # noqa: E731
+    page()
+    version, stamp = broker.version, broker.stamp
+
+    broker.invalidate([7], "carts")
+
+    assert page() == 1  # still the first build
+    assert broker.version == version and broker.stamp > stamp
+    assert broker.changed_at("carts", 7) > stamp  # a copy stamped before it is stale
+    broker.invalidate([7])  # a card: the pages go
+    assert page() == 2 and broker.version == broker.stamp
