@@ -38,11 +38,12 @@ SUBSCRIBED = b"retry:"  # the stream's first bytes, sent once the viewer is subs
 class Round:
     latencies: list[float]  # ms from the change request to each client's receipt, sorted
     change_ms: float  # the change request itself (commit and publish included)
+    server_cpu_ms: float | None = None  # CPU the server's processes used in the round
 
     def row(self, connected: int) -> list[str]:
         lat = self.latencies
         if not lat:
-            return [str(connected), "0", "-", "-", "-", f"{self.change_ms:.0f}"]
+            return [str(connected), "0", "-", "-", "-", f"{self.change_ms:.0f}", self.cpu]
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         return [
             str(connected),
@@ -51,7 +52,12 @@ class Round:
             f"{p99:.0f}",
             f"{lat[-1]:.0f}",
             f"{self.change_ms:.0f}",
+            self.cpu,
         ]
+
+    @property
+    def cpu(self) -> str:
+        return "-" if self.server_cpu_ms is None else f"{self.server_cpu_ms:.0f}"
 
 
 @dataclass
@@ -110,6 +116,7 @@ def run(
                 pipe.send(("expect", marker.encode(), timeout))
             for pipe in pipes:  # each has its marker before the change is made
                 _recv(pipe, 10)
+            cpu = _server_cpu(server_pid)
             t0 = time.time()
             try:
                 publish(marker)
@@ -119,7 +126,11 @@ def run(
             times: list[float] = []
             for pipe in pipes:
                 times.extend(_recv(pipe, timeout + 10) or [])
-            result.rounds.append(Round(sorted((t - t0) * 1000 for t in times), change_ms))
+            cpu_ms = None
+            if cpu is not None and (cpu_after := _server_cpu(server_pid)) is not None:
+                cpu_ms = (cpu_after - cpu) * 1000
+            latencies = sorted((t - t0) * 1000 for t in times)
+            result.rounds.append(Round(latencies, change_ms, cpu_ms))
         return result
     finally:
         for pipe in pipes:
@@ -141,23 +152,45 @@ def _recv(pipe: Connection, seconds: float):  # type: ignore[no-untyped-def]
 # -- the server's memory ---------------------------------------------------------------------
 
 
+def _server_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user and system) used so far by the server's processes."""
+    if pid is None:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _descendants(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process under it."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo.extend(
+                    int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()
+                )
+    return found
+
+
 def _server_memory(pid: int | None) -> tuple[dict[int, int], dict[int, int]] | None:
     """RSS (bytes) and open descriptors of `pid` and all its descendants, by pid."""
     if pid is None:
         return None
     rss: dict[int, int] = {}
     fds: dict[int, int] = {}
-    todo = [pid]
-    while todo:
-        p = todo.pop()
+    for p in _descendants(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     rss[p] = int(line.split()[1]) * 1024
             fds[p] = len(os.listdir(f"/proc/{p}/fd"))
-            for task in os.listdir(f"/proc/{p}/task"):
-                children = Path(f"/proc/{p}/task/{task}/children").read_text().split()
-                todo.extend(int(c) for c in children)
     return rss, fds
 
 

@@ -414,7 +414,16 @@ def live_fanout(env: dict[str, str], *, postgres: bool, clients: int | None, rou
     table(
         f"Fan-out, {db}, `make serve` ({workers} worker(s)): {clients} SSE clients, "
         "each change renames a product; ms from the change request to each client's receipt",
-        ["change", "connected", "received", "p50 ms", "p99 ms", "max ms", "change ms"],
+        [
+            "change",
+            "connected",
+            "received",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "change ms",
+            "server CPU ms",
+        ],
         [[str(i + 1), *r.row(result.connected)] for i, r in enumerate(result.rounds)],
     )
 
