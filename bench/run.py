@@ -1,5 +1,5 @@
 """`make bench`: every kind of visitor against a trivial view, at three catalog sizes, with
-and without a catalog change a second; and live fan-out to 1,000 SSE clients.
+and without a catalog change a second; and live fan-out to 10,000 SSE clients.
 
     .venv/bin/python bench/run.py                        # SQLite (a throwaway file)
     scripts/with-postgres.sh .venv/bin/python bench/run.py   # PostgreSQL (DATABASE_URL)
@@ -384,10 +384,9 @@ def change_name(port: int, pk: int, name: str) -> None:
         assert response.status == 200, response.status
 
 
-def live_fanout(env: dict[str, str], *, postgres: bool, clients: int | None, rounds: int) -> None:
+def live_fanout(env: dict[str, str], *, postgres: bool, clients: int, rounds: int) -> None:
     from bench import fanout
 
-    clients = clients or (10_000 if postgres else 1_000)
     db = "PostgreSQL" if postgres else "SQLite"
     seed_catalog(env, 48)
     workers = serve_workers(postgres)
@@ -442,9 +441,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="12,2000,100000", help="catalog sizes")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--seconds", type=int, default=3, help="wrk duration per measurement")
-    parser.add_argument(
-        "--clients", type=int, help="SSE clients (default: 10,000 on PostgreSQL, 1,000 on SQLite)"
-    )
+    parser.add_argument("--clients", type=int, default=10_000, help="SSE clients (live fan-out)")
     parser.add_argument("--fanout-rounds", type=int, default=3, help="changes sent to them")
     parser.add_argument("--only", default="", help="only targets whose name contains this")
     parser.add_argument("--no-changes", action="store_true", help="skip the change-a-second runs")
