@@ -34,7 +34,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,21 +308,28 @@ TARGETS = {
 
 
 def measure(
-    base: str, *, cookie: str, pk: int, rounds: int, seconds: int, only: str, changing: bool
-) -> list[list[str]]:
-    """Each target against the trivial view, interleaved, `rounds` times; median ratio."""
-    results: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {}
+    bases: dict[str, str], *, cookie: str, pk: int, ids: list[int], rounds: int, seconds: int,
+    only: str, changing: bool,
+) -> list[list[str]]:  # fmt: skip
+    """Each target against the trivial view, interleaved, `rounds` times, on each server in
+    `bases` (label: url) in turn within each round; median ratio."""
+    Runs = list[tuple[dict[str, float], dict[str, float]]]
+    results: dict[tuple[str, str], Runs] = {}
     for _ in range(rounds):
-        for name, (path, returning, under_change, _goal) in TARGETS.items():
-            if (only and only not in name) or (changing and not under_change):
-                continue
-            hello = wrk(f"{base}/bench/hello", seconds=seconds)
-            page = wrk(
-                base + path.format(pk=pk), seconds=seconds, cookie=cookie if returning else ""
-            )
-            results.setdefault(name, []).append((hello, page))
+        for label, base in bases.items():
+            with Changes(base, ids) if changing else nullcontext():
+                for name, (path, returning, under_change, _goal) in TARGETS.items():
+                    if (only and only not in name) or (changing and not under_change):
+                        continue
+                    hello = wrk(f"{base}/bench/hello", seconds=seconds)
+                    page = wrk(
+                        base + path.format(pk=pk),
+                        seconds=seconds,
+                        cookie=cookie if returning else "",
+                    )
+                    results.setdefault((label, name), []).append((hello, page))
     rows = []
-    for name, runs in results.items():
+    for (label, name), runs in results.items():
         ratios = [page["rps"] / hello["rps"] for hello, page in runs]
         ratio = statistics.median(ratios)
         mid = sorted(runs, key=lambda r: r[1]["rps"] / r[0]["rps"])[len(runs) // 2]
@@ -330,7 +337,9 @@ def measure(
         goal = TARGETS[name][3]
         rows.append(
             [
-                name + (", 1 change/s" if changing else ""),
+                name
+                + (f", {label}" if len(bases) > 1 else "")
+                + (", 1 change/s" if changing else ""),
                 f"{hello['rps']:.0f}",
                 f"{page['rps']:.0f} ({page['p50']:.1f}/{page['p99']:.1f})",
                 f"**{ratio:.0%}**" + (" ✓" if ratio >= goal else f" (<{goal:.0%})"),
@@ -343,32 +352,36 @@ def measure(
 
 
 def throughput(
-    env: dict[str, str], *, postgres: bool, sizes: list[int], rounds: int, seconds: int,
+    env: dict[str, str], *, workers: list[int], sizes: list[int], rounds: int, seconds: int,
     only: str, changes: bool,
 ) -> list[list[str]]:  # fmt: skip
+    """Each size on a server per worker count (`make serve`'s choice, or several to compare,
+    measured in turn within each round)."""
     rows = []
-    workers = serve_workers(postgres)
     for size in sizes:
         t0 = time.monotonic()
         seed_catalog(env, size)
         print(f"-- {size:,} products (seeded in {time.monotonic() - t0:.0f} s)", flush=True)
-        with server(env, workers=workers) as running:
-            base = f"http://127.0.0.1:{running.port}"
-            ids = first_page_ids(base)
-            cookie = returning_shopper(base, ids)
+        with ExitStack() as stack:
+            bases = {}
+            for n in workers:
+                running = stack.enter_context(server(env, workers=n))
+                bases[f"{n} worker{'s' if n > 1 else ''}"] = f"http://127.0.0.1:{running.port}"
+            first = next(iter(bases.values()))
+            ids = first_page_ids(first)
             args: dict[str, Any] = {
-                "cookie": cookie,
+                "cookie": returning_shopper(first, ids),  # a session any worker can read
                 "pk": ids[3],
+                "ids": ids,
                 "rounds": rounds,
                 "seconds": seconds,
+                "only": only,
             }
-            for row in measure(base, **args, only=only, changing=False):
+            for row in measure(bases, **args, changing=False):
                 rows.append([f"{size:,}", *row])
             if changes:
-                with Changes(base, ids) as changer:
-                    for row in measure(base, **args, only=only, changing=True):
-                        rows.append([f"{size:,}", *row])
-                print(f"   ({changer.count} changes made)", flush=True)
+                for row in measure(bases, **args, changing=True):
+                    rows.append([f"{size:,}", *row])
     return rows
 
 
@@ -384,12 +397,13 @@ def change_name(port: int, pk: int, name: str) -> None:
         assert response.status == 200, response.status
 
 
-def live_fanout(env: dict[str, str], *, postgres: bool, clients: int, rounds: int) -> None:
+def live_fanout(
+    env: dict[str, str], *, postgres: bool, workers: int, clients: int, rounds: int
+) -> None:
     from bench import fanout
 
     db = "PostgreSQL" if postgres else "SQLite"
     seed_catalog(env, 48)
-    workers = serve_workers(postgres)
     with server(env, workers=workers) as running:
         pk = first_page_ids(f"http://127.0.0.1:{running.port}")[0]
         result = fanout.run(
@@ -443,6 +457,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3, help="wrk duration per measurement")
     parser.add_argument("--clients", type=int, default=10_000, help="SSE clients (live fan-out)")
     parser.add_argument("--fanout-rounds", type=int, default=3, help="changes sent to them")
+    parser.add_argument(
+        "--workers", help="granian workers, e.g. 1,2 to compare (default: as `make serve`)"
+    )
     parser.add_argument("--only", default="", help="only targets whose name contains this")
     parser.add_argument("--no-changes", action="store_true", help="skip the change-a-second runs")
     parser.add_argument("--quick", action="store_true", help="12 and 2,000 products, 1 round")
@@ -464,6 +481,9 @@ def main() -> None:
     env = server_env(database_url)
     db = "PostgreSQL" if postgres else "SQLite"
     started = time.monotonic()
+    workers = (
+        [int(n) for n in args.workers.split(",")] if args.workers else [serve_workers(postgres)]
+    )
     print(f"== Amazin bench on {db}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
     prepare(env)
 
@@ -474,7 +494,7 @@ def main() -> None:
             flush=True,
         )
         rows = throughput(
-            env, postgres=postgres, sizes=sizes, rounds=args.rounds, seconds=args.seconds,
+            env, workers=workers, sizes=sizes, rounds=args.rounds, seconds=args.seconds,
             only=args.only, changes=not args.no_changes,
         )  # fmt: skip
         table(
@@ -485,7 +505,10 @@ def main() -> None:
         )
 
     if not args.skip_fanout:
-        live_fanout(env, postgres=postgres, clients=args.clients, rounds=args.fanout_rounds)
+        for n in workers:
+            live_fanout(
+                env, postgres=postgres, workers=n, clients=args.clients, rounds=args.fanout_rounds
+            )
     print(f"\n(took {time.monotonic() - started:.0f} s)")
     tmp.cleanup()
 
