@@ -5,11 +5,12 @@ and without a catalog change a second; and live fan-out to 10,000 SSE clients.
     scripts/with-postgres.sh .venv/bin/python bench/run.py   # PostgreSQL (DATABASE_URL)
     .venv/bin/python bench/run.py --quick                # about 2 minutes
 
-The server is `make serve`'s (`scripts.serve.granian_command`: granian, `live.asgi`, one
-worker on SQLite, one per core on PostgreSQL) with `bench.settings`, which adds the trivial
-view `/bench/hello` and `/bench/change` (one catalog change made in the server, as the
-store's services make it). Each target is measured as wrk's req/s divided by the trivial
-view's in the same round, interleaved; the median of the rounds is reported.
+The server is `make serve`'s (`scripts.serve.granian_command`: granian, `live.asgi`, two
+workers on SQLite, one per core on PostgreSQL; `--workers 1,2` compares) with
+`bench.settings`, which adds the trivial view `/bench/hello` and `/bench/change` (one
+catalog change made in the server, as the store's services make it). Each target is
+measured as wrk's req/s divided by the trivial view's in the same round, interleaved; the
+median of the rounds is reported.
 
 Servers bind 127.0.0.1 on free ports and are stopped at the end; every run is bounded
 (wrk durations, client timeouts). bench/README.md has figures.
