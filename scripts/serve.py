@@ -90,8 +90,8 @@ def main() -> None:
 def serve_workers(*, postgres: bool, configured: dict[str, str]) -> str:
     """Worker processes: `WEB_CONCURRENCY`, or one per core on PostgreSQL and two (one on a
     single core) on SQLite. On SQLite a change made in one worker reaches the other's
-    viewers and caches within the 0.2 s poll of `live.Change`; two workers served 1.4-2x
-    the pages of one on two cores, with no "database is locked" (bench/README.md). More
+    viewers and caches within the 0.2 s poll of `live.Change`; two workers served 1.2-3x
+    the requests of one on two cores, with no "database is locked" (bench/README.md). More
     than two writers on one SQLite file were not measured."""
     if configured.get("WEB_CONCURRENCY"):
         return configured["WEB_CONCURRENCY"]
