@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 CONNECTING = 100  # handshakes in flight per client process: waves, not 10,000 SYNs at once
 CONNECT_SECONDS = 120.0
@@ -143,7 +144,7 @@ def run(
                 proc.join()
 
 
-def _recv(pipe: Connection, seconds: float):  # type: ignore[no-untyped-def]
+def _recv(pipe: Connection, seconds: float) -> Any:
     if not pipe.poll(seconds):
         return None
     return pipe.recv()

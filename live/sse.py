@@ -14,7 +14,7 @@ import asyncio
 import json
 import queue
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.db import close_old_connections, connections
@@ -80,7 +80,7 @@ def stream_sync(broker: Broker, last_id: str, ids: list[int] | None = None) -> I
 
 async def stream_async(
     broker: Broker, last_id: str, ids: list[int] | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """One viewer on an event loop (`make serve`): a queue and a task, no thread.
 
     The server ends it by cancelling the task that iterates it (the viewer went away).
