@@ -21,7 +21,7 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(PY) scripts/serve.py
 
-## Benchmarks: the grid against a trivial view, live fan-out to 1,000 SSE clients (SQLite, PG)
+## Benchmarks: the grid against a trivial view, live fan-out to 10,000 SSE clients (SQLite, PG)
 bench: $(STAMP)
 	$(PY) bench/run.py
 	scripts/with-postgres.sh $(PY) bench/run.py

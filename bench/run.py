@@ -1,15 +1,16 @@
 """`make bench`: every kind of visitor against a trivial view, at three catalog sizes, with
-and without a catalog change a second; and live fan-out to 1,000 SSE clients.
+and without a catalog change a second; and live fan-out to 10,000 SSE clients.
 
     .venv/bin/python bench/run.py                        # SQLite (a throwaway file)
     scripts/with-postgres.sh .venv/bin/python bench/run.py   # PostgreSQL (DATABASE_URL)
     .venv/bin/python bench/run.py --quick                # about 2 minutes
 
-The server is `make serve`'s (`scripts.serve.granian_command`: granian, `live.asgi`, one
-worker on SQLite, one per core on PostgreSQL) with `bench.settings`, which adds the trivial
-view `/bench/hello` and `/bench/change` (one catalog change made in the server, as the
-store's services make it). Each target is measured as wrk's req/s divided by the trivial
-view's in the same round, interleaved; the median of the rounds is reported.
+The server is `make serve`'s (`scripts.serve.granian_command`: granian, `live.asgi`, two
+workers on SQLite, one per core on PostgreSQL; `--workers 1,2` compares) with
+`bench.settings`, which adds the trivial view `/bench/hello` and `/bench/change` (one
+catalog change made in the server, as the store's services make it). Each target is
+measured as wrk's req/s divided by the trivial view's in the same round, interleaved; the
+median of the rounds is reported.
 
 Servers bind 127.0.0.1 on free ports and are stopped at the end; every run is bounded
 (wrk durations, client timeouts). bench/README.md has figures.
@@ -18,7 +19,6 @@ Servers bind 127.0.0.1 on free ports and are stopped at the end; every run is bo
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.cookiejar
 import os
 import re
@@ -35,7 +35,8 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +151,21 @@ def slugify(text: str) -> str:
     return django_slugify(text)
 
 
+def serve_workers(postgres: bool) -> int:
+    """As `make serve` chooses, with no WEB_CONCURRENCY."""
+    from scripts.serve import serve_workers
+
+    return int(serve_workers(postgres=postgres, configured={}))
+
+
+@dataclass
+class Server:
+    port: int
+    pid: int  # granian's supervisor; its workers are its children
+
+
 @contextmanager
-def server(env: dict[str, str], *, workers: int) -> Iterator[int]:
+def server(env: dict[str, str], *, workers: int) -> Iterator[Server]:
     from scripts.serve import granian_command
 
     port = free_port()
@@ -170,7 +184,7 @@ def server(env: dict[str, str], *, workers: int) -> Iterator[int]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.1)
-        yield port
+        yield Server(port, proc.pid)
     finally:
         proc.terminate()
         with suppress(subprocess.TimeoutExpired):
@@ -295,21 +309,28 @@ TARGETS = {
 
 
 def measure(
-    base: str, *, cookie: str, pk: int, rounds: int, seconds: int, only: str, changing: bool
-) -> list[list[str]]:
-    """Each target against the trivial view, interleaved, `rounds` times; median ratio."""
-    results: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {}
+    bases: dict[str, str], *, cookie: str, pk: int, ids: list[int], rounds: int, seconds: int,
+    only: str, changing: bool,
+) -> list[list[str]]:  # fmt: skip
+    """Each target against the trivial view, interleaved, `rounds` times, on each server in
+    `bases` (label: url) in turn within each round; median ratio."""
+    Runs = list[tuple[dict[str, float], dict[str, float]]]
+    results: dict[tuple[str, str], Runs] = {}
     for _ in range(rounds):
-        for name, (path, returning, under_change, _goal) in TARGETS.items():
-            if (only and only not in name) or (changing and not under_change):
-                continue
-            hello = wrk(f"{base}/bench/hello", seconds=seconds)
-            page = wrk(
-                base + path.format(pk=pk), seconds=seconds, cookie=cookie if returning else ""
-            )
-            results.setdefault(name, []).append((hello, page))
+        for label, base in bases.items():
+            with Changes(base, ids) if changing else nullcontext():
+                for name, (path, returning, under_change, _goal) in TARGETS.items():
+                    if (only and only not in name) or (changing and not under_change):
+                        continue
+                    hello = wrk(f"{base}/bench/hello", seconds=seconds)
+                    page = wrk(
+                        base + path.format(pk=pk),
+                        seconds=seconds,
+                        cookie=cookie if returning else "",
+                    )
+                    results.setdefault((label, name), []).append((hello, page))
     rows = []
-    for name, runs in results.items():
+    for (label, name), runs in results.items():
         ratios = [page["rps"] / hello["rps"] for hello, page in runs]
         ratio = statistics.median(ratios)
         mid = sorted(runs, key=lambda r: r[1]["rps"] / r[0]["rps"])[len(runs) // 2]
@@ -317,7 +338,9 @@ def measure(
         goal = TARGETS[name][3]
         rows.append(
             [
-                name + (", 1 change/s" if changing else ""),
+                name
+                + (f", {label}" if len(bases) > 1 else "")
+                + (", 1 change/s" if changing else ""),
                 f"{hello['rps']:.0f}",
                 f"{page['rps']:.0f} ({page['p50']:.1f}/{page['p99']:.1f})",
                 f"**{ratio:.0%}**" + (" ✓" if ratio >= goal else f" (<{goal:.0%})"),
@@ -330,36 +353,40 @@ def measure(
 
 
 def throughput(
-    env: dict[str, str], *, postgres: bool, sizes: list[int], rounds: int, seconds: int,
+    env: dict[str, str], *, workers: list[int], sizes: list[int], rounds: int, seconds: int,
     only: str, changes: bool,
 ) -> list[list[str]]:  # fmt: skip
+    """Each size on a server per worker count (`make serve`'s choice, or several to compare,
+    measured in turn within each round)."""
     rows = []
-    workers = (os.cpu_count() or 2) if postgres else 1  # as `make serve` chooses
     for size in sizes:
         t0 = time.monotonic()
         seed_catalog(env, size)
         print(f"-- {size:,} products (seeded in {time.monotonic() - t0:.0f} s)", flush=True)
-        with server(env, workers=workers) as port:
-            base = f"http://127.0.0.1:{port}"
-            ids = first_page_ids(base)
-            cookie = returning_shopper(base, ids)
+        with ExitStack() as stack:
+            bases = {}
+            for n in workers:
+                running = stack.enter_context(server(env, workers=n))
+                bases[f"{n} worker{'s' if n > 1 else ''}"] = f"http://127.0.0.1:{running.port}"
+            first = next(iter(bases.values()))
+            ids = first_page_ids(first)
             args: dict[str, Any] = {
-                "cookie": cookie,
+                "cookie": returning_shopper(first, ids),  # a session any worker can read
                 "pk": ids[3],
+                "ids": ids,
                 "rounds": rounds,
                 "seconds": seconds,
+                "only": only,
             }
-            for row in measure(base, **args, only=only, changing=False):
+            for row in measure(bases, **args, changing=False):
                 rows.append([f"{size:,}", *row])
             if changes:
-                with Changes(base, ids) as changer:
-                    for row in measure(base, **args, only=only, changing=True):
-                        rows.append([f"{size:,}", *row])
-                print(f"   ({changer.count} changes made)", flush=True)
+                for row in measure(bases, **args, changing=True):
+                    rows.append([f"{size:,}", *row])
     return rows
 
 
-# -- fan-out ---------------------------------------------------------------------------------
+# -- fan-out (bench/fanout.py) ----------------------------------------------------------------
 
 
 def change_name(port: int, pk: int, name: str) -> None:
@@ -371,73 +398,48 @@ def change_name(port: int, pk: int, name: str) -> None:
         assert response.status == 200, response.status
 
 
-async def _viewer(port: int, marker: bytes, limit: asyncio.Semaphore, state: dict, i: int) -> None:
-    async with limit:  # connect in waves, not 1,000 SYNs at once
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /live/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
-        await writer.drain()
-        buffer = b""
-        while b"retry:" not in buffer:  # sent once the server has subscribed this viewer
-            chunk = await reader.read(65536)
-            if not chunk:
-                writer.close()
-                return
-            buffer += chunk
-    try:
-        state["connected"] += 1
-        if state["connected"] == state["clients"]:
-            state["ready"].set()
-        buffer = b""
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            buffer = buffer[-len(marker) :] + chunk
-            if marker in buffer:
-                state["done"][i] = time.time()
-                return
-    finally:
-        writer.close()
+def live_fanout(
+    env: dict[str, str], *, postgres: bool, workers: int, clients: int, rounds: int
+) -> None:
+    from bench import fanout
 
-
-async def fanout_async(viewer_port: int, publish, clients: int, timeout: float):
-    marker = f"Renamed {time.monotonic_ns()}".encode()
-    state: dict = {"connected": 0, "clients": clients, "ready": asyncio.Event(), "done": {}}
-    limit = asyncio.Semaphore(100)
-    tasks = [
-        asyncio.create_task(_viewer(viewer_port, marker, limit, state, i)) for i in range(clients)
-    ]
-    with suppress(TimeoutError):
-        await asyncio.wait_for(state["ready"].wait(), timeout)
-    n_connected = state["connected"]
-    t0 = time.time()
-    await asyncio.to_thread(publish, marker.decode())
-    t_committed = time.time()
-    await asyncio.wait(tasks, timeout=timeout)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    latencies = sorted((t - t0) * 1000 for t in state["done"].values())
-    return n_connected, latencies, (t_committed - t0) * 1000
-
-
-def fanout(viewer_port: int, publisher_port: int, clients: int, pk: int) -> list[str]:
-    def publish(name: str) -> None:
-        change_name(publisher_port, pk, name)
-
-    n, latencies, change_ms = asyncio.run(fanout_async(viewer_port, publish, clients, 30.0))
-    if not latencies:
-        return [str(n), "0", "-", "-", "-", f"{change_ms:.0f}"]
-    p50 = statistics.median(latencies)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return [
-        str(n),
-        str(len(latencies)),
-        f"{p50:.0f}",
-        f"{p99:.0f}",
-        f"{latencies[-1]:.0f}",
-        f"{change_ms:.0f}",
-    ]
+    db = "PostgreSQL" if postgres else "SQLite"
+    seed_catalog(env, 48)
+    with server(env, workers=workers) as running:
+        pk = first_page_ids(f"http://127.0.0.1:{running.port}")[0]
+        result = fanout.run(
+            running.port,
+            lambda name: change_name(running.port, pk, name),
+            clients=clients,
+            rounds=rounds,
+            server_pid=running.pid,
+        )
+    memory = (
+        f"{result.rss_per_stream / 1024:.1f} KiB"
+        if result.rss_per_stream is not None
+        else "not measured"
+    )
+    print(
+        f"{result.connected} of {clients} connected in {result.connect_seconds:.0f} s; "
+        f"server memory per stream {memory}; streams per worker (open fds gained) "
+        f"{result.fds_per_worker}",
+        flush=True,
+    )
+    table(
+        f"Fan-out, {db}, `make serve` ({workers} worker(s)): {clients} SSE clients, "
+        "each change renames a product; ms from the change request to each client's receipt",
+        [
+            "change",
+            "connected",
+            "received",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "change ms",
+            "server CPU ms",
+        ],
+        [[str(i + 1), *r.row(result.connected)] for i, r in enumerate(result.rounds)],
+    )
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -454,7 +456,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="12,2000,100000", help="catalog sizes")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--seconds", type=int, default=3, help="wrk duration per measurement")
-    parser.add_argument("--clients", type=int, default=1000, help="SSE clients")
+    parser.add_argument("--clients", type=int, default=10_000, help="SSE clients (live fan-out)")
+    parser.add_argument("--fanout-rounds", type=int, default=3, help="changes sent to them")
+    parser.add_argument(
+        "--workers", help="granian workers, e.g. 1,2 to compare (default: as `make serve`)"
+    )
     parser.add_argument("--only", default="", help="only targets whose name contains this")
     parser.add_argument("--no-changes", action="store_true", help="skip the change-a-second runs")
     parser.add_argument("--quick", action="store_true", help="12 and 2,000 products, 1 round")
@@ -476,6 +482,9 @@ def main() -> None:
     env = server_env(database_url)
     db = "PostgreSQL" if postgres else "SQLite"
     started = time.monotonic()
+    workers = (
+        [int(n) for n in args.workers.split(",")] if args.workers else [serve_workers(postgres)]
+    )
     print(f"== Amazin bench on {db}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
     prepare(env)
 
@@ -486,7 +495,7 @@ def main() -> None:
             flush=True,
         )
         rows = throughput(
-            env, postgres=postgres, sizes=sizes, rounds=args.rounds, seconds=args.seconds,
+            env, workers=workers, sizes=sizes, rounds=args.rounds, seconds=args.seconds,
             only=args.only, changes=not args.no_changes,
         )  # fmt: skip
         table(
@@ -497,23 +506,10 @@ def main() -> None:
         )
 
     if not args.skip_fanout:
-        seed_catalog(env, 48)
-        header = ["setup", "connected", "received", "p50 ms", "p99 ms", "max ms", "change ms"]
-        rows = []
-        with server(env, workers=1) as port:
-            pk = first_page_ids(f"http://127.0.0.1:{port}")[0]
-            rows.append(["same process", *fanout(port, port, args.clients, pk)])
-            print(" | ".join(rows[-1]), flush=True)
-        if postgres:
-            with server(env, workers=1) as viewers, server(env, workers=1) as pub:
-                rows.append(["changed in another process", *fanout(viewers, pub, args.clients, pk)])
-                print(" | ".join(rows[-1]), flush=True)
-        table(
-            f"Fan-out, {db}: {args.clients} SSE clients, one change renames a product; "
-            "latency from the change request to each client's receipt",
-            header,
-            rows,
-        )
+        for n in workers:
+            live_fanout(
+                env, postgres=postgres, workers=n, clients=args.clients, rounds=args.fanout_rounds
+            )
     print(f"\n(took {time.monotonic() - started:.0f} s)")
     tmp.cleanup()
 

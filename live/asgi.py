@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "amazin.settings")
@@ -36,7 +37,7 @@ from django.conf import settings  # noqa: E402
 from django.core.exceptions import DisallowedHost  # noqa: E402
 from django.core.handlers.asgi import ASGIRequest  # noqa: E402
 
-from live import views  # noqa: E402
+from live import sse, views  # noqa: E402
 from live.broker import get_broker  # noqa: E402
 from live.guard import Guard, refuse  # noqa: E402
 from live.pages import Pages, Receive, Scope, Send  # noqa: E402
@@ -106,19 +107,30 @@ def end_streams_on_signals(loop: asyncio.AbstractEventLoop) -> None:
         signal.signal(signum, handler)
 
 
+STREAM_HEADERS = [
+    (b"content-type", sse.CONTENT_TYPE.encode()),
+    *((name.lower().encode(), value.encode()) for name, value in sse.HEADERS.items()),
+]
+
+
 async def live_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    """`GET /live/`: what `live.views.stream` answers, without its request and response
+    objects. Thousands of these stay open, and every object each one keeps alive is one
+    more for each full garbage collection to walk: at 5,000 streams a worker, that walk
+    is what a change waits for when one comes due."""
     request = ASGIRequest(scope, io.BytesIO())
     try:
         request.get_host()  # ALLOWED_HOSTS, as Django's middleware checks it for pages
     except DisallowedHost:
         await refuse(send, 400, b"Bad Request\n")
         return
-    response = views.stream(request)
+    content = views.content(request)
+    del request
+    assert isinstance(content, AsyncIterator)
 
     async def pump() -> None:
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        async for chunk in response:
+        await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+        async for chunk in content:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 

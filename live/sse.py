@@ -14,12 +14,12 @@ import asyncio
 import json
 import queue
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncGenerator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.db import close_old_connections, connections
 
-from live.subscribers import RESET, STOP
+from live.subscribers import RESET, STOP, AsyncSubscriber
 
 if TYPE_CHECKING:
     from live.broker import Broker
@@ -80,14 +80,18 @@ def stream_sync(broker: Broker, last_id: str, ids: list[int] | None = None) -> I
 
 async def stream_async(
     broker: Broker, last_id: str, ids: list[int] | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """One viewer on an event loop (`make serve`): a queue and a task, no thread.
 
     The server ends it by cancelling the task that iterates it (the viewer went away).
+    Heartbeats come from the loop's one `Heartbeat`, through the same queue.
     """
     if not broker.running:
         await asyncio.to_thread(broker.start)
-    sub = broker.subscribe_async(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    sub = broker.subscribe_async(loop)
+    heartbeat = Heartbeat.on(loop)
+    heartbeat.viewers.add(sub)
     try:
         yield retry(RETRY_MS)
         if last_id:
@@ -95,10 +99,7 @@ async def stream_async(
             if backlog:
                 yield backlog
         while True:
-            try:
-                message = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                message = HEARTBEAT
+            message = await sub.queue.get()
             if message is STOP:
                 yield shutdown_hint()
                 return
@@ -106,7 +107,46 @@ async def stream_async(
                 message = await asyncio.to_thread(_in_thread, broker.reset_message, ids)
             yield message
     finally:
+        heartbeat.leave(sub)
         broker.unsubscribe(sub)
+
+
+class Heartbeat:
+    """One timer per event loop that queues a heartbeat for each of its idle viewers every
+    HEARTBEAT_SECONDS; it ends with the loop's last viewer.
+
+    Not a timeout on each viewer's wait: in Python 3.11 `wait_for` makes a task and a timer
+    per message per viewer, and with 5,000 viewers on a loop that (and the garbage
+    collections those objects set off) made a fan-out cost 2 to 3 times the CPU (bench/README.md).
+    """
+
+    loops: ClassVar[dict[asyncio.AbstractEventLoop, Heartbeat]] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.viewers: set[AsyncSubscriber] = set()
+        self.task = loop.create_task(self.run())
+
+    @classmethod
+    def on(cls, loop: asyncio.AbstractEventLoop) -> Heartbeat:
+        """This loop's heartbeat (call on the loop's thread)."""
+        heartbeat = cls.loops.get(loop)
+        if heartbeat is None:
+            heartbeat = cls.loops[loop] = cls(loop)
+        return heartbeat
+
+    def leave(self, sub: AsyncSubscriber) -> None:
+        self.viewers.discard(sub)
+        if not self.viewers and self.loops.get(self.loop) is self:
+            del self.loops[self.loop]
+            self.task.cancel()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for sub in self.viewers:
+                if sub.queue.empty():  # one that has a message waiting is not idle
+                    sub.queue.put_nowait(HEARTBEAT)
 
 
 def _in_thread(work: Callable[..., T], *args: Any) -> T:

@@ -13,18 +13,22 @@ from live.broker import get_broker
 @require_GET
 def stream(request: HttpRequest) -> StreamingHttpResponse:
     """`GET /live/`, the one SSE endpoint: on a thread per viewer under WSGI (`make run`),
-    on the event loop under ASGI (`make serve`, whose entry point calls this view itself)."""
+    on the event loop under ASGI (`make serve`, whose entry point calls `content` itself)."""
+    response = StreamingHttpResponse(content(request), content_type=sse.CONTENT_TYPE)
+    for name, value in sse.HEADERS.items():
+        response[name] = value
+    return response
+
+
+def content(request: HttpRequest) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """The stream `GET /live/` sends this viewer: async for an ASGI request. The request
+    is not kept: `live.asgi` holds thousands of these open."""
     last_id = request.headers.get("Last-Event-ID") or request.GET.get("last", "")
     ids = parse_ids(request.GET.get("ids"))
     broker = get_broker()
     if isinstance(request, ASGIRequest):
-        content: Iterator[bytes] | AsyncIterator[bytes] = sse.stream_async(broker, last_id, ids)
-    else:
-        content = sse.stream_sync(broker, last_id, ids)
-    response = StreamingHttpResponse(content, content_type=sse.CONTENT_TYPE)
-    for name, value in sse.HEADERS.items():
-        response[name] = value
-    return response
+        return sse.stream_async(broker, last_id, ids)
+    return sse.stream_sync(broker, last_id, ids)
 
 
 MAX_IDS = 200  # a page shows 48 cards at most; more is not a page

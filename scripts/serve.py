@@ -3,11 +3,12 @@
 One granian server with the ASGI interface and `amazin.live_asgi` (`live.asgi`): `/live/`
 (Server-Sent Events) is served natively on each worker's event loop, every other path goes
 straight to Django's WSGI handler (no Django ASGI request path); bodies over
-`MAX_REQUEST_BODY_BYTES` are refused before they are read. Several worker processes on
-PostgreSQL, where LISTEN/NOTIFY carries changes between them; one on SQLite, whose live
-channel is in-process. Static files via WhiteNoise with far-future cache headers (after
-collectstatic). Configuration comes from the environment and `.env`, as in production;
-`HTTPS` defaults to off here because this serves plain http on a laptop.
+`MAX_REQUEST_BODY_BYTES` are refused before they are read. Several worker processes: on
+PostgreSQL LISTEN/NOTIFY carries changes between them, on SQLite a short log table that
+each polls every 0.2 s (`live.channel.SQLiteLog`). Static files via WhiteNoise with
+far-future cache headers (after collectstatic). Configuration comes from the environment
+and `.env`, as in production; `HTTPS` defaults to off here because this serves plain
+http on a laptop.
 
     make serve                        # http://127.0.0.1:8000
     HOST=0.0.0.0 PORT=8080 WEB_CONCURRENCY=4 make serve
@@ -15,7 +16,9 @@ collectstatic). Configuration comes from the environment and `.env`, as in produ
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import secrets
 import signal
 import subprocess
@@ -55,12 +58,9 @@ def main() -> None:
     subprocess.run(
         [*manage, "collectstatic", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
     )
-    if configured.get("DATABASE_URL", "").startswith(("postgres", "pgsql")):
-        workers = env.get("WEB_CONCURRENCY") or str(os.cpu_count() or 2)
-    else:
-        # SQLite's live channel is in-process: a second worker would miss the first's events.
-        workers = "1"
-        print("serve: SQLite, so one worker (set DATABASE_URL=postgres://... for several)")
+    postgres = configured.get("DATABASE_URL", "").startswith(("postgres", "pgsql"))
+    workers = serve_workers(postgres=postgres, configured=env)
+    raise_open_files_limit()
 
     print(f"serve: http://{host}:{port}/  ({workers} worker(s); Ctrl-C stops)", flush=True)
     children = [
@@ -87,16 +87,45 @@ def main() -> None:
     raise SystemExit(max(child.returncode or 0 for child in children))
 
 
+def serve_workers(*, postgres: bool, configured: dict[str, str]) -> str:
+    """Worker processes: `WEB_CONCURRENCY`, or one per core on PostgreSQL and two (one on a
+    single core) on SQLite. On SQLite a change made in one worker reaches the other's
+    viewers and caches within the 0.2 s poll of `live.Change`; two workers served 1.2-3x
+    the requests of one on two cores, with no "database is locked" (bench/README.md). More
+    than two writers on one SQLite file were not measured."""
+    if configured.get("WEB_CONCURRENCY"):
+        return configured["WEB_CONCURRENCY"]
+    cores = os.cpu_count() or 2
+    return str(cores if postgres else min(cores, 2))
+
+
+def raise_open_files_limit() -> None:
+    """Every open stream is a socket: lift the soft limit on descriptors (often 1,024) to
+    the hard one, for granian and its workers, which inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):  # as before: the soft limit stays
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def granian_command(*, host: str, port: str, workers: str) -> list[str]:
     """The server as `make serve` runs it (tests start the same one).
 
     On SIGTERM or Ctrl-C each worker ends its open /live/ streams at once (live.asgi), so
     granian's graceful stop, which waits for open requests, takes about a second.
+
+    `--backpressure` is how many requests a worker serves at once, and every open stream
+    is one: at 4,096 (as it was) two workers held 8,192 streams and every request after
+    that, pages included, waited in the backlog. So it is the descriptor limit, the real
+    bound (a request holds a socket); pages still queue for the worker's page threads.
     """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    backpressure = 4096 if soft == resource.RLIM_INFINITY else max(4096, soft)
     return [
         PY, "-m", "granian", "--interface", "asgi",
         "--host", host, "--port", port, "--workers", workers,
-        "--no-ws", "--backlog", "4096", "--backpressure", "4096",
+        "--no-ws", "--backlog", "4096", "--backpressure", str(backpressure),
         "--respawn-failed-workers", "--no-access-log",
         "amazin.live_asgi:application",
     ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 from collections.abc import Collection, Iterator
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from live import channel, registry, subscribers
+from live import channel, registry, sse, subscribers
 from live.broker import Broker
 from tests.live.sse import Event
 
@@ -147,3 +148,44 @@ def test_the_stream_and_the_pages_render_a_changed_fragment_once(
     assert parse(message).json()["html"] == {"7": "<li>7 at False</li>"}
     assert page == {7: "<li>7 at False</li>"}
     assert renders == [[7]]
+
+
+def test_an_idle_async_viewer_gets_heartbeats_from_one_timer_that_ends_with_it(broker, monkeypatch):
+    monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.05)
+
+    async def watch() -> tuple[list[bytes], sse.Heartbeat, bool]:
+        stream = sse.stream_async(broker, "")
+        received = [await anext(stream)]
+        for _ in range(2):
+            received.append(await asyncio.wait_for(anext(stream), 5))
+        heartbeat = sse.Heartbeat.loops[asyncio.get_running_loop()]
+        await stream.aclose()
+        await asyncio.gather(heartbeat.task, return_exceptions=True)
+        return received, heartbeat, asyncio.get_running_loop() in sse.Heartbeat.loops
+
+    received, heartbeat, still_there = asyncio.run(watch())
+
+    assert received == [sse.retry(sse.RETRY_MS), sse.HEARTBEAT, sse.HEARTBEAT]
+    assert heartbeat.task.cancelled()
+    assert not still_there
+
+
+def test_a_heartbeat_goes_only_to_viewers_with_nothing_waiting(monkeypatch):
+    monkeypatch.setattr(sse, "HEARTBEAT_SECONDS", 0.01)
+
+    async def tick() -> tuple[bytes, list[bytes]]:
+        loop = asyncio.get_running_loop()
+        idle, busy = subscribers.AsyncSubscriber(loop), subscribers.AsyncSubscriber(loop)
+        busy.offer(b"event: cards\n\n")
+        heartbeat = sse.Heartbeat.on(loop)
+        heartbeat.viewers |= {idle, busy}
+        first = await asyncio.wait_for(idle.queue.get(), 5)
+        waiting = [busy.queue.get_nowait() for _ in range(busy.queue.qsize())]
+        heartbeat.leave(idle)
+        heartbeat.leave(busy)
+        return first, waiting
+
+    first, waiting = asyncio.run(tick())
+
+    assert first == sse.HEARTBEAT
+    assert waiting == [b"event: cards\n\n"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.serve import granian_command
+from scripts.serve import granian_command, serve_workers
 from tests.live.conftest import REPO, free_port
 
 MB = 1024 * 1024
@@ -258,3 +258,11 @@ def test_the_stream_checks_allowed_hosts_like_every_page(server):
 
     assert opened.status == HTTPStatus.OK
     assert get(server.port, "/live/", {"Host": "evil.example"}) == HTTPStatus.BAD_REQUEST
+
+
+def test_make_serve_runs_two_workers_on_sqlite_and_one_per_core_on_postgresql(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+
+    assert serve_workers(postgres=True, configured={}) == "4"
+    assert serve_workers(postgres=False, configured={}) == "2"
+    assert serve_workers(postgres=False, configured={"WEB_CONCURRENCY": "3"}) == "3"
