@@ -17,6 +17,8 @@ that changed once that time passes.
 
 The page cache (`LIVE_GRID_CACHE`): the whole set of fragments, kept until the next change
 or the next change by the clock, so a page is one join instead of one render per fragment.
+What depends on some changes only (a page of cards, the list of a page's ids) is cached
+under a `CacheKey` naming them: it survives every other change.
 
 Topics. A change to `cards` (the default) is rendered and streamed; a change under any
 other topic (cart ids under `carts`, say) only tells every process's caches: an app that
@@ -96,6 +98,17 @@ class Snapshot:
         return self.version == version and (self.expires is None or timezone.now() < self.expires)
 
 
+@dataclass(frozen=True)
+class CacheKey:
+    """A `Broker.cached` key whose value depends on these changes only: any id under each of
+    `topics`, and each of `cards` (ids under the cards topic). A plain key depends on every
+    change."""
+
+    name: Any
+    topics: tuple[str, ...] = ()
+    cards: tuple[int, ...] = ()
+
+
 def snapshot_build(version: int, *, cached: bool = False) -> Snapshot:
     page = registry.source().page()
     return Snapshot(
@@ -137,7 +150,10 @@ class Broker:
         self._changed: dict[str, dict[int, int]] = {}  # topic -> id -> version at its last change
         self._floors: dict[str, int] = {}  # topic -> version at its last change of unknown ids
         self._all_changed = 0  # version at the last change of anything (ids unknown)
-        self._pages: dict[Any, tuple[int, datetime | None, Any]] = {}
+        self._topics: dict[str, int] = {}  # topic -> version at its last change of any id
+        # key -> (version when building began, valid until, value, version last found fresh)
+        self._pages: dict[Any, tuple[int, datetime | None, Any, int]] = {}
+        self._order: tuple[int, list[int] | None] | None = None  # (version, source.order())
 
     # ---- state shared with pages
 
@@ -160,6 +176,7 @@ class Broker:
             if ids is None:
                 self._all_changed = self.version
                 return
+            self._topics[topic] = self.version
             changed = self._changed.setdefault(topic, {})
             for pk in ids:
                 changed[pk] = self.version
@@ -176,6 +193,16 @@ class Broker:
             self._changed.get(topic, {}).get(pk, 0),
             self._floors.get(topic, 0),
             self._all_changed,
+        )
+
+    def topic_changed_at(self, topic: str) -> int:
+        """The version at the last change to any id under `topic` (or to anything)."""
+        return max(self._topics.get(topic, 0), self._all_changed)
+
+    def _unchanged_since(self, version: int, key: CacheKey) -> bool:
+        """Has nothing `key` depends on changed after `version`?"""
+        return all(self.topic_changed_at(topic) <= version for topic in key.topics) and all(
+            self.changed_at(CARDS, pk) <= version for pk in key.cards
         )
 
     def _caching(self) -> bool:
@@ -222,24 +249,27 @@ class Broker:
         *,
         across_changes: bool = False,
     ) -> Any:
-        """`build()`'s value for `key`, kept until the next change (of anything) or until
-        the time it returns. For what depends on many fragments: a page's list of ids, a
-        whole page's bytes. `across_changes`: kept until that time only, whatever changes
-        (what may be a little late, and costs too much to build on every change)."""
+        """`build()`'s value for `key`, kept until the next change that it depends on (a
+        `CacheKey` names them; any change, for another key) or until the time it returns.
+        For what depends on many fragments: a page's list of ids, a whole page's bytes.
+        `across_changes`: kept until that time only, whatever changes (what may be a little
+        late, and costs too much to build on every change)."""
         if not self._caching():
             return build()[0]
         version = self.version
         entry = self._pages.get(key)
-        if (
-            entry is not None
-            and (across_changes or entry[0] == version)
-            and (entry[1] is None or timezone.now() < entry[1])
-        ):
-            return entry[2]
+        if entry is not None and (entry[1] is None or timezone.now() < entry[1]):
+            built, expires, value, checked = entry
+            if across_changes or checked == version:
+                return value
+            if isinstance(key, CacheKey) and self._unchanged_since(built, key):
+                # Checked once per change, not once per request.
+                self._pages[key] = (built, expires, value, version)
+                return value
         value, expires = build()
         if len(self._pages) > PAGE_CACHE_SIZE:
             self._pages.clear()  # searches are unbounded; pages are cheap to build again
-        self._pages[key] = (version, expires, value)
+        self._pages[key] = (version, expires, value, version)
         return value
 
     def snapshot(self) -> Snapshot:
@@ -326,7 +356,9 @@ class Broker:
             known = False  # the ring no longer holds everything after `seq`
         if not known:
             return self.reset_message(ids)
-        missed = {pk for s, ids in ring if s > seq for pk in ids}
+        missed = {pk for s, changed in ring if s > seq for pk in changed}
+        if ids is not None:  # a page that names what it shows does nothing with the rest
+            missed &= set(ids)
         if not missed:
             return b""
         return self._cards_message(sorted(missed), f"{self.boot}:{current}")
@@ -355,10 +387,24 @@ class Broker:
         html = {str(pk): for_stream(fragment) for pk, fragment in rendered.items()}
         removed = [pk for pk in ids if pk not in rendered]
         data: dict[str, Any] = {"html": html, "removed": removed}
-        order = source.order()
+        order = self._source_order(source)
         if order is not None:  # a source may leave it out (too many ids to send each time)
             data["order"] = order
         return encode("cards", data, event_id)
+
+    def _source_order(self, source: registry.Source) -> list[int] | None:
+        """`source.order()`; with the cache on and a source that names the topic its order
+        depends on, read again only after a change under that topic (not for each change:
+        at 100,000 products it is a query of its own)."""
+        if source.order_topic is None or not getattr(settings, "LIVE_GRID_CACHE", False):
+            return source.order()
+        version = self.version
+        cached = self._order
+        if cached is not None and cached[0] >= self.topic_changed_at(source.order_topic):
+            return cached[1]
+        order = source.order()
+        self._order = (version, order)
+        return order
 
     # ---- the channel and the dispatcher thread
 

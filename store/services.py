@@ -103,7 +103,7 @@ def _save_applied(
         return Applied.UNCHANGED
     row.save()
     _product_refresh_price(product)
-    live.publish_on_commit([product.pk])
+    live.publish_on_commit([product.pk], listing=True)
     return Applied.CREATED if created else Applied.UPDATED
 
 
@@ -160,5 +160,5 @@ def products_archive_missing(*, seen_stripe_ids: set[str], as_of: int) -> int:
         .values_list("pk", flat=True)
     )
     Product.objects.filter(pk__in=missing).update(active=False, deleted=True)
-    live.publish_on_commit(missing)
+    live.publish_on_commit(missing, listing=True)
     return len(missing)
