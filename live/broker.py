@@ -63,7 +63,7 @@ def publish(ids: Iterable[int], topic: str = CARDS) -> None:
     """Tell every listener that these ids changed (this process's caches at once).
 
     A failure here is logged, never raised: the change is committed already, and viewers
-    catch up on their next reconnect. In a process that coalesces (`coalesce_publishes`),
+    catch up on their next reconnect. Within `publishes_coalesced` (the queue worker),
     the message leaves with the others of its burst.
     """
     ids = channel.normalise(ids)
