@@ -1,5 +1,6 @@
 """`make bench`: every kind of visitor against a trivial view, at three catalog sizes, with
-and without a catalog change a second; and live fan-out to 10,000 SSE clients.
+and without a catalog change a second; live fan-out to 10,000 SSE clients; and, on
+PostgreSQL, signed webhooks from 16 senders (bench/webhooks.py).
 
     .venv/bin/python bench/run.py                        # SQLite (a throwaway file)
     scripts/with-postgres.sh .venv/bin/python bench/run.py   # PostgreSQL (DATABASE_URL)
@@ -466,6 +467,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="12 and 2,000 products, 1 round")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-fanout", action="store_true")
+    parser.add_argument("--skip-webhooks", action="store_true")
     args = parser.parse_args()
     if args.seed is not None:
         seed(args.seed)
@@ -510,6 +512,13 @@ def main() -> None:
             live_fanout(
                 env, postgres=postgres, workers=n, clients=args.clients, rounds=args.fanout_rounds
             )
+    if not args.skip_webhooks and postgres:  # bench/webhooks.py: on PostgreSQL only
+        subprocess.run(
+            [PY, str(REPO / "bench" / "webhooks.py"), "--no-prepare"],
+            cwd=REPO,
+            env=os.environ | {"DATABASE_URL": database_url},
+            check=True,
+        )
     print(f"\n(took {time.monotonic() - started:.0f} s)")
     tmp.cleanup()
 

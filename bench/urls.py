@@ -39,7 +39,7 @@ def change(request: HttpRequest) -> HttpResponse:
             )
         else:
             Product.objects.filter(pk=pk).update(name=request.GET["name"])
-        live.publish_on_commit([pk])
+        live.publish_on_commit([pk], listing=kind == "name")
     return HttpResponse("ok\n", content_type="text/plain")
 
 

@@ -17,6 +17,8 @@ that changed once that time passes.
 
 The page cache (`LIVE_GRID_CACHE`): the whole set of fragments, kept until the next change
 or the next change by the clock, so a page is one join instead of one render per fragment.
+What depends on some changes only (a page of cards, the list of a page's ids) is cached
+under a `CacheKey` naming them: it survives every other change.
 
 Topics. A change to `cards` (the default) is rendered and streamed; a change under any
 other topic (cart ids under `carts`, say) only tells every process's caches: an app that
@@ -33,13 +35,14 @@ import os
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from live import channel, registry
@@ -61,7 +64,8 @@ def publish(ids: Iterable[int], topic: str = CARDS) -> None:
     """Tell every listener that these ids changed (this process's caches at once).
 
     A failure here is logged, never raised: the change is committed already, and viewers
-    catch up on their next reconnect.
+    catch up on their next reconnect. Within `publishes_coalesced` (the queue worker),
+    the message leaves with the others of its burst.
     """
     ids = channel.normalise(ids)
     if not ids:
@@ -69,10 +73,88 @@ def publish(ids: Iterable[int], topic: str = CARDS) -> None:
     logger.debug("live: changed %s %s", topic, ids)
     broker = get_broker()
     broker.invalidate(ids, topic)
+    if _coalescer is not None:
+        _coalescer.add(ids, topic)
+        return
+    _send(broker, ids, topic)
+
+
+def _send(broker: Broker, ids: list[int], topic: str) -> None:
     try:
         broker.send(ids, topic)
     except Exception:
         logger.exception("live: could not publish %s %s", topic, ids)
+
+
+class Coalescer:
+    """Publishes held for up to `seconds` and sent together, one message per topic: a
+    worker applying a burst of webhooks announces each product once per burst, so every
+    process renders its card once per burst, not once per event."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._pending: dict[str, set[int]] = {}
+        self._wake = threading.Event()  # set exactly while something is pending, or closing
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-coalescer", daemon=True)
+        self._thread.start()
+
+    def add(self, ids: list[int], topic: str) -> None:
+        with self._lock:
+            self._pending.setdefault(topic, set()).update(ids)
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Send what is held: other topics first, so a process that renders the cards
+        already knows what else changed."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            if not self._closing.is_set():
+                self._wake.clear()
+        broker = get_broker()
+        for topic in sorted(pending, key=lambda t: t == CARDS):
+            _send(broker, sorted(pending[topic]), topic)
+
+    def close(self) -> None:
+        """Send what is held and stop."""
+        with self._lock:
+            self._closing.set()
+            self._wake.set()
+        self._thread.join(timeout=START_TIMEOUT)
+        self.flush()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wake.wait()
+                if self._closing.is_set():
+                    return
+                self._closing.wait(self.seconds)  # the window: what else changes joins it
+                self.flush()
+                close_old_connections()  # this thread's own connection, kept between bursts
+        finally:
+            connection.close()
+
+
+_coalescer: Coalescer | None = None
+
+
+@contextmanager
+def publishes_coalesced(seconds: float) -> Iterator[None]:
+    """Within this block, this process sends its publishes in bursts of `seconds` (the
+    queue worker does: its changes come in bursts, and nobody views its process); what is
+    held is sent when the block ends."""
+    global _coalescer
+    if _coalescer is not None:  # already coalescing
+        yield
+        return
+    coalescer = _coalescer = Coalescer(seconds)
+    try:
+        yield
+    finally:
+        _coalescer = None
+        coalescer.close()
 
 
 def publish_on_commit(ids: Iterable[int], topic: str = CARDS) -> None:
@@ -95,6 +177,17 @@ class Snapshot:
 
     def fresh(self, version: int) -> bool:
         return self.version == version and (self.expires is None or timezone.now() < self.expires)
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """A `Broker.cached` key whose value depends on these changes only: any id under each of
+    `topics`, and each of `cards` (ids under the cards topic). A plain key depends on every
+    change."""
+
+    name: Any
+    topics: tuple[str, ...] = ()
+    cards: tuple[int, ...] = ()
 
 
 def snapshot_build(version: int, *, cached: bool = False) -> Snapshot:
@@ -121,8 +214,9 @@ class Broker:
         # Counts every change, of any topic (local publishes at once, others as they
         # arrive): `changed_at` answers in it, and a per-id copy is stamped with it.
         self.stamp = 0
-        # The stamp at the last change of cards (or of anything unknown): cached renderings
-        # of an older version are stale. A cart or a session changing leaves pages alone.
+        # The stamp at the last change of cards (or of anything unknown): what a cached value
+        # with no named dependencies (not a `CacheKey`) and the snapshot follow. A cart or a
+        # session changing leaves them alone.
         self.version = 0
         self.channel = channel.for_database()
         self._lock = threading.Lock()
@@ -136,12 +230,15 @@ class Broker:
         self._page: tuple[Snapshot, list[bytes]] | None = None
         self._next_change: datetime | None = None
         self._clock_checked: datetime | None = None
-        # Per-fragment cache: id -> (version when rendering began, valid until, html).
+        # Per-fragment cache: id -> (stamp when rendering began, valid until, html).
         self._fragments: dict[int, tuple[int, datetime | None, str]] = {}
-        self._changed: dict[str, dict[int, int]] = {}  # topic -> id -> version at its last change
-        self._floors: dict[str, int] = {}  # topic -> version at its last change of unknown ids
-        self._all_changed = 0  # version at the last change of anything (ids unknown)
-        self._pages: dict[Any, tuple[int, datetime | None, Any]] = {}
+        self._changed: dict[str, dict[int, int]] = {}  # topic -> id -> stamp at its last change
+        self._floors: dict[str, int] = {}  # topic -> stamp at its last change of unknown ids
+        self._all_changed = 0  # stamp at the last change of anything (ids unknown)
+        self._topics: dict[str, int] = {}  # topic -> stamp at its last change of any id
+        # key -> (stamp when building began, valid until, value, stamp when last found fresh)
+        self._pages: dict[Any, tuple[int, datetime | None, Any, int]] = {}
+        self._order: tuple[int, list[int] | None] | None = None  # (stamp, source.order())
 
     # ---- state shared with pages
 
@@ -166,6 +263,7 @@ class Broker:
             if ids is None:
                 self._all_changed = self.stamp
                 return
+            self._topics[topic] = self.stamp
             changed = self._changed.setdefault(topic, {})
             for pk in ids:
                 changed[pk] = self.stamp
@@ -185,6 +283,19 @@ class Broker:
             self._all_changed,
         )
 
+    def topic_changed_at(self, topic: str) -> int:
+        """The stamp at the last change to any id under `topic` (or to anything)."""
+        return max(self._topics.get(topic, 0), self._all_changed)
+
+    def _unchanged_since(self, stamp: int, key: Any) -> bool:
+        """Has nothing `key` depends on changed after `stamp`? A `CacheKey` names what it
+        depends on; any other key depends on every card (and on anything unknown)."""
+        if not isinstance(key, CacheKey):
+            return self.version <= stamp
+        return all(self.topic_changed_at(topic) <= stamp for topic in key.topics) and all(
+            self.changed_at(CARDS, pk) <= stamp for pk in key.cards
+        )
+
     def _caching(self) -> bool:
         if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
             return False
@@ -202,7 +313,7 @@ class Broker:
         """
         if not self._caching():
             return {pk: html for pk, (html, _) in render(ids).items()}
-        version = self.version  # before rendering: a change meanwhile marks it stale
+        stamp = self.stamp  # before rendering: a change meanwhile marks it stale
         now = timezone.now()
         found: dict[int, str] = {}
         missing: list[int] = []
@@ -219,7 +330,7 @@ class Broker:
         if missing:
             for pk, (html, expires) in render(missing).items():
                 found[pk] = html
-                self._fragments[pk] = (version, expires, html)
+                self._fragments[pk] = (stamp, expires, html)
         return found
 
     def cached(
@@ -229,24 +340,27 @@ class Broker:
         *,
         across_changes: bool = False,
     ) -> Any:
-        """`build()`'s value for `key`, kept until the next change (of anything) or until
-        the time it returns. For what depends on many fragments: a page's list of ids, a
-        whole page's bytes. `across_changes`: kept until that time only, whatever changes
-        (what may be a little late, and costs too much to build on every change)."""
+        """`build()`'s value for `key`, kept until the next change that it depends on (a
+        `CacheKey` names them; any change, for another key) or until the time it returns.
+        For what depends on many fragments: a page's list of ids, a whole page's bytes.
+        `across_changes`: kept until that time only, whatever changes (what may be a little
+        late, and costs too much to build on every change)."""
         if not self._caching():
             return build()[0]
-        version = self.version
+        stamp = self.stamp  # before building: a change meanwhile makes it stale
         entry = self._pages.get(key)
-        if (
-            entry is not None
-            and (across_changes or entry[0] == version)
-            and (entry[1] is None or timezone.now() < entry[1])
-        ):
-            return entry[2]
+        if entry is not None and (entry[1] is None or timezone.now() < entry[1]):
+            built, expires, value, checked = entry
+            if across_changes or checked == stamp:
+                return value
+            if self._unchanged_since(built, key):
+                # Checked once per change (of any topic), not once per request.
+                self._pages[key] = (built, expires, value, stamp)
+                return value
         value, expires = build()
         if len(self._pages) > PAGE_CACHE_SIZE:
             self._pages.clear()  # searches are unbounded; pages are cheap to build again
-        self._pages[key] = (version, expires, value)
+        self._pages[key] = (stamp, expires, value, stamp)
         return value
 
     def snapshot(self) -> Snapshot:
@@ -333,7 +447,9 @@ class Broker:
             known = False  # the ring no longer holds everything after `seq`
         if not known:
             return self.reset_message(ids)
-        missed = {pk for s, ids in ring if s > seq for pk in ids}
+        missed = {pk for s, changed in ring if s > seq for pk in changed}
+        if ids is not None:  # a page that names what it shows does nothing with the rest
+            missed &= set(ids)
         if not missed:
             return b""
         return self._cards_message(sorted(missed), f"{self.boot}:{current}")
@@ -362,10 +478,24 @@ class Broker:
         html = {str(pk): for_stream(fragment) for pk, fragment in rendered.items()}
         removed = [pk for pk in ids if pk not in rendered]
         data: dict[str, Any] = {"html": html, "removed": removed}
-        order = source.order()
+        order = self._source_order(source)
         if order is not None:  # a source may leave it out (too many ids to send each time)
             data["order"] = order
         return encode("cards", data, event_id)
+
+    def _source_order(self, source: registry.Source) -> list[int] | None:
+        """`source.order()`; with the cache on and a source that names the topic its order
+        depends on, read again only after a change under that topic (not for each change:
+        at 100,000 products it is a query of its own)."""
+        if source.order_topic is None or not getattr(settings, "LIVE_GRID_CACHE", False):
+            return source.order()
+        stamp = self.stamp
+        cached = self._order
+        if cached is not None and cached[0] >= self.topic_changed_at(source.order_topic):
+            return cached[1]
+        order = source.order()
+        self._order = (stamp, order)
+        return order
 
     # ---- the channel and the dispatcher thread
 

@@ -7,6 +7,9 @@ app (store) calls `register(Source(...))` from its `AppConfig.ready()`:
   page order (`{id: html}`); an id missing from the answer is removed from open pages.
 - `order()`: every id on the page, in page order; or None when there are too many to send
   with every message (viewers then never insert a fragment they do not show already).
+  `order_topic`: the topic the app publishes under whenever the order may change (what is
+  on the page, or where); with the page cache on, `order()` is read again only after such
+  a change, not after every change of a fragment.
 - `page()`: every fragment in page order, and when it goes stale by the clock alone.
 - `next_change()`: when the next fragment changes by the clock, with no commit to announce
   it (a reservation running out, say); None when nothing is due.
@@ -59,6 +62,7 @@ class Source:
     # `render`, with when each fragment goes stale by the clock: lets the broker keep what
     # the stream renders in the per-fragment cache pages read, so a change renders once.
     render_timed: Callable[[list[int]], dict[int, tuple[str, datetime | None]]] | None = None
+    order_topic: str | None = None
 
 
 _source: Source | None = None

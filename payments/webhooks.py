@@ -19,10 +19,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
 
 from payments import catalog, refunds, services
 from payments.models import StripeEvent
@@ -117,25 +117,53 @@ DONE = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
 
 
 def stripe_event_record(*, event: dict[str, Any]) -> StripeEvent:
-    """Store a verified event, once: a redelivery returns the row already there."""
-    try:
-        with transaction.atomic():
-            return StripeEvent.objects.create(
-                stripe_id=event["id"],
-                type=event["type"],
-                payload=event,
-                stripe_created=int(event.get("created") or 0),
-            )
-    except IntegrityError:
-        return StripeEvent.objects.get(stripe_id=event["id"])
+    """Store a verified event, once: a redelivery returns the row already there.
+
+    One statement for a new event, committed on its own (`INSERT ... ON CONFLICT DO
+    NOTHING RETURNING`: a copy racing in changes nothing and raises nothing); a duplicate
+    costs one more, to read the row already there.
+    """
+    record = StripeEvent(
+        stripe_id=event["id"],
+        type=event["type"],
+        payload=event,
+        stripe_created=int(event.get("created") or 0),
+    )
+    pk = _insert_new(record)
+    if pk is None:
+        return StripeEvent.objects.get(stripe_id=record.stripe_id)
+    record.pk = pk
+    return record
+
+
+def _insert_new(record: StripeEvent) -> int | None:
+    """Insert `record` unless its `stripe_id` is there already; its new id, or None."""
+    meta = StripeEvent._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote(meta.get_field('stripe_id').column)}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def stripe_event_receive(*, event: dict[str, Any]) -> StripeEvent:
-    """The webhook's part: record the event and queue its handling (again, if it failed)."""
+    """The webhook's part: record the event and queue its handling (again, if it failed).
+
+    Two statements for a new event (its row, its task), each committed before the answer.
+    """
     record = stripe_event_record(event=event)
     if record.status not in DONE:  # a claim still fresh makes the queued run a no-op
-        stripe_event_handle.enqueue(record_id=record.pk)
-        record.refresh_from_db()
+        result = stripe_event_handle.enqueue(record_id=record.pk)
+        if result.status != TaskResultStatus.READY:  # a backend that ran it at once
+            record.refresh_from_db()
     return record
 
 
@@ -152,16 +180,17 @@ def stripe_event_handle(*, record_id: int, attempt: int = 1) -> None:
 
 
 def _claim(record: StripeEvent) -> bool:
-    """Take the event for this worker; False if it is done or another worker has it."""
+    """Take the event for this worker (one conditional UPDATE); False if it is done or
+    another worker has it."""
     now = timezone.now()
-    with transaction.atomic():
-        claimed = StripeEvent.objects.filter(
-            Q(status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED])
-            | Q(status=StripeEvent.Status.PROCESSING, claimed_at__lt=now - STALE_CLAIM),
-            pk=record.pk,
-        ).update(status=StripeEvent.Status.PROCESSING, claimed_at=now)
-        if claimed:
-            StripeEvent.objects.filter(pk=record.pk).update(attempts=F("attempts") + 1)
+    claimed = StripeEvent.objects.filter(
+        Q(status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED])
+        | Q(status=StripeEvent.Status.PROCESSING, claimed_at__lt=now - STALE_CLAIM),
+        pk=record.pk,
+    ).update(status=StripeEvent.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
+    if claimed:  # what the UPDATE wrote, without reading the row again
+        record.status, record.claimed_at = StripeEvent.Status.PROCESSING, now
+        record.attempts += 1
     return bool(claimed)
 
 
@@ -174,7 +203,6 @@ def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
     if not _claim(record):
         record.refresh_from_db()
         return record
-    record.refresh_from_db()
     handler = HANDLERS.get(record.type)
     status, error = StripeEvent.Status.PROCESSED, ""
     if handler is None:
@@ -186,8 +214,12 @@ def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
         except Exception as exc:  # stored for the retry, the admin and replay_stripe_events
             logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
             status, error = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
-    StripeEvent.objects.filter(pk=record.pk, status=StripeEvent.Status.PROCESSING).update(
-        status=status, error=error, processed_at=timezone.now()
-    )
-    record.refresh_from_db()
+    now = timezone.now()
+    finished = StripeEvent.objects.filter(
+        pk=record.pk, status=StripeEvent.Status.PROCESSING
+    ).update(status=status, error=error, processed_at=now)
+    if finished:
+        record.status, record.error, record.processed_at = status, error, now
+    else:  # taken from us meanwhile (our claim went stale): the row says what happened
+        record.refresh_from_db()
     return record

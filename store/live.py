@@ -5,7 +5,11 @@ holds, and when a card changes by the clock alone (a reservation running out); `
 does the rest (channel, broker, the `/live/` stream) without knowing what a product is.
 Services call `publish_on_commit(product_ids)` inside their transaction: nothing is sent
 for a change that is rolled back, and the message goes out only once the new state is
-visible to readers.
+visible to readers. A change that may move a product in or out of a listing, or within it
+(created, archived, renamed, described, re-priced, re-categorised: everything store's
+upserts apply), is also published under the `listing` topic (`listing=True`); stock and
+reservations are not, so the cached lists of a page's ids, and the stream's grid order,
+survive them.
 
 Cards are rendered with `CSRF_PLACEHOLDER` where a form's token goes: they are shared by
 every viewer. The grid page puts its request's token there; the stream blanks it out.
@@ -26,17 +30,34 @@ from live.broker import publish
 from live.registry import CSRF_PLACEHOLDER
 from store import models
 
-__all__ = ["CSRF_PLACEHOLDER", "publish", "publish_on_commit", "register", "render_card"]
+__all__ = [
+    "CSRF_PLACEHOLDER",
+    "LISTING",
+    "publish",
+    "publish_on_commit",
+    "register",
+    "render_card",
+]
 
 CARD_TEMPLATE = "store/includes/_product_card.html"
 _INDENT = re.compile(r"\n\s+")
+# The topic of changes to what listings hold and in which order (cards are re-rendered
+# under the default topic, as for any change).
+LISTING = "listing"
 
 
-def publish_on_commit(product_ids: Iterable[int]) -> None:
-    """Announce these products' new stock, price, name or visibility after commit."""
+def publish_on_commit(product_ids: Iterable[int], *, listing: bool = False) -> None:
+    """Announce these products' new stock, price, name or visibility after commit;
+    `listing`: the change may also move them in or out of a listing, or within it."""
     ids = list(product_ids)
     if ids:
-        transaction.on_commit(lambda: publish(ids))
+        transaction.on_commit(lambda: _publish(ids, listing=listing))
+
+
+def _publish(ids: list[int], *, listing: bool) -> None:
+    if listing:  # first: a process that renders the cards knows the listing changed
+        publish(ids, LISTING)
+    publish(ids)
 
 
 def visible_products(
@@ -114,5 +135,6 @@ def register() -> None:
             next_change=next_change,
             changed_between=changed_between,
             render_timed=render_timed,
+            order_topic=LISTING,
         )
     )

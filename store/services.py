@@ -71,12 +71,13 @@ def _price_fields(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _assign(row: Product | Price, fields: dict[str, Any]) -> bool:
-    changed = False
+def _assign(row: Product | Price, fields: dict[str, Any]) -> set[str]:
+    """Set these fields on `row`; the names of those that changed."""
+    changed = set()
     for name, value in fields.items():
         if getattr(row, name) != value:
             setattr(row, name, value)
-            changed = True
+            changed.add(name)
     return changed
 
 
@@ -94,22 +95,34 @@ def _product_refresh_price(product: Product) -> None:
 
 
 def _save_applied(
-    row: Product | Price, product: Product, *, created: bool, changed: bool, at: int
+    row: Product | Price,
+    product: Product,
+    *,
+    created: bool,
+    changed: bool,
+    at: int,
+    refresh_price: bool = True,
 ) -> Applied:
-    """Save what an event changed; an event that changed nothing only moves the clock."""
+    """Save what an event changed; an event that changed nothing only moves the clock.
+    `refresh_price`: the change may change which price the product sells at."""
     row.stripe_event_created = at
     if not (created or changed):
         row.save(update_fields=["stripe_event_created"])
         return Applied.UNCHANGED
     row.save()
-    _product_refresh_price(product)
-    live.publish_on_commit([product.pk])
+    if refresh_price:
+        _product_refresh_price(product)
+    live.publish_on_commit([product.pk], listing=True)
     return Applied.CREATED if created else Applied.UPDATED
 
 
 def _product_locked(stripe_id: str) -> tuple[Product, bool]:
+    """The product, locked; created empty if unseen. One query when it exists."""
+    product = Product.objects.select_for_update().filter(stripe_id=stripe_id).first()
+    if product is not None:
+        return product, False
     product, created = Product.objects.get_or_create(stripe_id=stripe_id)
-    if not created:
+    if not created:  # another event created it meanwhile
         product = Product.objects.select_for_update().get(pk=product.pk)
     return product, created
 
@@ -130,7 +143,16 @@ def product_upsert_from_stripe(
     if event_created == product.stripe_event_created and not (created or current):
         return Applied.NEEDS_CURRENT
     changed = _assign(product, _product_fields(obj))
-    return _save_applied(product, product, created=created, changed=changed, at=event_created)
+    # Which price it sells at moves with its default price here, and with its prices' own
+    # events (price_upsert_from_stripe): a rename leaves it alone.
+    return _save_applied(
+        product,
+        product,
+        created=created,
+        changed=bool(changed),
+        at=event_created,
+        refresh_price=created or "default_price_stripe_id" in changed,
+    )
 
 
 @transaction.atomic
@@ -148,7 +170,7 @@ def price_upsert_from_stripe(
     elif event_created == price.stripe_event_created and not current:
         return Applied.NEEDS_CURRENT
     changed = _assign(price, _price_fields(obj) | {"product": product})
-    return _save_applied(price, product, created=created, changed=changed, at=event_created)
+    return _save_applied(price, product, created=created, changed=bool(changed), at=event_created)
 
 
 @transaction.atomic
@@ -160,5 +182,5 @@ def products_archive_missing(*, seen_stripe_ids: set[str], as_of: int) -> int:
         .values_list("pk", flat=True)
     )
     Product.objects.filter(pk__in=missing).update(active=False, deleted=True)
-    live.publish_on_commit(missing)
+    live.publish_on_commit(missing, listing=True)
     return len(missing)

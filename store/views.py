@@ -34,7 +34,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from live.broker import get_broker
+from live.broker import CacheKey, get_broker
 from live.registry import CSRF_PLACEHOLDER
 from store import live
 from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
@@ -44,6 +44,9 @@ PER_PAGE = 48
 PER_PAGE_CHOICES = (24, 48)
 CATEGORIES_SECONDS = 60
 MAX_PAGE = 10_000  # beyond this a page number is not a page (404), not a giant OFFSET
+# A cached page survives changes to cards it does not show, so the stream position it embeds
+# (`live_last`) ages: it is rebuilt this often, so a new viewer's catch-up stays short.
+PAGE_SECONDS = 60
 # The visitor's cart count, spliced like the CSRF token: unguessable, per process.
 COUNT_PLACEHOLDER = CSRF_PLACEHOLDER.replace("LIVECSRF", "CARTCOUNT")
 # The parts that depend on who is logged in: a stranger's, or the user's own (rendered once
@@ -299,7 +302,11 @@ def _split(template: str, context: dict[str, Any]) -> tuple[Any, datetime | None
 def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
     listing = _listing(request, slug)
     broker = get_broker()
-    rows, more = broker.cached(("ids", listing), lambda: (_page_ids(listing), None))
+    # Stock and reservations never change what a listing holds, or its order: only a
+    # change under the listing topic reads the ids again.
+    rows, more = broker.cached(
+        CacheKey(("ids", listing), topics=(live.LISTING,)), lambda: (_page_ids(listing), None)
+    )
     if not rows and (listing.page > 1 or listing.category):
         raise Http404("No such page")
 
@@ -324,9 +331,12 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "previous_url": listing.url(page=listing.page - 1) if listing.page > 1 else "",
             "next_url": listing.url(page=listing.page + 1) if more else "",
             "query_too_long": len(listing.q) > MAX_QUERY_LENGTH,
+            "expires": timezone.now() + timedelta(seconds=PAGE_SECONDS),
         }
 
-    return serve_page(request, ("grid", listing), "store/grid.html", context)
+    # The page changes with its own cards and with the listing, not with any change.
+    key = CacheKey(("grid", listing), topics=(live.LISTING,), cards=tuple(pk for pk, _ in rows))
+    return serve_page(request, key, "store/grid.html", context)
 
 
 @require_GET
@@ -339,9 +349,12 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         product = products.filter(pk=pk).first()
         if product is None:
             raise Http404("No such product")
-        return {"product": product, "live_last": last_id, "expires": product.next_expiry}
+        soon = timezone.now() + timedelta(seconds=PAGE_SECONDS)
+        expires = min(product.next_expiry, soon) if product.next_expiry else soon
+        return {"product": product, "live_last": last_id, "expires": expires}
 
-    return serve_page(request, ("detail", pk), "store/detail.html", context)
+    # The page shows one product: it changes with that product's card alone.
+    return serve_page(request, CacheKey(("detail", pk), cards=(pk,)), "store/detail.html", context)
 
 
 @require_GET

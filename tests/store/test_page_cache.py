@@ -1,14 +1,17 @@
 """The shared page cache (LIVE_GRID_CACHE): one render for every anonymous visitor, the
 visitor's own token and cart count spliced in, and a change re-rendering one card."""
 
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from live.broker import get_broker
-from store import live
+from store import live, reservations, services, views
+from store.models import Product
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,3 +116,80 @@ def test_a_strangers_token_from_the_cached_page_is_accepted(cached):
     assert _unmask_cipher_token(token) == secret and len(secret) == 32
     assert response.status_code != HTTPStatus.FORBIDDEN
     assert stranger.get("/").content.decode().count(token) == 0  # a new mask every time
+
+
+def spy(monkeypatch, module, name):
+    """Record each call of `module.name` (its first argument, or its product's pk)."""
+    calls: list = []
+    real = getattr(module, name)
+
+    def recording(*args, **kwargs):
+        first = args[0] if args else None
+        calls.append(getattr(first, "pk", first))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return calls
+
+
+def test_a_stock_change_keeps_the_cached_id_list_and_renders_one_card(client, cached, monkeypatch):
+    products = ProductFactory.create_batch(5, stock=3)
+    client.get("/")
+    id_reads = spy(monkeypatch, views, "_page_ids")
+    rendered = spy(monkeypatch, live, "render_card")
+    changed = products[2]
+    viewer = get_broker().subscribe_sync()
+
+    with transaction.atomic():  # as a sale or the admin changes stock
+        Product.objects.filter(pk=changed.pk).update(stock=1)
+        live.publish_on_commit([changed.pk])
+    message = viewer.queue.get(timeout=10)
+    html = client.get("/").content.decode()
+
+    get_broker().unsubscribe(viewer)
+    assert b"Only 1 left" in message and "Only 1 left" in html
+    assert rendered == [changed.pk]
+    assert id_reads == []  # stock never changes what the grid lists
+
+
+def test_a_rename_from_stripe_reads_the_list_again(client, cached, monkeypatch):
+    ProductFactory(name="Apple")
+    pear = ProductFactory(name="Pear")
+    before = client.get("/").content.decode()  # cached
+    assert before.index("Apple") < before.index("Pear")
+    id_reads = spy(monkeypatch, views, "_page_ids")
+    obj = {
+        "id": pear.stripe_id,
+        "object": "product",
+        "name": "Aardvark pear",
+        "active": True,
+        "default_price": pear.price.stripe_id,
+    }
+
+    applied = services.product_upsert_from_stripe(obj=obj, event_created=100)
+    html = client.get("/").content.decode()
+
+    assert applied == services.Applied.UPDATED
+    assert len(id_reads) == 1
+    assert html.index("Aardvark pear") < html.index("Apple")
+
+
+def test_a_reservation_ending_by_the_clock_renders_that_card_only(client, cached, monkeypatch):
+    products = ProductFactory.create_batch(4, stock=1)
+    held = products[1]
+    viewer = get_broker().subscribe_sync()
+    reservations.reservation_create(
+        holder="test", quantities={held.pk: 1}, expires_at=timezone.now() + timedelta(seconds=2)
+    )
+    viewer.queue.get(timeout=10)  # the reservation's own message
+    assert "Sold out" in client.get("/").content.decode()  # cached with the hold
+    id_reads = spy(monkeypatch, views, "_page_ids")
+    rendered = spy(monkeypatch, live, "render_card")
+
+    message = viewer.queue.get(timeout=10)  # nothing committed: the dispatcher's clock
+    html = client.get("/").content.decode()
+
+    get_broker().unsubscribe(viewer)
+    assert b"Only 1 left" in message and "Sold out" not in html
+    assert rendered == [held.pk]
+    assert id_reads == []

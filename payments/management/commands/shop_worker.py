@@ -7,7 +7,12 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from live.broker import publishes_coalesced
 from payments.tasks import periodic_start
+
+# The worker's changes come in bursts (a webhook storm, a sync): announced together, up to
+# this late, so that every web process renders each changed card once per burst.
+PUBLISH_EVERY_SECONDS = 0.05
 
 
 class Command(BaseCommand):
@@ -26,11 +31,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         periodic_start()
-        call_command(
-            "db_worker",
-            interval=options["interval"],
-            batch=options["batch"],
-            reload=False,
-            startup_delay=False,
-            verbosity=options["verbosity"],
-        )
+        # What is held back is sent when the worker stops: nothing is lost.
+        with publishes_coalesced(PUBLISH_EVERY_SECONDS):
+            call_command(
+                "db_worker",
+                interval=options["interval"],
+                batch=options["batch"],
+                reload=False,
+                startup_delay=False,
+                verbosity=options["verbosity"],
+            )
