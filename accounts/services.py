@@ -89,7 +89,6 @@ def entitlement_revoke_for_order(*, order: Order) -> int:
         )
         if revoked and order.user_id is not None:
             publish_on_commit([order.user_id], USERS)
-        if revoked and order.user_id is not None:
             other = (
                 Order.objects.paid()
                 .filter(user_id=order.user_id, kind=Order.Kind.ACCESS)

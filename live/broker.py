@@ -34,11 +34,12 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -56,6 +57,9 @@ RING_SIZE = 512  # messages remembered for reconnecting viewers
 START_TIMEOUT = 5.0  # seconds `start` waits for the channel to listen
 CLOCK_LOOK_SECONDS = 30.0  # how often the dispatcher re-reads when the clock next changes
 PAGE_CACHE_SIZE = 2000  # cached pages (or page id lists) per process before starting over
+# Nothing cached is older than this, whatever the channel says: a change committed but never
+# announced (its publisher killed between the two) shows for at most this long.
+MAX_AGE = timedelta(minutes=5)
 TRACKED_IDS = 100_000  # ids whose last change a topic remembers, before it forgets them all
 CARDS = channel.CARDS
 
@@ -239,6 +243,7 @@ class Broker:
         # key -> (stamp when building began, valid until, value, stamp when last found fresh)
         self._pages: dict[Any, tuple[int, datetime | None, Any, int]] = {}
         self._order: tuple[int, list[int] | None] | None = None  # (stamp, source.order())
+        self._failed_at = -60.0  # time.monotonic() of the last failure logged
 
     # ---- state shared with pages
 
@@ -292,15 +297,23 @@ class Broker:
         depends on; any other key depends on every card (and on anything unknown)."""
         if not isinstance(key, CacheKey):
             return self.version <= stamp
-        return all(self.topic_changed_at(topic) <= stamp for topic in key.topics) and all(
-            self.changed_at(CARDS, pk) <= stamp for pk in key.cards
+        return (
+            self._all_changed <= stamp
+            and all(self.topic_changed_at(topic) <= stamp for topic in key.topics)
+            and all(self.changed_at(CARDS, pk) <= stamp for pk in key.cards)
         )
 
     def _caching(self) -> bool:
         if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
             return False
-        self.start()  # the cache is only as fresh as this process's dispatcher
-        return True
+        return self.listening()
+
+    def listening(self) -> bool:
+        """Is this process hearing every change? Caches are only as fresh as that: while the
+        channel does not listen (starting, or reconnecting after a failure), nothing is
+        cached, and what was cached before is dropped once it listens again."""
+        self.start()
+        return self._ready.is_set()
 
     def fragments(
         self,
@@ -328,9 +341,10 @@ class Broker:
             else:
                 missing.append(pk)
         if missing:
+            latest = now + MAX_AGE
             for pk, (html, expires) in render(missing).items():
                 found[pk] = html
-                self._fragments[pk] = (stamp, expires, html)
+                self._fragments[pk] = (stamp, min(expires or latest, latest), html)
         return found
 
     def cached(
@@ -360,7 +374,8 @@ class Broker:
         value, expires = build()
         if len(self._pages) > PAGE_CACHE_SIZE:
             self._pages.clear()  # searches are unbounded; pages are cheap to build again
-        self._pages[key] = (stamp, expires, value, stamp)
+        latest = timezone.now() + MAX_AGE
+        self._pages[key] = (stamp, min(expires or latest, latest), value, stamp)
         return value
 
     def snapshot(self) -> Snapshot:
@@ -371,9 +386,8 @@ class Broker:
         factories does not.
         """
         version = self.version
-        if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
+        if not self._caching():
             return snapshot_build(version)
-        self.start()  # the cache is only as fresh as this process's dispatcher
         current = self._snapshot
         if current is not None and current.fresh(version):
             return current
@@ -525,11 +539,14 @@ class Broker:
                     wait=self._wait_seconds,
                     on_changes=self.receive,
                     on_idle=self._on_idle,
+                    on_lost=self._lost,
                 )
             except Exception:
                 logger.exception("live: dispatcher failed; restarting in 1 s")
+                # Until it listens again nothing is cached (`listening`), and notifications
+                # may have been lost since the failure: everyone gets a fresh state.
+                self._ready.clear()
                 connection.close()
-                # Notifications may have been lost meanwhile: everyone gets a fresh state.
                 self.invalidate(None)
                 self._fan_out(RESET)
                 self._stop.wait(1)
@@ -542,19 +559,43 @@ class Broker:
         return min(max(delta, 0.0), 1.0)
 
     def _on_idle(self) -> None:
-        """Fragments that change by the clock have no commit to announce them: do it here."""
+        """Fragments that change by the clock have no commit to announce them: do it here.
+
+        A failure (the database away) is logged and looked at again at the next idle: the
+        channel keeps listening, and the clock moves on only once a look succeeded."""
+        try:
+            self._clock_look()
+        except Exception:
+            self._failed("live: cannot look at the clock's changes")
+
+    def _clock_look(self) -> None:
         now = timezone.now()
         due = self._next_change is not None and self._next_change <= now
         checked = self._clock_checked
         if not due and checked and (now - checked).total_seconds() < CLOCK_LOOK_SECONDS:
             return  # nothing changes before the next look (every dispatch refreshes it)
-        self._clock_checked = now
         if checked is not None and due:
             ids = registry.source().changed_between(checked, now)
             if ids:
-                self.dispatch(ids)
+                self.dispatch(ids)  # which moves the clock on
                 return
+        self._clock_checked = now
         self._refresh_next_change()
+
+    def _lost(self) -> None:
+        """The channel says changes were published that it can no longer tell: every cache
+        and every viewer starts afresh."""
+        logger.warning("live: changes were lost (the listener fell behind); starting afresh")
+        self.invalidate(None)
+        self._fan_out(RESET)
+
+    def _failed(self, what: str) -> None:
+        """Log a failure with its traceback, once a minute at most (it repeats each second
+        while the database is away)."""
+        now = time.monotonic()
+        if now - self._failed_at > 60:
+            self._failed_at = now
+            logger.exception(what)
 
     def _refresh_next_change(self) -> None:
         self._next_change = registry.source().next_change()
@@ -567,7 +608,11 @@ class Broker:
             if topic != CARDS:
                 self.invalidate(ids, topic)
         if changes.get(CARDS):
-            self.dispatch(changes[CARDS])
+            try:
+                self.dispatch(changes[CARDS])
+            except Exception:  # caches are invalidated already; viewers start afresh
+                self._failed("live: cannot render a change for the stream")
+                self._fan_out(RESET)
 
     def dispatch(self, ids: Iterable[int]) -> None:
         """Render the changed fragments once and hand the same bytes to every viewer."""

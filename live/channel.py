@@ -49,6 +49,7 @@ class Channel(Protocol):
         wait: Callable[[], float],
         on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
+        on_lost: Callable[[], None],
     ) -> None: ...
 
 
@@ -89,6 +90,7 @@ class InProcess:
         wait: Callable[[], float],
         on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
+        on_lost: Callable[[], None],
     ) -> None:
         ready.set()
         while not stop.is_set():
@@ -104,7 +106,10 @@ class SQLiteLog(InProcess):
 
     Every publish also appends a row to `live.Change`; the dispatcher polls for rows from
     other processes every POLL_SECONDS (a read of an indexed id under WAL: no write lock),
-    and the publisher trims rows older than KEEP_ROWS now and then.
+    and the publisher trims rows older than KEEP_ROWS now and then. Row ids have no gaps
+    (SQLite's AUTOINCREMENT, one writer at a time), so a dispatcher that fell so far behind
+    that rows it never read were trimmed sees a gap, and calls `on_lost`: the broker then
+    starts every cache and viewer afresh.
     """
 
     POLL_SECONDS = 0.2
@@ -130,18 +135,22 @@ class SQLiteLog(InProcess):
         wait: Callable[[], float],
         on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
+        on_lost: Callable[[], None],
     ) -> None:
         seen: int | None = None  # the log's newest row when we first could read it
         with contextlib.suppress(Exception):  # before `ready`: nothing logged after is missed
-            seen = self._read_others(None, {})
+            seen, _ = self._read_others(None, {})
         ready.set()
         failed_at = 0.0
         while not stop.is_set():
             changes = self.take(min(wait(), self.POLL_SECONDS))
             try:
-                seen = self._read_others(seen, changes)
+                seen, lost = self._read_others(seen, changes)
+                if lost:
+                    on_lost()
             except Exception as exc:  # the database is away: the next poll tries again
-                close_old_connections()
+                with contextlib.suppress(Exception):  # it may fail the same way
+                    close_old_connections()
                 if time.monotonic() - failed_at > 60:  # say so once a minute, not each poll
                     failed_at = time.monotonic()
                     logger.warning("live: cannot read the change log: %s", exc)
@@ -150,23 +159,27 @@ class SQLiteLog(InProcess):
             else:
                 on_idle()
 
-    def _read_others(self, seen: int | None, changes: Changes) -> int:
-        """Add other processes' changes logged after `seen`; returns the new `seen`."""
+    def _read_others(self, seen: int | None, changes: Changes) -> tuple[int, bool]:
+        """Add other processes' changes logged after `seen`; returns the new `seen`, and
+        whether rows after `seen` were trimmed before they could be read."""
         from live.models import Change
 
         if seen is None:
-            return Change.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        rows = (
-            Change.objects.filter(pk__gt=seen)
-            .exclude(origin=self.origin)
-            .order_by("pk")
-            .values_list("pk", "ids")
+            return Change.objects.order_by("-pk").values_list("pk", flat=True).first() or 0, False
+        rows = list(
+            Change.objects.filter(pk__gt=seen).order_by("pk").values_list("pk", "origin", "ids")
         )
-        for pk, payload in rows:
-            seen = pk
-            add(changes, payload)
         close_old_connections()
-        return seen
+        # A gap is rows deleted unread; lost only if the trim could have taken them (the
+        # newest KEEP_ROWS are never trimmed; a test's flush deletes newer ones).
+        lost = bool(
+            rows and seen and seen + 1 < rows[0][0] and seen <= rows[-1][0] - self.KEEP_ROWS
+        )
+        for pk, origin, payload in rows:
+            seen = pk
+            if origin != self.origin:
+                add(changes, payload)
+        return seen, lost
 
 
 class PostgresNotify:
@@ -186,6 +199,7 @@ class PostgresNotify:
         wait: Callable[[], float],
         on_changes: Callable[[Changes], None],
         on_idle: Callable[[], None],
+        on_lost: Callable[[], None],
     ) -> None:
         import psycopg
 

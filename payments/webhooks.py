@@ -215,8 +215,8 @@ def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
             logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
             status, error = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
     now = timezone.now()
-    finished = StripeEvent.objects.filter(
-        pk=record.pk, status=StripeEvent.Status.PROCESSING
+    finished = StripeEvent.objects.filter(  # still our claim: not taken over as stale
+        pk=record.pk, status=StripeEvent.Status.PROCESSING, claimed_at=record.claimed_at
     ).update(status=status, error=error, processed_at=now)
     if finished:
         record.status, record.error, record.processed_at = status, error, now

@@ -76,6 +76,11 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # products are created in Stripe
 
+    def has_delete_permission(self, request: HttpRequest, obj: Product | None = None) -> bool:
+        # Archived in Stripe, never deleted here: orders keep their lines, and the shop's
+        # caches and live pages hear of an archive (a webhook), not of a deleted row.
+        return False
+
     @admin.display(description="Price", ordering="price__unit_amount")
     def price_shown(self, product: Product) -> str:
         price = product.price

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
@@ -143,29 +142,15 @@ def _categories() -> tuple[list[tuple[str, str]], datetime]:
     return list(dict(rows).items()), timezone.now() + timedelta(seconds=CATEGORIES_SECONDS)
 
 
-def _anonymous_page(request: HttpRequest) -> bool:
-    """Is the page the same for this visitor as for a stranger (up to token and count)?
-    Costs the session's one query when there is a session, no more."""
-    if request.COOKIES.get("messages"):  # a flash message waits (empty: one just shown)
-        return False
-    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
-        return True
-    session = request.session
-    return SESSION_KEY not in session and "_messages" not in session
-
-
 def _visitor(request: HttpRequest) -> Visitor | None:
     """Who the header is for, when the shared page can show it: from the project's context
     processors (`header_visitor`: store knows the variable, not the app that answers it);
-    None for a full render."""
+    None for a full render (also when no processor answers it)."""
     if request.COOKIES.get("messages"):  # a flash message waits (empty: one just shown)
         return None
-    values = _processed(request)
-    header = values.get("header_visitor")
-    if header is None:  # nobody answers it: the stranger's page for whoever it fits
-        if not _anonymous_page(request):
-            return None
-        return Visitor(shared=True, count=int(_cart_count(request) or 0))
+    header = _processed(request).get("header_visitor")
+    if header is None:
+        return None
     visitor: Visitor | None = header()
     return visitor if visitor is not None and visitor.shared else None
 
@@ -267,13 +252,6 @@ def _processed(request: HttpRequest) -> dict[str, Any]:
     for processor in Engine.get_default().template_context_processors:
         values.update(processor(request))
     return values
-
-
-def _cart_count(request: HttpRequest) -> bytes:
-    """The header's `cart_count`, from the project's context processors (store knows the
-    template variable, not the app that answers it)."""
-    count = _processed(request).get("cart_count", "")
-    return str(count() if callable(count) else count).encode()
 
 
 def _split(template: str, context: dict[str, Any]) -> tuple[Any, datetime | None]:

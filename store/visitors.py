@@ -124,11 +124,10 @@ class _Entry(Generic[T]):
 def caching() -> bool:
     """Whether memos may be used: LIVE_GRID_CACHE on, outside a transaction (a memo trusts
     that every change is published once committed, and that this process's dispatcher
-    hears other processes' changes: it is started here)."""
+    hears other processes' changes: not while it is not listening)."""
     if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
         return False
-    get_broker().start()
-    return True
+    return get_broker().listening()
 
 
 memo: Memo[Visitor] = Memo()

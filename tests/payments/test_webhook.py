@@ -177,3 +177,28 @@ def test_an_event_a_dead_worker_held_is_run_again_on_redelivery(webhook):
     assert response.status_code == HTTPStatus.OK
     assert StripeEvent.objects.get().status == StripeEvent.Status.PROCESSED
     assert Product.objects.get(stripe_id="prod_stale").name == "Teapot"
+
+
+def test_a_worker_whose_stale_claim_was_taken_over_leaves_the_outcome_alone(db, monkeypatch):
+    from payments import webhooks
+
+    record = webhooks.stripe_event_record(event=event("product.created", product("prod_late")))
+    calls: list[str] = []
+
+    def handler(obj, created):
+        calls.append(obj["id"])
+        if len(calls) == 1:  # the first worker stalls past STALE_CLAIM; a second one takes over
+            StripeEvent.objects.filter(pk=record.pk).update(
+                claimed_at=timezone.now() - timedelta(minutes=10)
+            )
+            second = webhooks.stripe_event_process(record=StripeEvent.objects.get(pk=record.pk))
+            assert second.status == StripeEvent.Status.PROCESSED
+            raise RuntimeError("the first worker fails, late")
+
+    monkeypatch.setitem(webhooks.HANDLERS, "product.created", handler)
+
+    first = webhooks.stripe_event_process(record=record)
+
+    assert calls == ["prod_late", "prod_late"]
+    assert first.status == StripeEvent.Status.PROCESSED  # the row's word, not the late failure
+    assert StripeEvent.objects.get().status == StripeEvent.Status.PROCESSED

@@ -17,7 +17,7 @@ def test_stock_is_the_second_column_and_editable(admin_client):
     html = response.content.decode()
     assert response.status_code == HTTPStatus.OK
     headers = response.context["cl"].list_display
-    assert list(headers[:3]) == ["action_checkbox", "name", "stock"]
+    assert list(headers[:2]) == ["name", "stock"]  # no bulk action: no checkbox column
     assert 'name="form-0-stock"' in html
     assert "$245.00" in html and ">24500<" not in html
 
@@ -33,3 +33,13 @@ def test_low_stock_filter(admin_client, settings):
 
     assert sorted(p.name for p in low.context["cl"].result_list) == ["Few", "None left"]
     assert [p.name for p in out.context["cl"].result_list] == ["None left"]
+
+
+def test_products_are_archived_in_stripe_not_deleted_here(admin_client):
+    product = ProductFactory(name="Teapot")
+
+    page = admin_client.get(f"/admin/store/product/{product.pk}/delete/")
+    listing = admin_client.get("/admin/store/product/")
+
+    assert page.status_code == HTTPStatus.FORBIDDEN
+    assert "delete_selected" not in listing.content.decode()
