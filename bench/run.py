@@ -1,6 +1,7 @@
 """`make bench`: every kind of visitor against a trivial view, at three catalog sizes, with
-and without a catalog change a second; live fan-out to 10,000 SSE clients; and, on
-PostgreSQL, signed webhooks from 16 senders (bench/webhooks.py).
+and without a catalog change a second; live fan-out to 10,000 SSE clients; on PostgreSQL,
+signed webhooks from 16 senders (bench/webhooks.py); on SQLite, the Stripe emulator's
+calls as it fills to 100,000 objects (bench/emulator.py).
 
     .venv/bin/python bench/run.py                        # SQLite (a throwaway file)
     scripts/with-postgres.sh .venv/bin/python bench/run.py   # PostgreSQL (DATABASE_URL)
@@ -468,6 +469,7 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-fanout", action="store_true")
     parser.add_argument("--skip-webhooks", action="store_true")
+    parser.add_argument("--skip-emulator", action="store_true")
     args = parser.parse_args()
     if args.seed is not None:
         seed(args.seed)
@@ -519,6 +521,9 @@ def main() -> None:
             env=os.environ | {"DATABASE_URL": database_url},
             check=True,
         )
+    if not args.skip_emulator and not postgres:  # its store is its own: once is enough
+        print("\nThe Stripe emulator as it fills (bench/emulator.py): p50/p99 per call", flush=True)
+        subprocess.run([PY, str(REPO / "bench" / "emulator.py")], cwd=REPO, check=True)
     print(f"\n(took {time.monotonic() - started:.0f} s)")
     tmp.cleanup()
 
