@@ -97,8 +97,8 @@ class Payments(Resource):
             if reason is not None and reason not in CANCELLATION_REASONS:
                 raise ApiError(
                     HTTPStatus.BAD_REQUEST,
-                    "Invalid cancellation_reason: must be one of "
-                    + ", ".join(CANCELLATION_REASONS),
+                    "Invalid cancellation_reason: must be one of abandoned, duplicate, "
+                    "fraudulent, or requested_by_customer",
                     param="cancellation_reason",
                 )
             if intent["status"] not in CANCELABLE:
