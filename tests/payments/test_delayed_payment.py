@@ -259,8 +259,9 @@ def test_the_sweep_settles_a_transfer_whose_events_never_came(
 
 def waiting(order: Order, stripe_sessions: dict, *, days: float) -> None:
     """The order's transfer has been on its way `days` (since checkout), and a look is due."""
-    stripe_sessions[order.stripe_session_id] = on_its_way(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    session_id = str(order.stripe_session_id)
+    stripe_sessions[session_id] = on_its_way(order)
+    services.fulfil_checkout_session(session_id=session_id)
     Order.objects.filter(pk=order.pk).update(
         created_at=timezone.now() - timedelta(days=days), stripe_check_at=timezone.now()
     )
