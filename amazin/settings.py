@@ -211,6 +211,9 @@ CHECKOUT_RESERVATION_MINUTES = 30
 # What one address may hold in open checkouts, and how many it may start a minute (429).
 CHECKOUT_MAX_UNITS_PER_ADDRESS = env.int("CHECKOUT_MAX_UNITS_PER_ADDRESS", default=30)
 CHECKOUT_STARTS_PER_MINUTE = env.int("CHECKOUT_STARTS_PER_MINUTE", default=10)
+# How long a delayed payment (a bank transfer) may hold its stock after checkout: then the
+# sweep cancels it at Stripe and gives the stock back (payments/services.py).
+DELAYED_PAYMENT_MAX_DAYS = env.int("DELAYED_PAYMENT_MAX_DAYS", default=7)
 
 # Checks a deployment knowingly skips, e.g. amazin.E003 for a benchmark on localhost.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])

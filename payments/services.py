@@ -11,11 +11,22 @@ once Stripe says the session expired (`order_settle_with_stripe`), all use it.
 A delayed payment (a bank transfer): Checkout completes with `payment_status` "unpaid" and
 the money comes days later, or never. The order then becomes "processing" at once: its lines
 leave the cart as on a paid order (the browser can shop and check out again; one open
-Checkout per cart counts pending orders only), and its stock stays held, however long it
-takes, until Stripe says the payment succeeded (fulfilled as any paid order) or failed
-(released, the order failed, the shopper emailed). Stripe's events say which; the sweep asks
-Stripe itself only as a backstop for lost events, less and less often
-(`delayed_payment_next_check`).
+Checkout per cart counts pending orders only), and its stock stays held until Stripe says
+the payment succeeded (fulfilled as any paid order) or failed (released, the order failed,
+the shopper emailed). Stripe's events say which; the sweep asks Stripe itself only as a
+backstop for lost events, less and less often (`delayed_payment_next_check`).
+
+A transfer the shopper never sends stays unpaid at Stripe for ever, so the hold is capped:
+once the order is `DELAYED_PAYMENT_MAX_DAYS` old (counted from `created_at`, when Checkout
+started: at most the session's lifetime before it completed), the sweep's next look gives up
+on it (`delayed_payment_give_up`). It cancels the PaymentIntent at Stripe, outside any
+transaction, and then settles as Stripe now says, never on its own guess: canceled, the
+order fails, its hold is released and the shopper is told the transfer did not arrive in
+time; refused because the money arrived just before, the order is fulfilled; no answer
+(Stripe down), nothing changes and the next look tries again. Money that arrived is never
+dropped: a PaymentIntent Stripe has canceled can no longer be paid, and one that succeeded
+cannot be canceled, so Stripe's answer decides, and a fulfilment that won the order's row
+meanwhile keeps it (`_orders_release` only moves a processing order).
 """
 
 from __future__ import annotations
@@ -54,7 +65,8 @@ FULFILLED = (
 CHECKED_OUT = (*FULFILLED, Order.Status.PROCESSING)
 
 # A delayed payment on its way holds its stock this far ahead, renewed at each look: long
-# enough that no transfer outlives it while the worker runs, so in effect "until Stripe says".
+# enough that no transfer outlives it while the worker runs, so in effect "until Stripe says"
+# (or until the sweep gives up on it, DELAYED_PAYMENT_MAX_DAYS after checkout).
 DELAYED_HOLD = timedelta(days=90)
 # The sweep's looks at a delayed payment: a quarter of the order's age apart, within these.
 DELAYED_CHECK_MIN = timedelta(minutes=10)
@@ -62,6 +74,11 @@ DELAYED_CHECK_MAX = timedelta(hours=6)
 # A delayed payment's PaymentIntent in these will never bring the money (the transfer
 # bounced and Checkout offers no other method; or it was canceled).
 DELAYED_FAILED = ("requires_payment_method", "canceled")
+BOUNCED = "The payment failed after checkout (the bank transfer did not arrive)."
+TIMED_OUT = (
+    "The payment did not arrive in time: no bank transfer came within {days} days of "
+    "checkout, so it was canceled."
+)
 
 
 def _order_for_session(session: dict[str, Any]) -> Order | None:
@@ -222,7 +239,13 @@ def _delayed_payment(*, session: dict[str, Any]) -> Order | None:
     return order
 
 
-def _delayed_payment_failed(*, order_id: int, session: dict[str, Any]) -> bool:
+def _delayed_payment_failed(
+    *,
+    order_id: int,
+    session: dict[str, Any],
+    problem: str = BOUNCED,
+    template: str = "order_payment_failed",
+) -> bool:
     """Stripe says the delayed payment will never come: fail the order, free its stock, and
     tell the shopper (once: only the call that moves the order sends the email)."""
     details = session.get("customer_details") or {}
@@ -230,7 +253,7 @@ def _delayed_payment_failed(*, order_id: int, session: dict[str, Any]) -> bool:
         failed = _orders_release(
             [order_id],
             status=Order.Status.FAILED,
-            problem="The payment failed after checkout (the bank transfer did not arrive).",
+            problem=problem,
             releasable=(Order.Status.PENDING, Order.Status.PROCESSING),
         )
         if failed:
@@ -238,8 +261,68 @@ def _delayed_payment_failed(*, order_id: int, session: dict[str, Any]) -> bool:
             if not order.email and details.get("email"):
                 order.email = details["email"]
                 order.save(update_fields=["email"])
-            order_email(order=order, template="order_payment_failed")
+            order_email(order=order, template=template)
     return bool(failed)
+
+
+def delayed_payment_overdue(*, order: Order, now: datetime) -> bool:
+    """Has this delayed payment held its stock as long as it may (DELAYED_PAYMENT_MAX_DAYS)?"""
+    return order.created_at <= now - timedelta(days=settings.DELAYED_PAYMENT_MAX_DAYS)
+
+
+def _unpaid_intent_status(session: dict[str, Any]) -> str | None:
+    """The status of a complete, unpaid session's PaymentIntent; None for any other session."""
+    intent = session.get("payment_intent")
+    if session.get("status") != "complete" or session.get("payment_status") != "unpaid":
+        return None
+    return (intent.get("status") if isinstance(intent, dict) else None) or ""
+
+
+def delayed_payment_give_up(*, order: Order) -> Order:
+    """The sweep's look at a delayed payment past DELAYED_PAYMENT_MAX_DAYS: cancel it at
+    Stripe, then settle as Stripe says (see the module's docstring). Returns the order.
+
+    Call it outside any transaction: Stripe is asked (up to three requests) with no row
+    locked. Stripe refusing the cancel (the intent succeeded just before, or is canceled
+    already) is not an error: the session is read again and settled as it is. Stripe not
+    answering leaves the order and its hold as they are, for the next look. One idempotency
+    key per order: a cancel whose answer was lost is answered the same when asked again.
+    """
+    session_id = order.stripe_session_id or ""
+    try:
+        session = stripe_api.checkout_session_retrieve(session_id)
+        status = _unpaid_intent_status(session)
+        if status is not None and status not in DELAYED_FAILED:
+            intent_id = stripe_id_of(session.get("payment_intent"))
+            try:
+                stripe_api.payment_intent_cancel(
+                    intent_id or order.stripe_payment_intent_id,
+                    idempotency_key=order.idempotency_key("cancel"),
+                )
+                logger.info("Order %s: transfer overdue, canceled at Stripe", order.pk)
+            except stripe_api.StripeError as exc:
+                if not refused_for_good(exc):
+                    raise
+                logger.info("Order %s: Stripe refused to cancel its transfer: %s", order.pk, exc)
+            session = stripe_api.checkout_session_retrieve(session_id)
+    except stripe_api.StripeError as exc:
+        logger.info("Order %s: giving up on its transfer must wait for Stripe: %s", order.pk, exc)
+        return order
+    if _unpaid_intent_status(session) == "canceled":
+        _delayed_payment_failed(
+            order_id=order.pk,
+            session=session,
+            problem=TIMED_OUT.format(days=settings.DELAYED_PAYMENT_MAX_DAYS),
+            template="order_payment_late",
+        )
+        order.refresh_from_db()
+        return order
+    # Paid (fulfilled), bounced (failed), or still on its way after a refusal (kept).
+    try:
+        return _session_fulfil(session=session) or order
+    except stripe_api.StripeError as exc:
+        logger.info("Order %s: fulfilment must wait for Stripe: %s", order.pk, exc)
+        return order
 
 
 def _order_refund(*, order: Order, problem: str) -> None:
@@ -450,7 +533,8 @@ def reservations_release_expired() -> int:
 
     Each is settled with Stripe first (a paid one is fulfilled, not released); returns how
     many were released. A delayed payment's next look is moved on before Stripe is asked, so
-    a Stripe outage, or two sweeps at once, never makes it asked more often.
+    a Stripe outage, or two sweeps at once, never makes it asked more often. One older than
+    DELAYED_PAYMENT_MAX_DAYS is given up on (`delayed_payment_give_up`).
     """
     now = timezone.now()
     due = list(
@@ -458,6 +542,7 @@ def reservations_release_expired() -> int:
             "reserved_until"
         )
     )
+    overdue: set[int] = set()
     for order in Order.objects.filter(
         status=Order.Status.PROCESSING, stripe_check_at__lte=now
     ).order_by("stripe_check_at"):
@@ -466,10 +551,15 @@ def reservations_release_expired() -> int:
             pk=order.pk, status=Order.Status.PROCESSING, stripe_check_at=order.stripe_check_at
         ).update(stripe_check_at=next_check):
             due.append(order)
+            if delayed_payment_overdue(order=order, now=now):
+                overdue.add(order.pk)
     released = 0
     for order in due:
         try:
-            settled = order_settle_with_stripe(order=order)
+            if order.pk in overdue:
+                settled = delayed_payment_give_up(order=order)
+            else:
+                settled = order_settle_with_stripe(order=order)
         except Exception:  # one order's trouble must not stall every order after it
             logger.exception("Sweep: order %s could not be settled", order.pk)
             continue

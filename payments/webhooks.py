@@ -107,6 +107,8 @@ IGNORED: frozenset[str] = frozenset(
         "payment_intent.succeeded",
         "payment_intent.processing",
         "payment_intent.payment_failed",
+        # The sweep cancels an overdue transfer and settles from Stripe's answer itself.
+        "payment_intent.canceled",
     }
 )
 

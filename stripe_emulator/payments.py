@@ -1,7 +1,9 @@
-"""PaymentIntents and Charges (retrieve, list), Refunds (create, retrieve, list), Customers.
+"""PaymentIntents (retrieve, list, cancel), Charges (retrieve, list), Refunds (create,
+retrieve, list), Customers.
 
 PaymentIntents, Charges and Customers are only created by paying a Checkout
-Session (see paying.py); refunds are made through the API.
+Session (see paying.py); refunds are made through the API, and so is canceling a
+PaymentIntent whose money has not come (a bank transfer that never arrived).
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ from stripe_emulator.params import (
 from stripe_emulator.store import Store, new_id
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+# What Stripe lets `POST /v1/payment_intents/{id}/cancel` cancel (processing "in rare
+# cases": a bank transfer not yet arrived, here); any other status is refused.
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+)
+CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
 
 
 class Payments(Resource):
@@ -48,6 +60,11 @@ class Payments(Resource):
         return [
             ("GET", "/v1/payment_intents", lister("payment_intents")),
             ("GET", "/v1/payment_intents/{id}", getter("payment_intents")),
+            (
+                "POST",
+                "/v1/payment_intents/{id}/cancel",
+                lambda p, c, id: self.payment_intent_cancel(id, p, c),
+            ),
             ("GET", "/v1/charges", lister("charges", "payment_intent")),
             ("GET", "/v1/charges/{id}", getter("charges")),
             ("POST", "/v1/refunds", lambda p, c: self.refund_create(p, c)),
@@ -62,6 +79,57 @@ class Payments(Resource):
             filters = self.list_filters(params, keys)
             filters += [(key, "eq", params[key]) for key in keys if key in params]
             return self.paginate(collection, filters, params, f"/v1/{collection}")
+
+    # canceling a PaymentIntent ----------------------------------------------------
+
+    def payment_intent_cancel(self, intent_id: str, params: Params, ctx: RequestContext) -> Obj:
+        """Cancel a PaymentIntent whose money has not come, as Stripe does.
+
+        Only the statuses in CANCELABLE: a succeeded (or already canceled) one is refused with
+        `payment_intent_unexpected_state`, and so is one whose Checkout Session is still open
+        (Stripe wants the session expired instead). A bank transfer canceled on its way can
+        no longer settle (`session_settle` wants a processing PaymentIntent).
+        """
+        with self.store.lock:
+            check_known(params, ("cancellation_reason",))
+            intent = self.get("payment_intents", intent_id)
+            reason = params.get("cancellation_reason")
+            if reason is not None and reason not in CANCELLATION_REASONS:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "Invalid cancellation_reason: must be one of abandoned, duplicate, "
+                    "fraudulent, or requested_by_customer",
+                    param="cancellation_reason",
+                )
+            if intent["status"] not in CANCELABLE:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "You cannot cancel this PaymentIntent because it has a status of "
+                    f"{intent['status']}. Only a PaymentIntent with one of the following "
+                    f"statuses may be canceled: {', '.join(CANCELABLE)}.",
+                    code="payment_intent_unexpected_state",
+                )
+            open_sessions = self.store.find(
+                "checkout_sessions",
+                [("_payment_intent", "eq", intent_id), ("status", "eq", "open")],
+                limit=1,
+            )
+            if open_sessions and intent["status"] != "requires_capture":
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST,
+                    "You cannot cancel this PaymentIntent because it belongs to an open "
+                    "Checkout Session. Expire the Checkout Session instead.",
+                    code="payment_intent_unexpected_state",
+                )
+            intent.update(
+                status="canceled",
+                canceled_at=self.store.now(),
+                cancellation_reason=reason,
+            )
+            self.store.put("payment_intents", intent)
+            self.emit("payment_intent.canceled", intent, ctx)
+            self.store.save()
+            return self.render(intent, params.get("expand"))
 
     # refunds ------------------------------------------------------------------
 

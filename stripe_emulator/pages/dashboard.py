@@ -45,7 +45,7 @@ def dashboard(api: Api, deliverer: Deliverer, notice: str) -> str:
         deliveries = deliverer.for_events([e["id"] for e in events])
         product_rows = "".join(_product_row(api, p) for p in products)
         event_rows = "".join(_event_row(e, deliveries.get(e["id"])) for e in events)
-        session_rows = "".join(_session_row(s) for s in sessions)
+        session_rows = "".join(_session_row(api, s) for s in sessions)
         promotions = promotion_codes_card(api)
     forward = deliverer.forward_to or "(delivery off)"
     notice_html = f"<div class='ok'>{esc(notice)}</div>" if notice else ""
@@ -108,12 +108,15 @@ def _create_form() -> str:
     )
 
 
-def _session_row(session: dict[str, Any]) -> str:
+def _session_row(api: Api, session: dict[str, Any]) -> str:
     sid = esc(session["id"])
     total = format_amount(session["amount_total"], session["currency"])
     status = session["status"]
     settle = ""
-    if status == "complete" and session["payment_status"] == "unpaid":
+    intent = api.store.get("payment_intents", session.get("payment_intent") or "")
+    if status == "complete" and intent is not None and intent["status"] == "canceled":
+        status = "complete, payment canceled"  # nothing left to settle
+    elif status == "complete" and session["payment_status"] == "unpaid":
         status = "complete, unpaid"
         settle = "".join(
             f"<form method='post' action='/dashboard/sessions/{sid}/settle' class='inline'>"

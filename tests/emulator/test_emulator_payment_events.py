@@ -213,3 +213,62 @@ def test_dashboard_settles_a_bank_transfer(
     assert settled.status_code == 303 and "failed" in settled.headers["Location"]
     types = [e.type for e in stripe_client.v1.events.list(params={"limit": 1}).data]
     assert types == ["checkout.session.async_payment_failed"]
+
+
+def test_a_bank_transfer_canceled_before_it_arrives_can_no_longer_settle(
+    emulator: Emulator, stripe_client: stripe.StripeClient, session_for: Any
+) -> None:
+    session = session_for()
+    paid = emulator.pay(session.id, method="bank_transfer")
+    intent_id = paid["session"]["payment_intent"]
+    before = last_event_id(stripe_client)
+
+    canceled = stripe_client.v1.payment_intents.cancel(
+        intent_id, params={"cancellation_reason": "abandoned"}
+    )
+
+    events = events_since(stripe_client, before)
+    assert canceled.status == "canceled"
+    assert canceled.cancellation_reason == "abandoned"
+    assert canceled.canceled_at is not None
+    assert [e["type"] for e in events] == ["payment_intent.canceled"]
+    assert events[0]["data"]["object"]["status"] == "canceled"
+    assert_shapes(events)
+    after = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert (after.status, after.payment_status) == ("complete", "unpaid")
+    status, refused = emulator.request(
+        "POST", f"/_emulator/sessions/{session.id}/settle", {"outcome": "succeeded"}
+    )
+    assert status == 400, refused
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_status == "unpaid"
+    _, dashboard = emulator.request("GET", "/")
+    assert "complete, payment canceled" in dashboard
+    assert f"/dashboard/sessions/{session.id}/settle" not in dashboard
+
+
+def test_cancel_refuses_a_payment_intent_it_cannot_cancel(
+    emulator: Emulator, stripe_client: stripe.StripeClient, session_for: Any
+) -> None:
+    by_card, by_transfer, still_open = session_for(), session_for(), session_for()
+    succeeded = emulator.pay(by_card.id)["session"]["payment_intent"]
+    on_its_way = emulator.pay(by_transfer.id, method="bank_transfer")["session"]["payment_intent"]
+    stripe_client.v1.payment_intents.cancel(on_its_way)
+    emulator.pay(still_open.id, card="4000000000000002")  # declined: its session stays open
+    declined = stripe_client.v1.payment_intents.list(params={"limit": 1}).data[0]
+    before = last_event_id(stripe_client)
+
+    # Succeeded, already canceled, and one whose Checkout Session is open (expire that).
+    for intent_id in (succeeded, on_its_way, declined.id):
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            stripe_client.v1.payment_intents.cancel(intent_id)
+        assert refused.value.code == "payment_intent_unexpected_state"
+        assert refused.value.http_status == 400
+    status, body = emulator.request(
+        "POST", f"/v1/payment_intents/{succeeded}/cancel", {"cancellation_reason": "bored"}
+    )
+
+    assert status == 400 and body["error"]["param"] == "cancellation_reason"
+    assert stripe_client.v1.payment_intents.retrieve(succeeded).status == "succeeded"
+    assert declined.status == "requires_payment_method"
+    assert stripe_client.v1.payment_intents.retrieve(declined.id).status == declined.status
+    assert events_since(stripe_client, before) == []

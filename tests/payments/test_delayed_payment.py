@@ -10,7 +10,9 @@ from http import HTTPStatus
 from unittest import mock
 
 import pytest
+import stripe
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 
 from cart.models import Cart, CartItem
@@ -250,6 +252,177 @@ def test_the_sweep_settles_a_transfer_whose_events_never_came(
     assert Order.objects.get(pk=bounced.pk).status == Order.Status.FAILED
     assert (stock(kettle), available(kettle)) == (4, 4)
     assert len(mail.outbox) == 2
+
+
+# The cap: a transfer that never comes gives its stock back after DELAYED_PAYMENT_MAX_DAYS
+
+
+def waiting(order: Order, stripe_sessions: dict, *, days: float) -> None:
+    """The order's transfer has been on its way `days` (since checkout), and a look is due."""
+    session_id = str(order.stripe_session_id)
+    stripe_sessions[session_id] = on_its_way(order)
+    services.fulfil_checkout_session(session_id=session_id)
+    Order.objects.filter(pk=order.pk).update(
+        created_at=timezone.now() - timedelta(days=days), stripe_check_at=timezone.now()
+    )
+
+
+def canceled_by(stripe_sessions: dict, order: Order, transactions: list[int]):
+    """Stripe's cancel: the session's PaymentIntent becomes canceled; records how deep in
+    transactions the call was made."""
+
+    def cancel(payment_intent_id: str, *, idempotency_key: str) -> dict:
+        transactions.append(len(connection.atomic_blocks))
+        intent = stripe_sessions[order.stripe_session_id]["payment_intent"]
+        intent.update(status="canceled", cancellation_reason="abandoned")
+        return dict(intent)
+
+    return cancel
+
+
+def test_a_transfer_older_than_the_cap_is_canceled_at_stripe_and_its_stock_released(
+    settings, stripe_sessions, django_capture_on_commit_callbacks
+):
+    settings.DELAYED_PAYMENT_MAX_DAYS = 7
+    kettle = ProductFactory(stock=5)
+    order = pending_order((kettle, 2))
+    waiting(order, stripe_sessions, days=7.1)
+    depth: list[int] = []
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+
+    with (
+        mock.patch(
+            "payments.stripe_api.payment_intent_cancel",
+            side_effect=canceled_by(stripe_sessions, order, depth),
+        ) as cancel,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.reservations_release_expired()
+
+    order.refresh_from_db()
+    cancel.assert_called_once_with(
+        f"pi_test_{order.pk}", idempotency_key=order.idempotency_key("cancel")
+    )
+    assert depth == [outside]  # no transaction of ours held open across the call
+    assert order.status == Order.Status.FAILED
+    assert "did not arrive in time" in order.problem
+    assert (stock(kettle), available(kettle)) == (5, 5)
+    assert not Reservation.objects.filter(holder=reservation_holder(order.pk)).exists()
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["payer@example.com"]
+    assert f"#{order.pk}" in mail.outbox[0].subject and "in time" in mail.outbox[0].subject
+    assert "did not arrive in time" in mail.outbox[0].body
+
+
+def test_money_that_arrived_just_before_the_cancel_is_fulfilled_not_canceled(
+    settings, stripe_sessions, django_capture_on_commit_callbacks
+):
+    settings.DELAYED_PAYMENT_MAX_DAYS = 7
+    kettle = ProductFactory(stock=5)
+    order = pending_order((kettle, 2))
+    waiting(order, stripe_sessions, days=8)
+
+    def arrived_then_refused(payment_intent_id: str, *, idempotency_key: str) -> dict:
+        stripe_sessions[order.stripe_session_id] = paid_session(
+            order, payment_intent={"id": payment_intent_id, "status": "succeeded"}
+        )
+        raise stripe.InvalidRequestError(
+            "You cannot cancel this PaymentIntent because it has a status of succeeded.",
+            None,
+            code="payment_intent_unexpected_state",
+        )
+
+    with (
+        mock.patch(
+            "payments.stripe_api.payment_intent_cancel", side_effect=arrived_then_refused
+        ) as cancel,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.reservations_release_expired()
+
+    order.refresh_from_db()
+    cancel.assert_called_once()
+    assert order.status == Order.Status.PAID
+    assert (stock(kettle), available(kettle)) == (3, 3)
+    assert [m.subject for m in mail.outbox] == [f"Your Amazin order #{order.pk}"]
+
+
+def test_stripe_down_at_the_cap_keeps_the_hold_and_cancels_at_a_later_look(
+    settings, stripe_sessions, django_capture_on_commit_callbacks
+):
+    settings.DELAYED_PAYMENT_MAX_DAYS = 7
+    kettle = ProductFactory(stock=5)
+    order = pending_order((kettle, 2))
+    waiting(order, stripe_sessions, days=8)
+
+    with mock.patch(
+        "payments.stripe_api.payment_intent_cancel",
+        side_effect=stripe.APIConnectionError("Stripe is unreachable"),
+    ):
+        services.reservations_release_expired()
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.PROCESSING
+    assert (stock(kettle), available(kettle)) == (5, 3)
+    assert order.stripe_check_at > timezone.now()  # the next look, as for any other
+    assert mail.outbox == []
+
+    Order.objects.filter(pk=order.pk).update(stripe_check_at=timezone.now())
+    with (
+        mock.patch(
+            "payments.stripe_api.payment_intent_cancel",
+            side_effect=canceled_by(stripe_sessions, order, []),
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.reservations_release_expired()
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
+    assert available(kettle) == 5
+    assert len(mail.outbox) == 1
+
+
+def test_a_cancel_whose_answer_was_lost_is_settled_at_the_next_look(
+    settings, stripe_sessions, django_capture_on_commit_callbacks
+):
+    settings.DELAYED_PAYMENT_MAX_DAYS = 7
+    kettle = ProductFactory(stock=5)
+    order = pending_order((kettle, 2))
+    waiting(order, stripe_sessions, days=8)
+    stripe_sessions[order.stripe_session_id]["payment_intent"].update(
+        status="canceled", cancellation_reason="abandoned"
+    )
+
+    with (
+        mock.patch("payments.stripe_api.payment_intent_cancel") as cancel,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.reservations_release_expired()
+
+    order.refresh_from_db()
+    cancel.assert_not_called()  # Stripe says canceled already: nothing to ask again
+    assert order.status == Order.Status.FAILED
+    assert "did not arrive in time" in order.problem
+    assert available(kettle) == 5
+
+
+def test_a_transfer_younger_than_the_cap_is_left_on_its_way(settings, stripe_sessions):
+    settings.DELAYED_PAYMENT_MAX_DAYS = 7
+    kettle = ProductFactory(stock=5)
+    order = pending_order((kettle, 2))
+    waiting(order, stripe_sessions, days=6.9)
+
+    with mock.patch("payments.stripe_api.payment_intent_cancel") as cancel:
+        services.reservations_release_expired()
+
+    order.refresh_from_db()
+    cancel.assert_not_called()
+    assert order.status == Order.Status.PROCESSING
+    assert (stock(kettle), available(kettle)) == (5, 3)
+    assert Reservation.objects.get(holder=reservation_holder(order.pk)).expires_at > (
+        timezone.now() + timedelta(days=30)
+    )
+    assert mail.outbox == []
 
 
 def test_a_payment_on_its_way_counts_against_its_address_hold_limit(settings, stripe_sessions):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import requests
 from django.core import mail
 from django.core.management import call_command
+from django.utils import timezone
 
 from cart.models import CartItem
 from payments import services, stripe_api
@@ -410,6 +412,40 @@ def test_delayed_payment_that_fails_releases_the_reservation(shop):
     _every_event_is_handled_or_knowingly_ignored()
     ignored = StripeEvent.objects.filter(type="payment_intent.payment_failed").get()
     assert ignored.status == StripeEvent.Status.IGNORED
+
+
+def test_a_transfer_that_never_arrives_is_canceled_at_stripe_after_the_cap(settings, shop):
+    settings.DELAYED_PAYMENT_MAX_DAYS = 7
+    kettle, session_id, _ = _bank_transfer_checkout(shop, name="Kettle")
+    order = Order.objects.get()
+    Order.objects.filter(pk=order.pk).update(
+        created_at=timezone.now() - timedelta(days=7, hours=1),
+        stripe_check_at=timezone.now(),
+    )
+
+    services.reservations_release_expired()
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.FAILED
+    assert "did not arrive in time" in order.problem
+    assert available(kettle) == 3
+    intent = shop.emulator.client().v1.payment_intents.retrieve(order.stripe_payment_intent_id)
+    assert (intent.status, intent.cancellation_reason) == ("canceled", "abandoned")
+    # The shopper's transfer, sent now, can no longer pay the canceled order.
+    status, _ = shop.emulator.request(
+        "POST", f"/_emulator/sessions/{session_id}/settle", {"outcome": "succeeded"}
+    )
+    assert status == HTTPStatus.BAD_REQUEST
+    shop.emulator.flush()
+    wait_until(
+        lambda: StripeEvent.objects.filter(type="payment_intent.canceled").exists(),
+        timeout=15,
+        message="payment_intent.canceled never arrived",
+    )
+    wait_until(lambda: len(mail.outbox) == 1, message="the shopper was not told")
+    assert "in time" in mail.outbox[0].subject
+    assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
+    _every_event_is_handled_or_knowingly_ignored()
 
 
 def test_events_that_never_arrive_are_caught_up_by_reconcile(settings, live_server, shop_factory):
