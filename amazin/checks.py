@@ -56,3 +56,18 @@ def production_settings_check(app_configs: Any, **kwargs: Any) -> list[checks.Ch
             )
         )
     return errors
+
+
+@checks.register()
+def money_settings_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Settings that would cost shoppers their payments, in development too."""
+    if settings.DELAYED_PAYMENT_MAX_DAYS < 1:
+        return [
+            checks.Error(
+                f"DELAYED_PAYMENT_MAX_DAYS is {settings.DELAYED_PAYMENT_MAX_DAYS}: every bank "
+                "transfer would be canceled at Stripe before it could arrive.",
+                hint="Set it to the days a transfer may take (default 7).",
+                id="amazin.E004",
+            )
+        ]
+    return []
