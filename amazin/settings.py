@@ -212,7 +212,7 @@ CHECKOUT_RESERVATION_MINUTES = 30
 CHECKOUT_MAX_UNITS_PER_ADDRESS = env.int("CHECKOUT_MAX_UNITS_PER_ADDRESS", default=30)
 CHECKOUT_STARTS_PER_MINUTE = env.int("CHECKOUT_STARTS_PER_MINUTE", default=10)
 # How long a delayed payment (a bank transfer) may hold its stock after checkout: then the
-# sweep cancels it at Stripe and gives the stock back (payments/services.py).
+# sweep cancels it at Stripe and gives the stock back (payments/settle.py).
 DELAYED_PAYMENT_MAX_DAYS = env.int("DELAYED_PAYMENT_MAX_DAYS", default=7)
 
 # Checks a deployment knowingly skips, e.g. amazin.E003 for a benchmark on localhost.

@@ -5,7 +5,7 @@ order and is sent to the same session (created once per order, with an idempoten
 derived from the order, so even two requests racing to create it get the same one). A cart
 whose contents changed first has its old session expired at Stripe, so Stripe can never
 complete two sessions for one cart. An order whose Checkout completed with a bank transfer
-still on its way is no longer the cart's ("processing", see payments.services): the cart
+still on its way is no longer the cart's ("processing", see payments.delayed): the cart
 can check out again at once. What one address may hold at once, and how often it may
 start a checkout, is limited (settings `CHECKOUT_MAX_UNITS_PER_ADDRESS`,
 `CHECKOUT_STARTS_PER_MINUTE`), so nobody can reserve the whole shop.
@@ -24,7 +24,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cart.models import Cart
-from payments import services, stripe_api
+from payments import fulfilment, orders, settle, stripe_api
 from payments.models import Order, OrderLine, reservation_holder
 from store.models import Product, Reservation
 from store.reservations import ReservationError, products_lock, reservation_create
@@ -268,7 +268,7 @@ def checkout_start(
             )
         except _CartChanged as changed:
             # Expire the old contents' session at Stripe before anything new can be paid.
-            settled = services.order_settle_with_stripe(order=changed.order)
+            settled = settle.order_settle_with_stripe(order=changed.order)
             if settled.status == Order.Status.PENDING:
                 raise CheckoutError(
                     "We could not reach our payment provider to close your earlier checkout, "
@@ -281,16 +281,14 @@ def checkout_start(
             # its stock stays held): the cart is free for what is in it now.
             continue
         try:
-            session = services.order_session(order=order)
+            session = settle.order_session(order=order)
         except stripe_api.StripeError as exc:
             logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
-            if not order.stripe_session_id and services.refused_for_good(exc):
+            if not order.stripe_session_id and settle.refused_for_good(exc):
                 # Stripe said no: no session exists, nobody can pay. Any other failure (a
                 # timeout, a 409 while another request creates it) may have made one: the
                 # hold stays, and the next try or the sweep finds it by the same key.
-                services.order_fail(
-                    order_id=order.pk, problem=f"Checkout Session not created: {exc}"
-                )
+                orders.order_fail(order_id=order.pk, problem=f"Checkout Session not created: {exc}")
             raise CheckoutError(
                 "We could not reach our payment provider, so nothing was charged and your "
                 "cart is as it was. Please try again in a moment.",
@@ -299,8 +297,8 @@ def checkout_start(
         if session.get("status") == "open" and session.get("url"):
             return CheckoutStarted(order=order, url=session["url"])
         # Paid in another tab, or run out: settle it as Stripe says, then start afresh.
-        settled = services.order_settle_with_stripe(order=order)
-        if settled.status in services.CHECKED_OUT:
+        settled = settle.order_settle_with_stripe(order=order)
+        if settled.status in fulfilment.CHECKED_OUT:
             return CheckoutStarted(order=settled, url=success_url(session["id"]))
         if settled.status == Order.Status.PENDING:
             raise CheckoutError("Your checkout is still being processed: try again in a moment.")

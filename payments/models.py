@@ -145,7 +145,7 @@ class Order(models.Model):
     # shopper (and its Checkout Session stays open).
     reserved_until = models.DateTimeField(null=True, blank=True)
     # While processing (a delayed payment on its way): when the sweep next asks Stripe about
-    # it, in case its events never come (payments.services.delayed_payment_next_check).
+    # it, in case its events never come (payments.delayed.delayed_payment_next_check).
     stripe_check_at = models.DateTimeField(null=True, blank=True)
     # Why a paid order could not be filled (and was refunded), or why checkout failed.
     problem = models.TextField(blank=True)

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from payments import services, stripe_api
+from payments import signals, stripe_api
 from payments.emails import order_email
 from payments.models import Order, OrderEvent, OrderLine, Refund
 from store.reservations import stock_return
@@ -259,12 +259,32 @@ def _order_amount_refunded(*, order: Order, amount_refunded: int) -> None:
     if amount_refunded >= order.amount_total > 0:
         order.save(update_fields=["amount_refunded"])
         # Marks it refunded and sends `order_refunded` (access is revoked), with the row lock.
-        services.order_refunded(payment_intent_id=order.stripe_payment_intent_id)
+        order_refunded(payment_intent_id=order.stripe_payment_intent_id)
         order.refresh_from_db()
         return
     if amount_refunded > 0 and order.status == Order.Status.PAID:
         order.status = Order.Status.PARTIALLY_REFUNDED
     order.save(update_fields=["amount_refunded", "status"])
+
+
+def order_refunded(*, payment_intent_id: str) -> Order | None:
+    """Stripe says the payment was refunded in full (by us, or by staff in the dashboard)."""
+    if not payment_intent_id:
+        return None
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(stripe_payment_intent_id=payment_intent_id)
+            .first()
+        )
+        if order is None:
+            return None
+        if order.status != Order.Status.REFUNDED:
+            order.status = Order.Status.REFUNDED
+            order.save(update_fields=["status"])
+        # In the transaction: what receivers revoke commits with "refunded".
+        signals.order_refunded.send(sender=Order, order=order)
+    return order
 
 
 def charge_sync(*, charge_id: str) -> Order | None:
@@ -278,7 +298,7 @@ def charge_sync(*, charge_id: str) -> Order | None:
     if not charge_id:
         return None
     charge = stripe_api.charge_retrieve(charge_id)
-    payment_intent = services.stripe_id_of(charge.get("payment_intent"))
+    payment_intent = stripe_api.stripe_id_of(charge.get("payment_intent"))
     if not payment_intent:
         return None
     with transaction.atomic():

@@ -59,6 +59,13 @@ def client() -> stripe.StripeClient:
     return _client_for(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
 
 
+def stripe_id_of(value: Any) -> str:
+    """The id of an expandable field, whether Stripe sent the id or the expanded object."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
 def as_dict(obj: Any) -> dict[str, Any]:
     """SDK objects are not dicts (`.get` raises); hand the rest of the app plain data."""
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django_tasks import task
 
-from payments import reconcile, services
+from payments import reconcile, settle
 from payments.queue import periodic_next
 
 
@@ -24,7 +24,7 @@ def stripe_reconcile_periodic() -> None:
 @task()
 def reservations_sweep_periodic() -> None:
     try:
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
     finally:
         periodic_next(reservations_sweep_periodic, every=settings.SWEEP_EVERY_SECONDS)
 

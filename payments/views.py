@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from amazin.http import AuthenticatedHttpRequest
 from cart.selectors import cart_for_request, cart_view
-from payments import services, stripe_api, webhooks
+from payments import fulfilment, settle, stripe_api, webhooks
 from payments.checkout import CheckoutError, checkout_start
 from payments.forms import SessionForm
 from payments.models import Order, StripeEvent
@@ -79,7 +79,7 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
     order = None
     if form.is_valid():
         try:
-            order = services.fulfil_checkout_session(session_id=form.cleaned_data["session_id"])
+            order = fulfilment.fulfil_checkout_session(session_id=form.cleaned_data["session_id"])
         except stripe_api.StripeError as exc:
             logger.info("Success page for %s: %s", form.cleaned_data["session_id"], exc)
     if order is None:
@@ -107,8 +107,8 @@ def checkout_cancel(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Nothing to cancel here.")
         return redirect("cart:detail")
     if order.status == Order.Status.PENDING:
-        order = services.order_settle_with_stripe(order=order)
-    if order.status in services.CHECKED_OUT:
+        order = settle.order_settle_with_stripe(order=order)
+    if order.status in fulfilment.CHECKED_OUT:
         return redirect(f"{reverse('payments:success')}?session_id={order.stripe_session_id}")
     if order.status == Order.Status.PENDING:
         messages.warning(

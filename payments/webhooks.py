@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 
-from payments import catalog, refunds, services
+from payments import catalog, fulfilment, refunds, settle, stripe_api
 from payments.models import StripeEvent
 from payments.queue import retry_later
 
@@ -55,17 +55,17 @@ def _price_deleted(obj: dict[str, Any], created: int) -> None:
 
 def _checkout_session_paid(obj: dict[str, Any], created: int) -> None:
     if obj.get("id"):
-        services.fulfil_checkout_session(session_id=obj["id"])
+        fulfilment.fulfil_checkout_session(session_id=obj["id"])
 
 
 def _checkout_session_expired(obj: dict[str, Any], created: int) -> None:
     if obj.get("id"):
-        services.checkout_session_expired(session_id=obj["id"])
+        settle.checkout_session_expired(session_id=obj["id"])
 
 
 def _checkout_session_payment_failed(obj: dict[str, Any], created: int) -> None:
     if obj.get("id"):
-        services.checkout_session_payment_failed(session_id=obj["id"])
+        settle.checkout_session_payment_failed(session_id=obj["id"])
 
 
 def _charge_refunded(obj: dict[str, Any], created: int) -> None:
@@ -75,7 +75,7 @@ def _charge_refunded(obj: dict[str, Any], created: int) -> None:
 
 
 def _refund_changed(obj: dict[str, Any], created: int) -> None:
-    refunds.charge_sync(charge_id=services.stripe_id_of(obj.get("charge")))
+    refunds.charge_sync(charge_id=stripe_api.stripe_id_of(obj.get("charge")))
 
 
 HANDLERS: dict[str, Handler] = {

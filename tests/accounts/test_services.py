@@ -9,8 +9,8 @@ from django.db import connection
 from accounts import services
 from accounts.models import Entitlement
 from payments import signals
+from payments.fulfilment import fulfil_checkout_session
 from payments.models import Order
-from payments.services import fulfil_checkout_session
 from tests.factories import ProductFactory
 from tests.support.orders import paid_session, pending_order
 
@@ -140,13 +140,13 @@ def test_anonymous_has_no_access_and_costs_no_query(django_assert_num_queries):
 
 
 def test_order_refunded_from_stripe_revokes(make_user, make_order):
-    from payments import services as payments
+    from payments import refunds
 
     user = make_user()
     order = make_order(user, stripe_payment_intent_id="pi_test_refund")
     services.entitlement_grant_for_order(order=order)
 
-    payments.order_refunded(payment_intent_id="pi_test_refund")
+    refunds.order_refunded(payment_intent_id="pi_test_refund")
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
     assert not services.user_has_access(user)

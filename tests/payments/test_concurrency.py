@@ -19,7 +19,7 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 
-from payments import checkout, services
+from payments import checkout, fulfilment
 from payments.models import Order
 from store.models import Product
 from tests.factories import ProductFactory
@@ -145,7 +145,7 @@ def test_ten_fulfilments_and_the_webhook_at_once_fulfil_once():
     def call(i: int) -> Any:
         if i == 10:
             return post_webhook(session)
-        return services.fulfil_checkout_session(session_id=session["id"])
+        return fulfilment.fulfil_checkout_session(session_id=session["id"])
 
     with mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session):
         results = run_at_once(11, call)
@@ -170,7 +170,7 @@ def test_racing_fulfilments_of_an_unfillable_order_refund_once():
         mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}) as refund,
     ):
         results = run_at_once(
-            10, lambda i: services.fulfil_checkout_session(session_id=session["id"])
+            10, lambda i: fulfilment.fulfil_checkout_session(session_id=session["id"])
         )
 
     assert all(isinstance(r, Order) for r in results), results
@@ -192,7 +192,7 @@ def test_two_orders_for_the_last_unit_fulfilled_at_once_one_is_refunded():
     ):
         run_at_once(
             10,
-            lambda i: services.fulfil_checkout_session(
+            lambda i: fulfilment.fulfil_checkout_session(
                 session_id=(first_session, second_session)[i % 2]["id"]
             ),
         )
@@ -244,7 +244,7 @@ def test_a_transfer_leaving_the_cart_while_the_same_browser_checks_out_again():
 
     def call(i: int) -> Any:
         if i < 4:
-            return services.fulfil_checkout_session(session_id=first.stripe_session_id)
+            return fulfilment.fulfil_checkout_session(session_id=first.stripe_session_id)
         tab = Client()
         tab.cookies = cookies
         return tab.post("/checkout/")["Location"]

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from cart.models import Cart, CartItem
-from payments import checkout, services
+from payments import checkout, delayed, fulfilment, settle, stripe_api
 from payments.models import Order, reservation_holder
 from store.models import Product, Reservation
 from tests.factories import ProductFactory
@@ -67,7 +67,7 @@ def test_a_payment_on_its_way_takes_the_order_out_of_the_cart_and_keeps_the_hold
     stripe_sessions[order.stripe_session_id] = on_its_way(order)
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        result = fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     order.refresh_from_db()
     assert result == order
@@ -136,7 +136,7 @@ def test_the_transfer_arriving_fulfils_the_order_and_leaves_the_new_cart_alone(
     client.post("/cart/add/", {"product": kettle.pk, "quantity": 2})
     order = pending_order((kettle, 2), cart=Cart.objects.get())
     stripe_sessions[order.stripe_session_id] = on_its_way(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     client.post("/cart/add/", {"product": kettle.pk, "quantity": 1})  # shopping again
     stripe_sessions[order.stripe_session_id] = paid_session(order)
 
@@ -157,7 +157,7 @@ def test_a_failed_transfer_releases_the_hold_and_tells_the_shopper(
     kettle = ProductFactory(stock=5)
     order = pending_order((kettle, 2))
     stripe_sessions[order.stripe_session_id] = on_its_way(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     stripe_sessions[order.stripe_session_id] = failed(order)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -179,7 +179,7 @@ def test_a_failure_event_stripe_does_not_confirm_changes_nothing(stripe_sessions
     kettle = ProductFactory(stock=5)
     order = pending_order((kettle, 2))
     stripe_sessions[order.stripe_session_id] = on_its_way(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     webhook.post(event("checkout.session.async_payment_failed", {"id": order.stripe_session_id}))
 
@@ -194,12 +194,12 @@ def test_the_sweep_asks_stripe_about_a_payment_on_its_way_less_and_less_often(st
     kettle = ProductFactory(stock=5)
     order = pending_order((kettle, 2), minutes=-1)  # the checkout's hold ran out
     stripe_sessions[order.stripe_session_id] = on_its_way(order)
-    retrieve = services.stripe_api.checkout_session_retrieve
+    retrieve = stripe_api.checkout_session_retrieve
 
-    services.reservations_release_expired()
+    settle.reservations_release_expired()
     asked = retrieve.call_count
     for _ in range(3):
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     order.refresh_from_db()
     assert retrieve.call_count == asked  # not again at every sweep (every 30 s)
@@ -211,8 +211,8 @@ def test_the_sweep_asks_stripe_about_a_payment_on_its_way_less_and_less_often(st
     Order.objects.filter(pk=order.pk).update(
         created_at=timezone.now() - timedelta(days=3), stripe_check_at=timezone.now()
     )
-    services.reservations_release_expired()
-    services.reservations_release_expired()
+    settle.reservations_release_expired()
+    settle.reservations_release_expired()
 
     order.refresh_from_db()
     assert retrieve.call_count == asked + 1
@@ -226,11 +226,11 @@ def test_the_next_look_grows_with_the_wait_between_bounds():
 
     def after(age: timedelta) -> timedelta:
         order = Order(created_at=now - age)
-        return services.delayed_payment_next_check(order=order, now=now) - now
+        return delayed.delayed_payment_next_check(order=order, now=now) - now
 
-    assert after(timedelta(minutes=31)) == services.DELAYED_CHECK_MIN
+    assert after(timedelta(minutes=31)) == delayed.DELAYED_CHECK_MIN
     assert after(timedelta(hours=4)) == timedelta(hours=1)
-    assert after(timedelta(days=4)) == services.DELAYED_CHECK_MAX
+    assert after(timedelta(days=4)) == delayed.DELAYED_CHECK_MAX
 
 
 def test_the_sweep_settles_a_transfer_whose_events_never_came(
@@ -240,13 +240,13 @@ def test_the_sweep_settles_a_transfer_whose_events_never_came(
     paid, bounced = pending_order((kettle, 1)), pending_order((kettle, 1))
     for order in (paid, bounced):
         stripe_sessions[order.stripe_session_id] = on_its_way(order)
-        services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     stripe_sessions[paid.stripe_session_id] = paid_session(paid)
     stripe_sessions[bounced.stripe_session_id] = failed(bounced)
     Order.objects.update(stripe_check_at=timezone.now())
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     assert Order.objects.get(pk=paid.pk).status == Order.Status.PAID
     assert Order.objects.get(pk=bounced.pk).status == Order.Status.FAILED
@@ -261,7 +261,7 @@ def waiting(order: Order, stripe_sessions: dict, *, days: float) -> None:
     """The order's transfer has been on its way `days` (since checkout), and a look is due."""
     session_id = str(order.stripe_session_id)
     stripe_sessions[session_id] = on_its_way(order)
-    services.fulfil_checkout_session(session_id=session_id)
+    fulfilment.fulfil_checkout_session(session_id=session_id)
     Order.objects.filter(pk=order.pk).update(
         created_at=timezone.now() - timedelta(days=days), stripe_check_at=timezone.now()
     )
@@ -297,7 +297,7 @@ def test_a_transfer_older_than_the_cap_is_canceled_at_stripe_and_its_stock_relea
         ) as cancel,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     order.refresh_from_db()
     cancel.assert_called_once_with(
@@ -338,7 +338,7 @@ def test_money_that_arrived_just_before_the_cancel_is_fulfilled_not_canceled(
         ) as cancel,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     order.refresh_from_db()
     cancel.assert_called_once()
@@ -359,7 +359,7 @@ def test_stripe_down_at_the_cap_keeps_the_hold_and_cancels_at_a_later_look(
         "payments.stripe_api.payment_intent_cancel",
         side_effect=stripe.APIConnectionError("Stripe is unreachable"),
     ):
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     order.refresh_from_db()
     assert order.status == Order.Status.PROCESSING
@@ -375,7 +375,7 @@ def test_stripe_down_at_the_cap_keeps_the_hold_and_cancels_at_a_later_look(
         ),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
     assert available(kettle) == 5
@@ -397,7 +397,7 @@ def test_a_cancel_whose_answer_was_lost_is_settled_at_the_next_look(
         mock.patch("payments.stripe_api.payment_intent_cancel") as cancel,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     order.refresh_from_db()
     cancel.assert_not_called()  # Stripe says canceled already: nothing to ask again
@@ -413,7 +413,7 @@ def test_a_transfer_younger_than_the_cap_is_left_on_its_way(settings, stripe_ses
     waiting(order, stripe_sessions, days=6.9)
 
     with mock.patch("payments.stripe_api.payment_intent_cancel") as cancel:
-        services.reservations_release_expired()
+        settle.reservations_release_expired()
 
     order.refresh_from_db()
     cancel.assert_not_called()
@@ -430,7 +430,7 @@ def test_a_payment_on_its_way_counts_against_its_address_hold_limit(settings, st
     kettle = ProductFactory(stock=10)
     order = pending_order((kettle, 2), client_ip="203.0.113.9")
     stripe_sessions[order.stripe_session_id] = on_its_way(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     Order.objects.filter(pk=order.pk).update(reserved_until=timezone.now())
 
     with (
@@ -465,7 +465,7 @@ def test_a_checkout_that_read_the_cart_just_before_the_order_left_it_uses_the_ca
     def read_then_complete(cart):
         lines = real_read(cart)
         if not reads:  # the first read, then the webhook wins the race
-            services.fulfil_checkout_session(session_id=first.stripe_session_id)
+            fulfilment.fulfil_checkout_session(session_id=first.stripe_session_id)
         reads.append(lines)
         return lines
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from accounts.models import Entitlement
 from cart.models import Cart, CartItem
-from payments import services
+from payments import fulfilment, settle
 from payments.models import Order, StripeEvent
 from store.models import Product
 from tests.factories import CartFactory, CartItemFactory, ProductFactory, UserFactory
@@ -44,8 +44,8 @@ def test_paid_session_is_fulfilled_once(stripe_sessions, django_capture_on_commi
         mock.patch("store.live.publish") as publish,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        first = services.fulfil_checkout_session(session_id=order.stripe_session_id)
-        second = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        first = fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
+        second = fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     order.refresh_from_db()
     assert first == second == order
@@ -72,7 +72,7 @@ def test_unpaid_session_changes_nothing(stripe_sessions, payment_status):
     order = pending_order((product, 1))
     stripe_sessions[order.stripe_session_id] = paid_session(order, payment_status=payment_status)
 
-    result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    result = fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     order.refresh_from_db()
     assert result is None
@@ -95,7 +95,7 @@ def test_session_not_ours_changes_nothing(stripe_sessions, tamper):
     order = pending_order((product, 1))
     stripe_sessions[order.stripe_session_id] = paid_session(order) | tamper
 
-    result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    result = fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     assert result is None
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
@@ -108,7 +108,7 @@ def test_a_session_pointing_at_another_orders_reference_is_not_fulfilled(stripe_
     forged = paid_session(victim) | {"id": "cs_test_other"}
     stripe_sessions["cs_test_other"] = forged
 
-    result = services.fulfil_checkout_session(session_id="cs_test_other")
+    result = fulfilment.fulfil_checkout_session(session_id="cs_test_other")
 
     assert result is None
     assert Order.objects.get(pk=victim.pk).status == Order.Status.PENDING
@@ -120,7 +120,7 @@ def test_expired_order_is_still_fulfilled_when_stock_allows(stripe_sessions):
     Order.objects.filter(pk=order.pk).update(status=Order.Status.EXPIRED)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
 
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     assert stock(product) == 0
@@ -140,10 +140,10 @@ def test_a_payment_after_its_hold_ended_takes_the_unit_and_the_later_holder_is_r
         )
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfil_checkout_session(session_id=late.stripe_session_id)
+        fulfilment.fulfil_checkout_session(session_id=late.stripe_session_id)
     taken = stock(lamp)
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfil_checkout_session(session_id=holder.stripe_session_id)
+        fulfilment.fulfil_checkout_session(session_id=holder.stripe_session_id)
 
     late.refresh_from_db()
     holder.refresh_from_db()
@@ -171,8 +171,8 @@ def test_oversold_order_is_refunded_with_nothing_half_applied(
     stripe_sessions[order.stripe_session_id] = paid_session(order)
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.fulfil_checkout_session(session_id=order.stripe_session_id)
-        again = services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        result = fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
+        again = fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     order.refresh_from_db()
     assert result == again == order
@@ -296,7 +296,7 @@ def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, web
     access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     order.refresh_from_db()
     granted = Entitlement.objects.live().filter(user=user).count()
     refund = {"id": "re_1", "amount": order.amount_total, "status": "succeeded"}
@@ -330,7 +330,7 @@ def test_forged_full_refund_payload_changes_nothing(stripe_sessions, webhook):
     access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     order.refresh_from_db()
     forged = {
         "id": "ch_1",
@@ -360,7 +360,7 @@ def test_partial_refund_is_recorded_and_keeps_access(stripe_sessions, webhook):
     access = ProductFactory(stock=0, with_price__lookup_key="amazin_access_pass")
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     order.refresh_from_db()
     charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
     refund = {"id": "re_part", "amount": 300, "status": "succeeded", "reason": None}
@@ -384,7 +384,7 @@ def test_partial_refund_is_recorded_and_keeps_access(stripe_sessions, webhook):
 def test_partial_refund_does_not_mark_the_order_refunded(stripe_sessions, webhook):
     order = pending_order((ProductFactory(), 1))
     stripe_sessions[order.stripe_session_id] = paid_session(order)
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
     order.refresh_from_db()
     charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
 
@@ -578,14 +578,14 @@ def test_sweep_releases_only_lapsed_reservations_once_stripe_expired_them(stripe
     for order in (lapsed, live):
         stripe_sessions[order.stripe_session_id] = paid_session(order, payment_status="unpaid")
 
-    released = services.reservations_release_expired()
+    released = settle.reservations_release_expired()
 
     assert released == 1
     assert stripe_sessions[lapsed.stripe_session_id]["status"] == "expired"
     assert stripe_sessions[live.stripe_session_id]["status"] == "open"
     assert Order.objects.get(pk=lapsed.pk).status == Order.Status.EXPIRED
     assert Order.objects.get(pk=live.pk).status == Order.Status.PENDING
-    assert services.reservations_release_expired() == 0
+    assert settle.reservations_release_expired() == 0
 
 
 def test_sweep_fulfils_a_paid_session_whose_webhook_never_came(stripe_sessions):
@@ -593,7 +593,7 @@ def test_sweep_fulfils_a_paid_session_whose_webhook_never_came(stripe_sessions):
     order = pending_order((product, 2), minutes=-1)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
 
-    released = services.reservations_release_expired()
+    released = settle.reservations_release_expired()
 
     assert released == 0
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
@@ -604,7 +604,7 @@ def test_sweep_keeps_the_hold_while_stripe_cannot_answer():
     product = ProductFactory(stock=5)
     order = pending_order((product, 2), minutes=-1)
 
-    released = services.reservations_release_expired()
+    released = settle.reservations_release_expired()
 
     assert released == 0
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
@@ -616,7 +616,7 @@ def test_sweep_releases_an_order_whose_session_stripe_refuses_to_make():
     refused = stripe.InvalidRequestError("expires_at must be in the future", "expires_at")
 
     with mock.patch("payments.stripe_api.checkout_session_create", side_effect=refused):
-        released = services.reservations_release_expired()
+        released = settle.reservations_release_expired()
 
     assert released == 1
     assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
@@ -629,7 +629,7 @@ def test_sweep_finds_a_session_whose_creation_answer_was_lost(stripe_sessions):
 
     with mock.patch("payments.stripe_api.checkout_session_create", return_value=lost):
         stripe_sessions["cs_test_lost_answer"] = lost
-        released = services.reservations_release_expired()
+        released = settle.reservations_release_expired()
 
     assert released == 0
     order.refresh_from_db()
@@ -644,8 +644,9 @@ def test_one_order_stripe_cannot_settle_does_not_stall_the_sweep(stripe_sessions
     stripe_sessions[fine.stripe_session_id] = paid_session(fine, payment_status="unpaid")
     stripe_sessions[broken.stripe_session_id] = paid_session(broken)  # complete and paid
 
-    with mock.patch("payments.services.stock_take", side_effect=[RuntimeError("database hiccup")]):
-        released = services.reservations_release_expired()
+    hiccup = [RuntimeError("database hiccup")]
+    with mock.patch("payments.fulfilment.stock_take", side_effect=hiccup):
+        released = settle.reservations_release_expired()
 
     assert released == 1
     assert Order.objects.get(pk=fine.pk).status == Order.Status.EXPIRED
@@ -709,7 +710,7 @@ def test_access_order_grants_entitlement(stripe_sessions):
     order = pending_order((access, 1), user=user, kind=Order.Kind.ACCESS)
     stripe_sessions[order.stripe_session_id] = paid_session(order)
 
-    services.fulfil_checkout_session(session_id=order.stripe_session_id)
+    fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
     assert Entitlement.objects.live().filter(user=user, order=order).count() == 1
@@ -753,7 +754,7 @@ def test_an_unfillable_order_nothing_was_charged_for_needs_no_refund(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     refunds.assert_not_called()
     order.refresh_from_db()
