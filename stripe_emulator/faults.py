@@ -47,7 +47,7 @@ class Faults:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def list(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[dict[str, Any]]:
         with self.store.lock:
             return list(json.loads(self.store.get_meta("faults") or "[]"))
 
@@ -59,7 +59,7 @@ class Faults:
         if count < 1 or not 0 <= seconds <= MAX_DELAY:
             raise ApiError(HTTPStatus.BAD_REQUEST, "count >= 1, 0 <= seconds <= 30.")
         with self.store.lock:
-            faults = self.list()
+            faults = self.pending()
             faults.append(
                 {
                     "method": method.upper(),
@@ -79,7 +79,7 @@ class Faults:
     def take(self, method: str, path: str, template: str) -> dict[str, Any] | None:
         """Use up one fault for this request (its path or its route's template), if any."""
         with self.store.lock:
-            faults = self.list()
+            faults = self.pending()
             for fault in faults:
                 if fault["method"] == method and fault["path"] in (path, template):
                     fault["remaining"] -= 1

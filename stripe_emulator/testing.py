@@ -30,7 +30,7 @@ def handle(
     """Answer a request to /_emulator/...; ApiError (404) for an unknown one."""
     params = parse_form(query)
     if path == "/_emulator/faults" and method == "GET":
-        return HTTPStatus.OK, {"object": "list", "data": faults.list()}
+        return HTTPStatus.OK, {"object": "list", "data": faults.pending()}
     if path == "/_emulator/faults" and method == "POST":
         form = parse_form(body)
         try:
