@@ -8,6 +8,7 @@ expires. Creating, reading and listing sessions is checkout.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 
 from stripe_emulator import payment_objects
@@ -37,6 +38,8 @@ class Paying(Resource):
         self.emit = events.emit
         self.public_url = public_url.rstrip("/")
         self.coupons = coupons or Coupons(store)
+        # Set by Api: what follows a charge (a test card's dispute).
+        self.on_charge: Callable[[Obj], None] = lambda charge: None
 
     def session(self, session_id: str, param: str = "id") -> Obj:
         """The stored session (private fields included), expired first if due."""
@@ -206,6 +209,7 @@ class Paying(Resource):
             receipt_url=f"{self.public_url}/pay/{session['id']}",
         )
         charge["_session"] = session["id"]
+        charge["_behaviour"] = card.behaviour if card is not None else ""
         charge["customer"] = customer
         if shipping is not None:
             charge["shipping"] = {
@@ -259,6 +263,8 @@ class Paying(Resource):
             self.emit("charge.pending", charge, AUTOMATIC)
             self.emit("payment_intent.processing", intent, AUTOMATIC)
         self.emit("checkout.session.completed", session, AUTOMATIC)
+        if card is not None:
+            self.on_charge(charge)
 
     def session_settle(self, session_id: str, *, succeeded: bool) -> Obj:
         """A bank transfer paid at Checkout arrives (or bounces), as days later at Stripe."""
