@@ -1,8 +1,9 @@
 """Creating a PaymentIntent directly, paid at once with one of Stripe's test PaymentMethods.
 
     POST /v1/payment_intents  amount, currency, payment_method=pm_card_visa, confirm=true,
-                              payment_method_types[]=card (or automatic_payment_methods, or a
-                              return_url), metadata, description, receipt_email
+                              allowed_payment_method_types[]=card (or
+                              automatic_payment_methods, or a return_url), metadata,
+                              description, receipt_email
 
 The same call makes a charge, a failing refund or a dispute at real Stripe in test
 mode, so a test written against it runs against both (tests/contract/). The
@@ -43,7 +44,7 @@ CREATE_PARAMS = (
     "currency",
     "payment_method",
     "confirm",
-    "payment_method_types",
+    "allowed_payment_method_types",
     "automatic_payment_methods",
     "return_url",
     "metadata",
@@ -72,7 +73,11 @@ class PaymentIntents(Resource):
             amount = to_int(params["amount"], "amount", minimum=1)
             currency = to_str(params["currency"], "currency").lower()
             confirm = to_bool(params.get("confirm", False), "confirm")
-            method = optional_str(params.get("payment_method"), "payment_method")
+            method = (
+                optional_str(params["payment_method"], "payment_method")
+                if "payment_method" in params
+                else None
+            )
             number = PAYMENT_METHODS.get(method or "")
             if method and number is None:
                 raise ApiError(
@@ -101,12 +106,16 @@ class PaymentIntents(Resource):
                 currency=currency,
                 payment_method=method,
                 metadata=apply_metadata({}, params.get("metadata", {})),
-                description=optional_str(params.get("description"), "description"),
-                receipt_email=optional_str(params.get("receipt_email"), "receipt_email"),
+                description=optional_str(params["description"], "description")
+                if "description" in params
+                else None,
+                receipt_email=optional_str(params["receipt_email"], "receipt_email")
+                if "receipt_email" in params
+                else None,
                 capture_method="automatic",
                 automatic_payment_methods=None
-                if "payment_method_types" in params
-                else {"allow_redirects": "never", "enabled": True},
+                if "allowed_payment_method_types" in params
+                else {"allow_redirects": self._redirects(params), "enabled": True},
                 status="requires_confirmation" if method else "requires_payment_method",
                 amount_received=0,
             )
@@ -120,14 +129,20 @@ class PaymentIntents(Resource):
         return self.render(intent, params.get("expand"))
 
     @staticmethod
+    def _redirects(params: Params) -> str:
+        automatic = params.get("automatic_payment_methods")
+        allow = automatic.get("allow_redirects") if isinstance(automatic, dict) else None
+        return str(allow or "always")
+
+    @staticmethod
     def _redirect_free(params: Params) -> bool:
         """Whether the PaymentIntent can be confirmed without a `return_url`."""
-        if "payment_method_types" in params:
-            if params["payment_method_types"] != ["card"]:
+        if "allowed_payment_method_types" in params:
+            if params["allowed_payment_method_types"] != ["card"]:
                 raise ApiError(
                     HTTPStatus.BAD_REQUEST,
-                    "The emulator takes payment_method_types=[card] only.",
-                    param="payment_method_types",
+                    "The emulator takes allowed_payment_method_types=[card] only.",
+                    param="allowed_payment_method_types",
                 )
             return True
         automatic = params.get("automatic_payment_methods")

@@ -179,6 +179,38 @@ class Emulator:
         )
         assert status == 200, result
 
+    def transition_refund(
+        self, refund_id: str, to: str, *, failure_reason: str | None = None
+    ) -> dict[str, Any]:
+        """Move a refund on as the bank would (`pending` -> `requires_action`, `succeeded`,
+        `failed`; `requires_action` -> `pending`, `succeeded`, `failed`, `canceled`;
+        `succeeded` -> `failed`); returns the refund."""
+        data = {"to": to, **({"failure_reason": failure_reason} if failure_reason else {})}
+        status, result = self.request("POST", f"/_emulator/refunds/{refund_id}/transition", data)
+        assert status == 200, result
+        return result["refund"]
+
+    def open_dispute(
+        self, charge_id: str, *, reason: str = "fraudulent", inquiry: bool = False
+    ) -> dict[str, Any]:
+        """The cardholder disputes a charge (a chargeback, or an inquiry); returns it."""
+        status, result = self.request(
+            "POST",
+            f"/_emulator/charges/{charge_id}/dispute",
+            {"reason": reason, "inquiry": "true" if inquiry else "false"},
+        )
+        assert status == 200, result
+        return result["dispute"]
+
+    def decide_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        """The bank decides a dispute; returns it."""
+        outcome = "won" if won else "lost"
+        status, result = self.request(
+            "POST", f"/_emulator/disputes/{dispute_id}/decide", {"outcome": outcome}
+        )
+        assert status == 200, result
+        return result["dispute"]
+
     def clear_faults(self) -> None:
         self.request("POST", "/_emulator/faults/clear", {})
 
