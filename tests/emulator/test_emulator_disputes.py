@@ -48,7 +48,7 @@ def test_card_0259_pays_then_is_disputed_as_fraudulent(
     )
     assert dispute.charge == charge.id and charge.disputed is True
     assert dispute.is_charge_refundable is False
-    assert dispute.evidence_details.due_by > dispute.created
+    assert (dispute.evidence_details.due_by or 0) > dispute.created
     assert [bt.amount for bt in dispute.balance_transactions] == [-4000]
     assert types[-3:] == [
         "checkout.session.completed",

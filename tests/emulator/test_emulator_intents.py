@@ -11,20 +11,21 @@ from tests.support.emulator import Emulator
 
 pytestmark = pytest.mark.emulator
 
-# API 2026-10-28 names it `allowed_payment_method_types` (no longer `payment_method_types`).
-CARD: Any = {"allowed_payment_method_types": ["card"]}
+
+
+def card(**fields: Any) -> Any:
+    """PaymentIntent parameters for cards only (API 2026-10-28 calls the list
+    `allowed_payment_method_types`, no longer `payment_method_types`)."""
+    return {"allowed_payment_method_types": ["card"], **fields}
 
 
 def test_pm_card_visa_pays_at_once(stripe_client: stripe.StripeClient) -> None:
     intent = stripe_client.v1.payment_intents.create(
-        params={
-            "amount": 1234,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "metadata": {"test": "yes"},
-            **CARD,
-        }
+        params=card(amount=1234,
+            currency="usd",
+            payment_method="pm_card_visa",
+            confirm=True,
+            metadata={test="yes"})
     )
     charge = stripe_client.v1.charges.retrieve(str(intent.latest_charge))
     types = [e.type for e in stripe_client.v1.events.list().data]
@@ -42,13 +43,10 @@ def test_a_declined_test_card_is_a_card_error_with_the_intent(
 ) -> None:
     with pytest.raises(stripe.CardError) as declined:
         stripe_client.v1.payment_intents.create(
-            params={
-                "amount": 500,
-                "currency": "usd",
-                "payment_method": "pm_card_chargeDeclined",
-                "confirm": True,
-                **CARD,
-            }
+            params=card(amount=500,
+                currency="usd",
+                payment_method="pm_card_chargeDeclined",
+                confirm=True)
         )
 
     error = declined.value.error
@@ -58,20 +56,12 @@ def test_a_declined_test_card_is_a_card_error_with_the_intent(
 
 
 def test_confirming_needs_card_types_or_a_return_url(stripe_client: stripe.StripeClient) -> None:
+    visa: Any = {"amount": 500, "currency": "usd", "payment_method": "pm_card_visa"}
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        stripe_client.v1.payment_intents.create(
-            params={
-                "amount": 500,
-                "currency": "usd",
-                "payment_method": "pm_card_visa",
-                "confirm": True,
-            }
-        )
+        stripe_client.v1.payment_intents.create(params={**visa, "confirm": True})
     automatic = stripe_client.v1.payment_intents.create(
         params={
-            "amount": 500,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
+            **visa,
             "confirm": True,
             "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
@@ -84,9 +74,7 @@ def test_confirming_needs_card_types_or_a_return_url(stripe_client: stripe.Strip
 def test_a_direct_payment_intent_can_be_canceled_before_it_is_paid(
     stripe_client: stripe.StripeClient,
 ) -> None:
-    waiting = stripe_client.v1.payment_intents.create(
-        params={"amount": 500, "currency": "usd", **CARD}
-    )
+    waiting = stripe_client.v1.payment_intents.create(params=card(amount=500, currency="usd"))
 
     canceled = stripe_client.v1.payment_intents.cancel(waiting.id)
 
@@ -99,7 +87,7 @@ def test_an_unknown_payment_method_is_resource_missing(
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as missing:
         stripe_client.v1.payment_intents.create(
-            params={"amount": 500, "currency": "usd", "payment_method": "pm_nope", **CARD}
+            params=card(amount=500, currency="usd", payment_method="pm_nope")
         )
 
     assert missing.value.code == "resource_missing" and missing.value.param == "payment_method"
@@ -110,13 +98,10 @@ def test_pm_card_create_dispute_and_refund_fail_behave_as_their_cards(
 ) -> None:
     def paid(method: str) -> stripe.PaymentIntent:
         return stripe_client.v1.payment_intents.create(
-            params={
-                "amount": 2000,
-                "currency": "usd",
-                "payment_method": method,
-                "confirm": True,
-                **CARD,
-            }
+            params=card(amount=2000,
+                currency="usd",
+                payment_method=method,
+                confirm=True)
         )
 
     disputed = paid("pm_card_createDispute")
