@@ -12,7 +12,6 @@ from tests.support.emulator import Emulator
 pytestmark = pytest.mark.emulator
 
 
-
 def card(**fields: Any) -> Any:
     """PaymentIntent parameters for cards only (API 2026-10-28 calls the list
     `allowed_payment_method_types`, no longer `payment_method_types`)."""
@@ -21,11 +20,13 @@ def card(**fields: Any) -> Any:
 
 def test_pm_card_visa_pays_at_once(stripe_client: stripe.StripeClient) -> None:
     intent = stripe_client.v1.payment_intents.create(
-        params=card(amount=1234,
+        params=card(
+            amount=1234,
             currency="usd",
             payment_method="pm_card_visa",
             confirm=True,
-            metadata={test="yes"})
+            metadata={"test": "yes"},
+        )
     )
     charge = stripe_client.v1.charges.retrieve(str(intent.latest_charge))
     types = [e.type for e in stripe_client.v1.events.list().data]
@@ -43,10 +44,9 @@ def test_a_declined_test_card_is_a_card_error_with_the_intent(
 ) -> None:
     with pytest.raises(stripe.CardError) as declined:
         stripe_client.v1.payment_intents.create(
-            params=card(amount=500,
-                currency="usd",
-                payment_method="pm_card_chargeDeclined",
-                confirm=True)
+            params=card(
+                amount=500, currency="usd", payment_method="pm_card_chargeDeclined", confirm=True
+            )
         )
 
     error = declined.value.error
@@ -98,10 +98,7 @@ def test_pm_card_create_dispute_and_refund_fail_behave_as_their_cards(
 ) -> None:
     def paid(method: str) -> stripe.PaymentIntent:
         return stripe_client.v1.payment_intents.create(
-            params=card(amount=2000,
-                currency="usd",
-                payment_method=method,
-                confirm=True)
+            params=card(amount=2000, currency="usd", payment_method=method, confirm=True)
         )
 
     disputed = paid("pm_card_createDispute")
