@@ -57,15 +57,14 @@ def test_a_declined_test_card_is_a_card_error_with_the_intent(
 
 def test_confirming_needs_card_types_or_a_return_url(stripe_client: stripe.StripeClient) -> None:
     visa: Any = {"amount": 500, "currency": "usd", "payment_method": "pm_card_visa"}
+    bare: Any = {**visa, "confirm": True}
+    never: Any = {
+        **bare,
+        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+    }
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        stripe_client.v1.payment_intents.create(params={**visa, "confirm": True})
-    automatic = stripe_client.v1.payment_intents.create(
-        params={
-            **visa,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+        stripe_client.v1.payment_intents.create(params=bare)
+    automatic = stripe_client.v1.payment_intents.create(params=never)
 
     assert "return_url" in str(refused.value.user_message)
     assert automatic.status == "succeeded"
