@@ -116,6 +116,7 @@ def pay(api: Api, session_id: str, body: str) -> Answer:
             email=str(form.get("email", "buyer@example.com")),
             name=str(form.get("name", "")) or None,
             method=str(form.get("method", "card")),
+            shown_total=_shown_total(form),
             **checkout_page.choices(form),
         )
     except CardError as exc:
@@ -134,3 +135,8 @@ def pay(api: Api, session_id: str, body: str) -> Answer:
         "redirect": fill_session_id(session["success_url"], session_id),
         "session": checkout.render(session),
     }
+
+
+def _shown_total(form: dict[str, Any]) -> int | None:
+    shown = str(form.get("shown_total", ""))
+    return int(shown) if shown.isdigit() else None

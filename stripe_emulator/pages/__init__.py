@@ -1,8 +1,10 @@
 """HTML: the hosted Checkout page (checkout.py) and the small dashboard (dashboard.py).
 
-Plain server-rendered forms with inline CSS: no JavaScript, no external
-assets. Every value that comes from state or from a form goes through
-``esc`` (html.escape) before it reaches the page.
+Plain server-rendered forms with inline CSS, no external assets; the only
+script (the Checkout page's live total) is an enhancement: without it the page
+still never charges another total than it showed. Every value that comes from
+state or from a form goes through ``esc`` (html.escape) before it reaches the
+page.
 """
 
 from __future__ import annotations
