@@ -278,6 +278,7 @@ def running_emulator(
     data_file: Path | None = None,
     retry_base: float = 0.05,
     max_attempts: int = 5,
+    retry_schedule: str = "fast",
     chaos_seed: int = 0,
     drop: float = 0.0,
 ) -> Iterator[Emulator]:
@@ -297,6 +298,9 @@ def running_emulator(
             webhook_secret,
             "--data",
             str(data),
+            # Stripe's test-mode schedule retries over hours: tests take the fast one.
+            "--retry-schedule",
+            retry_schedule,
             "--retry-base",
             str(retry_base),
             "--max-attempts",
