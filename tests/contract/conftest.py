@@ -12,7 +12,17 @@ import pytest
 import stripe
 
 from tests.support.contract import Target, stripe_key, wants_stripe
-from tests.support.emulator import running_emulator
+from tests.support.emulator import RECORD_ENV, running_emulator
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _not_recorded() -> Iterator[None]:
+    """These tests send what Stripe refuses on purpose (to show it is refused): keep them
+    out of the suite's check that the shop never sends such a request
+    (tests/emulator/conftest.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(RECORD_ENV, raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")
