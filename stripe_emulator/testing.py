@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from stripe_emulator.api import Api
 from stripe_emulator.cards import CardError
+from stripe_emulator.faults import Faults
 from stripe_emulator.forms import parse_form, parse_pairs
 from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import fill_session_id
@@ -23,9 +24,30 @@ from stripe_emulator.webhooks import Deliverer
 Answer = tuple[int, Any]
 
 
-def handle(api: Api, deliverer: Deliverer, method: str, path: str, query: str, body: str) -> Answer:
+def handle(
+    api: Api, deliverer: Deliverer, faults: Faults, method: str, path: str, query: str, body: str
+) -> Answer:
     """Answer a request to /_emulator/...; ApiError (404) for an unknown one."""
     params = parse_form(query)
+    if path == "/_emulator/faults" and method == "GET":
+        return HTTPStatus.OK, {"object": "list", "data": faults.pending()}
+    if path == "/_emulator/faults" and method == "POST":
+        form = parse_form(body)
+        try:
+            count, seconds = int(form.get("count", 1)), float(form.get("seconds", 0))
+        except (TypeError, ValueError):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "count and seconds are numbers.") from None
+        data = faults.add(
+            method=str(form.get("method", "POST")),
+            path=str(form.get("path", "")),
+            when=str(form.get("when", "after")),
+            count=count,
+            seconds=seconds,
+        )
+        return HTTPStatus.OK, {"object": "list", "data": data}
+    if path == "/_emulator/faults/clear" and method == "POST":
+        faults.clear()
+        return HTTPStatus.OK, {"object": "list", "data": []}
     if method == "GET" and path == "/_emulator/deliveries":
         rows = deliverer.listing(params.get("event"))
         return HTTPStatus.OK, {"object": "list", "data": rows}

@@ -147,6 +147,41 @@ class Emulator:
         _, result = self.request("POST", f"/_emulator/clock/advance?seconds={seconds}", {})
         return result
 
+    def fail_next(
+        self, path: str, *, when: str = "after", count: int = 1, method: str = "POST"
+    ) -> None:
+        """The next `count` requests to `path` (`/v1/refunds`, or a route such as
+        `/v1/payment_intents/{id}/cancel`) answer a 500: `when="after"` the endpoint did its
+        work (objects made, events sent), `when="before"` it did nothing. Under an
+        idempotency key the 500 is stored and replayed, as at Stripe."""
+        status, result = self.request(
+            "POST",
+            "/_emulator/faults",
+            {"path": path, "when": when, "count": str(count), "method": method},
+        )
+        assert status == 200, result
+
+    def delay_next(
+        self, path: str, seconds: float, *, count: int = 1, method: str = "POST"
+    ) -> None:
+        """The next `count` requests to `path` wait `seconds` before they run (to race two
+        requests with one idempotency key: the second gets a 409)."""
+        status, result = self.request(
+            "POST",
+            "/_emulator/faults",
+            {
+                "path": path,
+                "when": "delay",
+                "seconds": str(seconds),
+                "count": str(count),
+                "method": method,
+            },
+        )
+        assert status == 200, result
+
+    def clear_faults(self) -> None:
+        self.request("POST", "/_emulator/faults/clear", {})
+
     def client(self) -> Any:
         """A `stripe.StripeClient` talking to this emulator."""
         import stripe
