@@ -24,7 +24,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cart.models import Cart
-from payments import fulfilment, orders, settle, stripe_api
+from payments import fulfilment, orders, sessions, settle, stripe_api
 from payments.models import Order, OrderLine, reservation_holder
 from store.models import Product, Reservation
 from store.reservations import ReservationError, products_lock, reservation_create
@@ -281,7 +281,7 @@ def checkout_start(
             # its stock stays held): the cart is free for what is in it now.
             continue
         try:
-            session = settle.order_session(order=order)
+            session = sessions.order_session(order=order)
         except stripe_api.StripeError as exc:
             logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
             if not order.stripe_session_id and settle.refused_for_good(exc):

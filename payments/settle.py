@@ -37,6 +37,7 @@ from payments.delayed import (
 from payments.fulfilment import fulfil_checkout_session, session_fulfil
 from payments.models import Order
 from payments.orders import order_release
+from payments.sessions import order_session
 
 logger = logging.getLogger(__name__)
 
@@ -46,44 +47,6 @@ def refused_for_good(exc: Exception) -> bool:
     return isinstance(exc, stripe_api.InvalidRequestError) and not isinstance(
         exc, stripe_api.IdempotencyError
     )
-
-
-def order_session(*, order: Order) -> dict[str, Any]:
-    """The order's Checkout Session as Stripe has it now, created on first ask.
-
-    One idempotency key per order and the same parameters each time: however many requests
-    ask at once, Stripe creates one session, and a request whose answer was lost (or that
-    died) is answered with that same session when the order's session is asked for again.
-    The key comes from the order's random `idempotency_token`, stored with the order, so every
-    ask for this order sends the same key and no other order (one given the same id by a
-    reset database) can meet it.
-    """
-    if order.stripe_session_id:
-        return stripe_api.checkout_session_retrieve(order.stripe_session_id)
-    goods = order.kind == Order.Kind.GOODS
-    reserved_until = order.reserved_until
-    assert reserved_until is not None  # checkout sets it on every order
-    session = stripe_api.checkout_session_create(
-        line_items=[
-            (line.stripe_price_id, line.quantity) for line in order.lines.order_by("product_id")
-        ],
-        order_id=order.pk,
-        customer_email=order.email,
-        expires_at=int(reserved_until.timestamp()),
-        success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
-        automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
-        idempotency_key=order.idempotency_key("checkout"),
-        # Goods are shipped: Checkout collects an address and a rate. The pass is not.
-        shipping_countries=shipping.shipping_countries() if goods else None,
-        shipping_rate_ids=shipping.shipping_rate_ids(currency=order.currency) if goods else None,
-        allow_promotion_codes=settings.STRIPE_ALLOW_PROMOTION_CODES,
-    )
-    Order.objects.filter(pk=order.pk, stripe_session_id__isnull=True).update(
-        stripe_session_id=session["id"]
-    )
-    order.stripe_session_id = session["id"]
-    return session
 
 
 def order_settle_with_stripe(*, order: Order) -> Order:

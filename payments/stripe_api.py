@@ -30,7 +30,11 @@ if TYPE_CHECKING:
         ShippingRateCreateParams,
         ShippingRateListParams,
     )
-    from stripe.params.checkout import SessionCreateParams, SessionRetrieveParams
+    from stripe.params.checkout import (
+        SessionCreateParams,
+        SessionListParams,
+        SessionRetrieveParams,
+    )
 
 # The Stripe API version Amazin was written and tested against, sent with every request.
 # Without it the SDK sends its own default, which moves with every SDK upgrade and would
@@ -222,6 +226,7 @@ def checkout_session_create(
     *,
     line_items: list[tuple[str, int]],
     order_id: int,
+    order_token: str,
     customer_email: str,
     expires_at: int,
     success_url: str,
@@ -235,13 +240,15 @@ def checkout_session_create(
     """A payment-mode Checkout Session for the server's own (price id, quantity) pairs.
 
     `shipping_countries` makes Checkout collect an address in one of them, and
-    `shipping_rate_ids` offers those rates (the first preselected).
+    `shipping_rate_ids` offers those rates (the first preselected). `order_token` goes into
+    the metadata, so that a session listed later (`checkout_sessions_since`) is known to be
+    this order's and not an order's that had the same id before a database reset.
     """
     params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [{"price": price, "quantity": quantity} for price, quantity in line_items],
         "client_reference_id": str(order_id),
-        "metadata": {"order_id": str(order_id)},
+        "metadata": {"order_id": str(order_id), "order_token": order_token},
         "expires_at": expires_at,
         "success_url": success_url,
         "cancel_url": cancel_url,
@@ -270,6 +277,16 @@ def checkout_session_retrieve(session_id: str) -> dict[str, Any]:
         "expand": ["line_items", "payment_intent", "shipping_cost.shipping_rate"]
     }
     return as_dict(client().v1.checkout.sessions.retrieve(session_id, params=params))
+
+
+def checkout_sessions_since(created_gte: int) -> Iterator[dict[str, Any]]:
+    """Every Checkout Session created at or after `created_gte` (Unix seconds), newest first.
+
+    Stripe cannot filter sessions by `client_reference_id` or metadata: the caller matches.
+    """
+    params: SessionListParams = {"limit": 100, "created": {"gte": created_gte}}
+    for session in client().v1.checkout.sessions.list(params=params).auto_paging_iter():
+        yield as_dict(session)
 
 
 def checkout_session_expire(session_id: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from cart.models import CartItem
-from payments import settle, stripe_api
+from payments import sessions, settle, stripe_api
 from payments.models import Order, StripeEvent
 from store.models import Product
 from tests.support.emulator import (
@@ -498,7 +498,7 @@ def test_a_reset_database_never_meets_the_old_orders_session(settings, live_serv
         Order.objects.all().delete()  # the reset: Stripe still has the old session and key
         reused = pending_order((kettle, 3), pk=old.pk, stripe_session_id=None, minutes=31)
 
-        session = settle.order_session(order=reused)
+        session = sessions.order_session(order=reused)
 
         items = stripe_api.checkout_session_retrieve(session["id"])["line_items"]["data"]
         assert session["id"] != old_session
