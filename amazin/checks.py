@@ -61,12 +61,13 @@ def production_settings_check(app_configs: Any, **kwargs: Any) -> list[checks.Ch
 @checks.register()
 def money_settings_check(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     """Settings that would cost shoppers their payments, in development too."""
-    if settings.DELAYED_PAYMENT_MAX_DAYS < 1:
+    if settings.DELAYED_PAYMENT_HOLD_HOURS < 1:
         return [
             checks.Error(
-                f"DELAYED_PAYMENT_MAX_DAYS is {settings.DELAYED_PAYMENT_MAX_DAYS}: every bank "
-                "transfer would be canceled at Stripe before it could arrive.",
-                hint="Set it to the days a transfer may take (default 7).",
+                f"DELAYED_PAYMENT_HOLD_HOURS is {settings.DELAYED_PAYMENT_HOLD_HOURS}: a bank "
+                "transfer's stock would go back on sale as its checkout completed, and most "
+                "transfers would arrive to be refunded.",
+                hint="Set it to the hours a transfer's stock is held (at least 1; default 24).",
                 id="amazin.E004",
             )
         ]

@@ -211,9 +211,10 @@ CHECKOUT_RESERVATION_MINUTES = 30
 # What one address may hold in open checkouts, and how many it may start a minute (429).
 CHECKOUT_MAX_UNITS_PER_ADDRESS = env.int("CHECKOUT_MAX_UNITS_PER_ADDRESS", default=30)
 CHECKOUT_STARTS_PER_MINUTE = env.int("CHECKOUT_STARTS_PER_MINUTE", default=10)
-# How long a delayed payment (a bank transfer) may hold its stock after checkout: then the
-# sweep cancels it at Stripe and gives the stock back (payments/settle.py).
-DELAYED_PAYMENT_MAX_DAYS = env.int("DELAYED_PAYMENT_MAX_DAYS", default=7)
+# How long a bank transfer's stock stays held after checkout, in hours: then it goes back on
+# sale and the order awaits its money unheld (filled if the stock is there when it comes,
+# refunded otherwise; payments/delayed.py).
+DELAYED_PAYMENT_HOLD_HOURS = env.int("DELAYED_PAYMENT_HOLD_HOURS", default=24)
 
 # Checks a deployment knowingly skips, e.g. amazin.E003 for a benchmark on localhost.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])

@@ -5,16 +5,8 @@ changed, and a delayed payment the sweep looks at, are settled here: Stripe is a
 outside any transaction, and the order follows its answer (fulfilled, released, or left as it
 is while Stripe cannot be asked). Nothing is released on a guess.
 
-The cap on delayed payments: a transfer the shopper never sends stays unpaid at Stripe for
-ever, so once the order is `DELAYED_PAYMENT_MAX_DAYS` old the sweep's next look gives up on it
-(`delayed_payment_give_up`). It cancels the PaymentIntent at Stripe, outside any transaction,
-and then settles as Stripe now says, never on its own guess: canceled, the order fails, its
-hold is released and the shopper is told the transfer did not arrive in time; refused because
-the money arrived just before, the order is fulfilled; no answer (Stripe down), nothing
-changes and the next look tries again. Money that arrived is never dropped: a PaymentIntent
-Stripe has canceled can no longer be paid, and one that succeeded cannot be canceled, so
-Stripe's answer decides, and a fulfilment that won the order's row meanwhile keeps it
-(`orders_release` only moves a processing order).
+A delayed payment whose hold is over (payments.delayed) is looked at the same way: Stripe is
+asked first, and only an order Stripe still says is on its way has its hold ended.
 """
 
 from __future__ import annotations
@@ -22,17 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
-from payments import shipping, stripe_api
+from payments import stripe_api
 from payments.delayed import (
-    DELAYED_FAILED,
-    TIMED_OUT,
-    delayed_payment_failed,
+    delayed_payment_hold_end,
+    delayed_payment_hold_ended,
     delayed_payment_next_check,
-    delayed_payment_overdue,
-    unpaid_intent_status,
 )
 from payments.fulfilment import fulfil_checkout_session, session_fulfil
 from payments.models import Order
@@ -86,51 +74,22 @@ def order_settle_with_stripe(*, order: Order) -> Order:
     return order
 
 
-def delayed_payment_give_up(*, order: Order) -> Order:
-    """The sweep's look at a delayed payment past DELAYED_PAYMENT_MAX_DAYS: cancel it at
-    Stripe, then settle as Stripe says (see the module's docstring). Returns the order.
-
-    Call it outside any transaction: Stripe is asked (up to three requests) with no row
-    locked. Stripe refusing the cancel (the intent succeeded just before, or is canceled
-    already) is not an error: the session is read again and settled as it is. Stripe not
-    answering leaves the order and its hold as they are, for the next look. One idempotency
-    key per order: a cancel whose answer was lost is answered the same when asked again.
-    """
-    session_id = order.stripe_session_id or ""
+def delayed_payment_look(*, order: Order) -> Order:
+    """The sweep's look at a delayed payment: settle as Stripe says (paid: fulfilled; bounced:
+    failed), and once its hold is over, end the hold of one still on its way. Stripe not
+    answering changes nothing (the reservation still runs out by itself on time)."""
     try:
-        session = stripe_api.checkout_session_retrieve(session_id)
-        status = unpaid_intent_status(session)
-        if status is not None and status not in DELAYED_FAILED:
-            intent_id = stripe_api.stripe_id_of(session.get("payment_intent"))
-            try:
-                stripe_api.payment_intent_cancel(
-                    intent_id or order.stripe_payment_intent_id,
-                    idempotency_key=order.idempotency_key("cancel"),
-                )
-                logger.info("Order %s: transfer overdue, canceled at Stripe", order.pk)
-            except stripe_api.StripeError as exc:
-                if not refused_for_good(exc):
-                    raise
-                logger.info("Order %s: Stripe refused to cancel its transfer: %s", order.pk, exc)
-            session = stripe_api.checkout_session_retrieve(session_id)
+        session = stripe_api.checkout_session_retrieve(order.stripe_session_id or "")
+        settled = session_fulfil(session=session) or order
     except stripe_api.StripeError as exc:
-        logger.info("Order %s: giving up on its transfer must wait for Stripe: %s", order.pk, exc)
+        logger.info("Order %s: its look must wait for Stripe: %s", order.pk, exc)
         return order
-    if unpaid_intent_status(session) == "canceled":
-        delayed_payment_failed(
-            order_id=order.pk,
-            session=session,
-            problem=TIMED_OUT.format(days=settings.DELAYED_PAYMENT_MAX_DAYS),
-            template="order_payment_late",
-        )
-        order.refresh_from_db()
-        return order
-    # Paid (fulfilled), bounced (failed), or still on its way after a refusal (kept).
-    try:
-        return session_fulfil(session=session) or order
-    except stripe_api.StripeError as exc:
-        logger.info("Order %s: fulfilment must wait for Stripe: %s", order.pk, exc)
-        return order
+    if settled.status == Order.Status.PROCESSING and timezone.now() >= delayed_payment_hold_end(
+        settled
+    ):
+        delayed_payment_hold_ended(order_id=settled.pk)
+        settled.refresh_from_db()
+    return settled
 
 
 def checkout_session_expired(*, session_id: str) -> bool:
@@ -154,8 +113,8 @@ def reservations_release_expired() -> int:
 
     Each is settled with Stripe first (a paid one is fulfilled, not released); returns how
     many were released. A delayed payment's next look is moved on before Stripe is asked, so
-    a Stripe outage, or two sweeps at once, never makes it asked more often. One older than
-    DELAYED_PAYMENT_MAX_DAYS is given up on (`delayed_payment_give_up`).
+    a Stripe outage, or two sweeps at once, never makes it asked more often; one whose hold
+    is over has it ended (`delayed_payment_look`).
     """
     now = timezone.now()
     due = list(
@@ -163,7 +122,7 @@ def reservations_release_expired() -> int:
             "reserved_until"
         )
     )
-    overdue: set[int] = set()
+    delayed: set[int] = set()
     for order in Order.objects.filter(
         status=Order.Status.PROCESSING, stripe_check_at__lte=now
     ).order_by("stripe_check_at"):
@@ -172,13 +131,12 @@ def reservations_release_expired() -> int:
             pk=order.pk, status=Order.Status.PROCESSING, stripe_check_at=order.stripe_check_at
         ).update(stripe_check_at=next_check):
             due.append(order)
-            if delayed_payment_overdue(order=order, now=now):
-                overdue.add(order.pk)
+            delayed.add(order.pk)
     released = 0
     for order in due:
         try:
-            if order.pk in overdue:
-                settled = delayed_payment_give_up(order=order)
+            if order.pk in delayed:
+                settled = delayed_payment_look(order=order)
             else:
                 settled = order_settle_with_stripe(order=order)
         except Exception:  # one order's trouble must not stall every order after it
@@ -187,3 +145,4 @@ def reservations_release_expired() -> int:
         if settled.status == Order.Status.EXPIRED:
             released += 1
     return released
+

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from stripe.params import (
         CouponCreateParams,
         EventListParams,
-        PaymentIntentCancelParams,
         PriceCreateParams,
         ProductCreateParams,
         PromotionCodeCreateParams,
@@ -335,20 +334,6 @@ def payment_intent_charge(payment_intent_id: str) -> dict[str, Any] | None:
     if isinstance(charge_id, dict):
         charge_id = charge_id.get("id")
     return charge_retrieve(charge_id) if charge_id else None
-
-
-def payment_intent_cancel(payment_intent_id: str, *, idempotency_key: str) -> dict[str, Any]:
-    """Give up on a payment whose money never came (a bank transfer never sent).
-
-    Stripe refuses (InvalidRequestError, `payment_intent_unexpected_state`) an intent that
-    has succeeded meanwhile, or was canceled already: ask the session again to see which.
-    """
-    params: PaymentIntentCancelParams = {"cancellation_reason": "abandoned"}
-    return as_dict(
-        client().v1.payment_intents.cancel(
-            payment_intent_id, params=params, options={"idempotency_key": idempotency_key}
-        )
-    )
 
 
 def shipping_rates_active() -> Iterator[dict[str, Any]]:

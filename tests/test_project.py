@@ -53,7 +53,7 @@ def test_deploy_check_is_clean_with_production_values(tmp_path):
         ({"SITE_URL": ""}, "amazin.E003"),
         ({"SITE_URL": "http://localhost:8000"}, "amazin.E003"),
         ({"SITE_URL": "http://127.0.0.1"}, "amazin.E003"),
-        ({"DELAYED_PAYMENT_MAX_DAYS": "0"}, "amazin.E004"),
+        ({"DELAYED_PAYMENT_HOLD_HOURS": "0"}, "amazin.E004"),
     ],
 )
 @pytest.mark.parametrize("args", [("--deploy",), ()])
