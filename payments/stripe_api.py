@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         CouponCreateParams,
         EventListParams,
         PriceCreateParams,
+        PriceListParams,
         ProductCreateParams,
         PromotionCodeCreateParams,
         PromotionCodeListParams,
@@ -156,8 +157,13 @@ def products_iter() -> Iterator[dict[str, Any]]:
 
 
 def prices_iter() -> Iterator[dict[str, Any]]:
-    for price in client().v1.prices.list(params={"limit": 100}).auto_paging_iter():
-        yield as_dict(price)
+    """Every price, archived ones too: Stripe lists only active prices unless asked for the
+    inactive ones (`active=false`), so one listing would never show a price archived while
+    the shop was not listening."""
+    for active in (True, False):
+        params: PriceListParams = {"limit": 100, "active": active}
+        for price in client().v1.prices.list(params=params).auto_paging_iter():
+            yield as_dict(price)
 
 
 def events_since(created_gte: int) -> Iterator[dict[str, Any]]:
