@@ -93,9 +93,18 @@ def delayed_payment_look(*, order: Order) -> Order:
 
 
 def checkout_session_expired(*, session_id: str) -> bool:
-    """Stripe expired the session: release its order's reservation."""
+    """Stripe's event says the session expired. Only a trigger, as every event: the session
+    is read again, and the order's stock is released only if Stripe says expired (a complete
+    one is fulfilled, an open one left alone). True if the order was released."""
     order = Order.objects.filter(stripe_session_id=session_id).first()
-    return order is not None and order_release(order_id=order.pk)
+    if order is None or order.status != Order.Status.PENDING:
+        return False
+    session = stripe_api.checkout_session_retrieve(session_id)
+    if session.get("status") == "expired":
+        return order_release(order_id=order.pk)
+    if session.get("status") == "complete":
+        session_fulfil(session=session)
+    return False
 
 
 def checkout_session_payment_failed(*, session_id: str) -> bool:

@@ -258,15 +258,54 @@ def test_paid_webhooks_fulfil(stripe_sessions, webhook, event_type):
     assert stock(product) == 1
 
 
-def test_expired_webhook_releases_the_reservation(webhook):
+def test_expired_webhook_releases_the_reservation(webhook, stripe_sessions):
     product = ProductFactory(stock=4)
     order = pending_order((product, 3))
+    stripe_sessions[order.stripe_session_id] = paid_session(
+        order, payment_status="unpaid", status="expired"
+    )
 
     response = webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
 
     assert response.status_code == HTTPStatus.OK
     assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
     assert Product.objects.with_reserved().get(pk=product.pk).available() == 4
+
+
+def test_an_expired_event_stripe_does_not_confirm_releases_nothing(webhook, stripe_sessions):
+    """Only a trigger, as every event: the shopper is still on Checkout, the stock stays."""
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+    stripe_sessions[order.stripe_session_id] = paid_session(order, payment_status="unpaid")
+
+    response = webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert response.status_code == HTTPStatus.OK
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert Product.objects.with_reserved().get(pk=product.pk).available() == 1
+
+
+def test_an_expired_event_for_a_session_stripe_says_paid_fulfils_it(webhook, stripe_sessions):
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
+
+    webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert stock(product) == 1
+
+
+def test_an_expired_event_waits_for_stripe_to_answer(webhook):
+    """Stripe cannot be asked (settings_test points at a closed port): nothing is released,
+    and the event fails, to be retried."""
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+
+    webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert StripeEvent.objects.get().status == StripeEvent.Status.FAILED
 
 
 def test_expired_webhook_leaves_a_paid_order_alone(webhook):
