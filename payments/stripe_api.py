@@ -426,6 +426,10 @@ def coupon_create(
 
 
 def promotion_code_create(*, code: str, coupon_id: str, idempotency_key: str) -> dict[str, Any]:
+    """Make a code customers type in Checkout: letters, digits and dashes only, as Stripe
+    takes them (ValueError otherwise, before Stripe is asked)."""
+    if not PROMOTION_CODE.fullmatch(code):
+        raise ValueError(f"{code!r}: a promotion code is letters, digits and dashes only")
     params: PromotionCodeCreateParams = {
         "code": code,
         "promotion": {"type": "coupon", "coupon": coupon_id},
