@@ -155,3 +155,25 @@ def reservations_release_expired() -> int:
             released += 1
     return released
 
+
+def cart_checkout_settle_on_login(*, cart_id: int, user_id: int, target_cart_id: int) -> None:
+    """A browser's cart is about to join its user's cart (`target_cart_id`; the same cart when
+    it simply changes hands): its open checkout is settled with Stripe first (expired, or
+    fulfilled if it was paid), so that the merged cart's next checkout is the only payable
+    one. One Stripe cannot settle now moves with the lines, to the user and their cart: the
+    next checkout of that cart finds it and expires it before opening another, and the user
+    sees it among their orders. Call outside any transaction (Stripe is asked)."""
+    for order in Order.objects.filter(cart_id=cart_id, status=Order.Status.PENDING):
+        settled = order_settle_with_stripe(order=order)
+        if settled.status == Order.Status.PENDING:
+            logger.info("Order %s: unsettled at log-in, moved to user %s", order.pk, user_id)
+            Order.objects.filter(pk=order.pk, status=Order.Status.PENDING).update(
+                user_id=user_id, cart_id=target_cart_id
+            )
+
+
+def on_cart_merging(sender: Any, cart: Any, user: Any, target: Any, **kwargs: Any) -> None:
+    """cart's `cart_merging` (cart never imports payments): see cart_checkout_settle_on_login."""
+    cart_checkout_settle_on_login(
+        cart_id=cart.pk, user_id=user.pk, target_cart_id=(target or cart).pk
+    )
