@@ -46,6 +46,8 @@ class Faults:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Whether any fault is set: every API request asks, most when none is.
+        self._any = bool(self.pending())
 
     def pending(self) -> list[dict[str, Any]]:
         with self.store.lock:
@@ -70,14 +72,18 @@ class Faults:
                 }
             )
             self.store.set_meta("faults", json.dumps(faults))
+            self._any = True
             return faults
 
     def clear(self) -> None:
         with self.store.lock:
             self.store.set_meta("faults", "[]")
+            self._any = False
 
     def take(self, method: str, path: str, template: str) -> dict[str, Any] | None:
         """Use up one fault for this request (its path or its route's template), if any."""
+        if not self._any:
+            return None
         with self.store.lock:
             faults = self.pending()
             for fault in faults:
@@ -85,6 +91,7 @@ class Faults:
                     fault["remaining"] -= 1
                     kept = [f for f in faults if f["remaining"] > 0]
                     self.store.set_meta("faults", json.dumps(kept))
+                    self._any = bool(kept)
                     return fault
             return None
 

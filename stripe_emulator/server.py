@@ -97,7 +97,7 @@ class Emulator:
         # Expiry is also checked on every access; this makes the expired event
         # fire on time even when nobody looks at the session.
         while not self._stop.wait(1.0):
-            self.api.checkout.expire_due_sessions()
+            self.api.catch_up()
 
 
 class RequestHandler(BaseHTTPRequestHandler):

@@ -36,6 +36,7 @@ COLLECTIONS = (
     "payment_intents",
     "charges",
     "refunds",
+    "disputes",
     "events",
 )
 
@@ -43,7 +44,15 @@ COLLECTIONS = (
 IDEMPOTENCY_TTL = 24 * 3600
 
 # Fields that lists filter on, each with an index that also gives the order.
-INDEXED_FIELDS = ("product", "payment_intent", "charge", "status", "type", "lookup_key")
+INDEXED_FIELDS = (
+    "product",
+    "payment_intent",
+    "charge",
+    "status",
+    "type",
+    "lookup_key",
+    "_due",  # when a refund changes by itself (refunds.py)
+)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 

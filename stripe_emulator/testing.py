@@ -57,8 +57,35 @@ def handle(
     if method == "POST" and path == "/_emulator/clock/advance":
         seconds = int(params.get("seconds", parse_form(body).get("seconds", 0)))
         now = api.store.advance_clock(seconds)
-        expired = api.checkout.expire_due_sessions()
-        return HTTPStatus.OK, {"now": now, "expired_sessions": expired}
+        with api.store.lock:
+            expired = api.checkout.expire_due_sessions()
+            settled = api.refunds.settle_due()
+        return HTTPStatus.OK, {"now": now, "expired_sessions": expired, "refunds": settled}
+    match = re.fullmatch(r"/_emulator/refunds/([^/]+)/transition", path)
+    if method == "POST" and match:
+        form = parse_form(body)
+        refund = api.refunds.refund_transition(
+            match.group(1),
+            str(form.get("to", "")),
+            failure_reason=str(form["failure_reason"]) if form.get("failure_reason") else None,
+        )
+        return HTTPStatus.OK, {"refund": api.refunds.render(refund)}
+    match = re.fullmatch(r"/_emulator/charges/([^/]+)/dispute", path)
+    if method == "POST" and match:
+        form = parse_form(body)
+        dispute = api.disputes.dispute_open(
+            match.group(1),
+            reason=str(form.get("reason", "fraudulent")),
+            inquiry=str(form.get("inquiry", "")) == "true",
+        )
+        return HTTPStatus.OK, {"dispute": api.disputes.render(dispute)}
+    match = re.fullmatch(r"/_emulator/disputes/([^/]+)/decide", path)
+    if method == "POST" and match:
+        outcome = str(parse_form(body).get("outcome", ""))
+        if outcome not in ("won", "lost"):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "outcome is won or lost.")
+        dispute = api.disputes.dispute_decide(match.group(1), won=outcome == "won")
+        return HTTPStatus.OK, {"dispute": api.disputes.render(dispute)}
     match = re.fullmatch(r"/_emulator/sessions/([^/]+)/pay", path)
     if method == "POST" and match:
         return pay(api, match.group(1), body)
@@ -89,6 +116,7 @@ def pay(api: Api, session_id: str, body: str) -> Answer:
             email=str(form.get("email", "buyer@example.com")),
             name=str(form.get("name", "")) or None,
             method=str(form.get("method", "card")),
+            shown_total=_shown_total(form),
             **checkout_page.choices(form),
         )
     except CardError as exc:
@@ -107,3 +135,8 @@ def pay(api: Api, session_id: str, body: str) -> Answer:
         "redirect": fill_session_id(session["success_url"], session_id),
         "session": checkout.render(session),
     }
+
+
+def _shown_total(form: dict[str, Any]) -> int | None:
+    shown = str(form.get("shown_total", ""))
+    return int(shown) if shown.isdigit() else None
