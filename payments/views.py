@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from amazin.http import AuthenticatedHttpRequest, client_ip
 from cart.selectors import cart_for_request, cart_view
-from payments import fulfilment, settle, stripe_api, webhooks
+from payments import fulfilment, settle, stripe_api, webhook_verify, webhooks
 from payments.checkout import CheckoutError, checkout_start
 from payments.forms import SessionForm
 from payments.models import Order, StripeEvent
@@ -27,7 +27,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's signed POST: 400 if not genuine; otherwise recorded and queued (200), or 500
     if its handler has already failed, so that Stripe's redeliveries keep trying too."""
     try:
-        event = stripe_api.verify_webhook(
+        event = webhook_verify.verify_webhook(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
     except stripe_api.SignatureVerificationError:
