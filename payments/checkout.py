@@ -6,9 +6,9 @@ derived from the order, so even two requests racing to create it get the same on
 whose contents changed first has its old session expired at Stripe, so Stripe can never
 complete two sessions for one cart. An order whose Checkout completed with a bank transfer
 still on its way is no longer the cart's ("processing", see payments.delayed): the cart
-can check out again at once. What one address may hold at once, and how often it may
-start a checkout, is limited (settings `CHECKOUT_MAX_UNITS_PER_ADDRESS`,
-`CHECKOUT_STARTS_PER_MINUTE`), so nobody can reserve the whole shop.
+can check out again at once. What one shopper (address, user, browser) may hold at once, and
+how often they may start a checkout, is limited (payments.limits), so nobody can reserve the
+whole shop.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cart.models import Cart
-from payments import fulfilment, orders, settle, stripe_api
+from payments import fulfilment, orders, sessions, settle, stripe_api
+from payments.limits import LimitReached, Shopper, limits_check
 from payments.models import Order, OrderLine, reservation_holder
-from store.models import Product, Reservation
+from store.models import Product
 from store.reservations import ReservationError, products_lock, reservation_create
 
 logger = logging.getLogger(__name__)
@@ -97,43 +97,6 @@ def _order_contents(order: Order) -> dict[int, int]:
     return dict(order.lines.values_list("product_id", "quantity"))
 
 
-def _limits_check(*, client_ip: str, wanted: dict[int, int], kind: str) -> None:
-    """Refuse a new checkout from an address that holds, or starts, too much."""
-    if not client_ip:
-        return
-    now = timezone.now()
-    started = Order.objects.filter(
-        client_ip=client_ip, created_at__gte=now - timedelta(minutes=1)
-    ).count()
-    if started >= settings.CHECKOUT_STARTS_PER_MINUTE:
-        raise CheckoutLimited(
-            "Too many checkouts started from your connection just now: "
-            "please wait a minute and try again."
-        )
-    if kind != Order.Kind.GOODS:
-        return
-    # Open checkouts, and orders whose delayed payment is on its way: those hold their stock
-    # for days, so an address could otherwise hold the shop with transfers that never come.
-    holding = Q(status=Order.Status.PENDING, reserved_until__gt=now) | Q(
-        status=Order.Status.PROCESSING
-    )
-    holders = [
-        reservation_holder(pk)
-        for pk in Order.objects.filter(holding, client_ip=client_ip).values_list("pk", flat=True)
-    ]
-    held = (
-        Reservation.objects.filter(holder__in=holders, expires_at__gt=now).aggregate(
-            n=Sum("quantity")
-        )["n"]
-        or 0
-    )
-    if held + sum(wanted.values()) > settings.CHECKOUT_MAX_UNITS_PER_ADDRESS:
-        raise CheckoutLimited(
-            f"Your connection already holds {held} items in open checkouts: finish or cancel "
-            f"one first (at most {settings.CHECKOUT_MAX_UNITS_PER_ADDRESS} at a time)."
-        )
-
-
 def _order_reserve(
     *,
     user: User | AnonymousUser | None,
@@ -164,7 +127,18 @@ def _order_reserve(
                 if _order_contents(pending) == wanted and pending.kind == kind:
                     return pending
                 raise _CartChanged(pending)
-        _limits_check(client_ip=client_ip, wanted=wanted, kind=kind)
+        user_obj = user if user is not None and user.is_authenticated else None
+        shopper = Shopper(
+            client_ip=client_ip,
+            user_id=user_obj.pk if user_obj is not None else None,
+            cart_id=cart.pk if cart is not None else None,
+        )
+        try:
+            limits_check(
+                shopper=shopper, units=sum(wanted.values()), holds_stock=kind == Order.Kind.GOODS
+            )
+        except LimitReached as exc:
+            raise CheckoutLimited(exc.message) from None
         ids = sorted(wanted)
         # Locks in pk order: the same order in every writer, so no deadlock.
         products = products_lock(ids)
@@ -187,7 +161,6 @@ def _order_reserve(
                 f"({', '.join(sorted(c.upper() for c in currencies))}): "
                 "check out one currency at a time."
             )
-        user_obj = user if user is not None and user.is_authenticated else None
         reserved_until = (
             timezone.now()
             + timedelta(minutes=settings.CHECKOUT_RESERVATION_MINUTES)
@@ -281,7 +254,7 @@ def checkout_start(
             # its stock stays held): the cart is free for what is in it now.
             continue
         try:
-            session = settle.order_session(order=order)
+            session = sessions.order_session(order=order)
         except stripe_api.StripeError as exc:
             logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
             if not order.stripe_session_id and settle.refused_for_good(exc):

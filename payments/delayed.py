@@ -8,9 +8,15 @@ order, payments.fulfilment) or failed (released, the order failed, the shopper e
 Stripe's events say which; the sweep asks Stripe itself only as a backstop for lost events,
 less and less often (`delayed_payment_next_check`).
 
-A transfer the shopper never sends stays unpaid at Stripe for ever, so the hold is capped:
-once the order is `DELAYED_PAYMENT_MAX_DAYS` old (counted from `created_at`, when Checkout
-started), the sweep's next look gives up on it (`payments.settle.delayed_payment_give_up`).
+A transfer the shopper never sends stays unpaid at Stripe for ever, and Stripe refuses to
+cancel a Checkout Session's PaymentIntent (only one awaiting capture can be), so the shop
+cannot end it there. What the shop can end is its own hold: the stock is held for
+`DELAYED_PAYMENT_HOLD_HOURS` after checkout started (`created_at`), the reservation's own
+expiry, so the units go back on sale on time even with no worker running. The sweep's look at
+that moment (`delayed_payment_hold_ended`) drops the reservation and tells the shopper; the
+order stays "processing", awaiting its money. Money that arrives later is fulfilled as any
+payment is (payments.fulfilment): filled if the stock is there, otherwise refunded in full
+automatically and the shopper told. Nothing paid is ever dropped.
 """
 
 from __future__ import annotations
@@ -28,24 +34,23 @@ from payments import stripe_api
 from payments.emails import order_email
 from payments.models import Order, reservation_holder
 from payments.orders import order_cart_lock, order_for_session, orders_release
-from store.reservations import reservations_extend
+from store.reservations import reservations_extend, reservations_release
 
 logger = logging.getLogger(__name__)
 
-# A delayed payment on its way holds its stock this far ahead, renewed at each look: long
-# enough that no transfer outlives it while the worker runs, so in effect "until Stripe says"
-# (or until the sweep gives up on it, DELAYED_PAYMENT_MAX_DAYS after checkout).
-DELAYED_HOLD = timedelta(days=90)
 # The sweep's looks at a delayed payment: a quarter of the order's age apart, within these.
 DELAYED_CHECK_MIN = timedelta(minutes=10)
 DELAYED_CHECK_MAX = timedelta(hours=6)
+# Once the hold has ended nothing waits on the look but the money itself (its events, and
+# reconcile for lost ones, bring it): a look a day is backstop enough.
+DELAYED_CHECK_MAX_UNHELD = timedelta(days=1)
 # A delayed payment's PaymentIntent in these will never bring the money (the transfer
 # bounced and Checkout offers no other method; or it was canceled).
 DELAYED_FAILED = ("requires_payment_method", "canceled")
 BOUNCED = "The payment failed after checkout (the bank transfer did not arrive)."
-TIMED_OUT = (
-    "The payment did not arrive in time: no bank transfer came within {days} days of "
-    "checkout, so it was canceled."
+HOLD_ENDED = (
+    "The bank transfer had not arrived {hours} hours after checkout: the items went back on "
+    "sale. If the money still comes, the order is filled if they are in stock, else refunded."
 )
 
 
@@ -54,11 +59,21 @@ def delayed_payment_next_check(*, order: Order, now: datetime) -> datetime:
 
     Its events (or reconcile, reading back lost ones) normally bring the outcome, so the
     sweep's look is only a backstop: a quarter of the order's age from now, at least
-    DELAYED_CHECK_MIN and at most DELAYED_CHECK_MAX. The gaps grow by a quarter each look:
-    about 30 looks over a 5-day transfer, instead of one per sweep (every 30 s) forever.
+    DELAYED_CHECK_MIN and at most DELAYED_CHECK_MAX (DELAYED_CHECK_MAX_UNHELD once the hold
+    has ended), and never later than the end of the hold, when the shopper is told. The gaps
+    grow by a quarter each look: about 30 looks over a 5-day transfer, not one per sweep.
     """
     gap = (now - order.created_at) / 4
-    return now + min(max(gap, DELAYED_CHECK_MIN), DELAYED_CHECK_MAX)
+    hold_end = delayed_payment_hold_end(order)
+    if now >= hold_end:
+        return now + min(max(gap, DELAYED_CHECK_MIN), DELAYED_CHECK_MAX_UNHELD)
+    return min(now + min(max(gap, DELAYED_CHECK_MIN), DELAYED_CHECK_MAX), hold_end)
+
+
+def delayed_payment_hold_end(order: Order) -> datetime:
+    """When a delayed payment's stock goes back on sale: DELAYED_PAYMENT_HOLD_HOURS after
+    its checkout started."""
+    return order.created_at + timedelta(hours=settings.DELAYED_PAYMENT_HOLD_HOURS)
 
 
 def delayed_payment_on_its_way(*, session: dict[str, Any]) -> Order | None:
@@ -67,7 +82,7 @@ def delayed_payment_on_its_way(*, session: dict[str, Any]) -> Order | None:
     Stripe says it failed (its PaymentIntent wants another method, or was canceled): the
     order fails, its hold is released and the shopper told. Otherwise it is on its way: a
     pending order becomes "processing" and leaves its cart (its products are removed from the
-    cart, as when paid), and its hold is renewed DELAYED_HOLD ahead, until Stripe says.
+    cart, as when paid), and its hold is made to last until `delayed_payment_hold_end`.
     """
     order = order_for_session(session)
     if order is None:
@@ -85,8 +100,11 @@ def delayed_payment_on_its_way(*, session: dict[str, Any]) -> Order | None:
         order.stripe_check_at = delayed_payment_next_check(order=order, now=now)
         if order.cart_id is not None and order.status == Order.Status.PENDING:
             order_cart_lock(order.cart_id)
-        if order.kind == Order.Kind.GOODS:
-            reservations_extend(holder=reservation_holder(order.pk), expires_at=now + DELAYED_HOLD)
+        if order.kind == Order.Kind.GOODS and order.status == Order.Status.PENDING:
+            # Later only: a hold already over (the shop heard of the checkout late) stays over.
+            reservations_extend(
+                holder=reservation_holder(order.pk), expires_at=delayed_payment_hold_end(order)
+            )
         if order.status == Order.Status.PENDING:
             details = session.get("customer_details") or {}
             order.email = details.get("email") or session.get("customer_email") or order.email
@@ -128,9 +146,26 @@ def delayed_payment_failed(
     return bool(failed)
 
 
-def delayed_payment_overdue(*, order: Order, now: datetime) -> bool:
-    """Has this delayed payment held its stock as long as it may (DELAYED_PAYMENT_MAX_DAYS)?"""
-    return order.created_at <= now - timedelta(days=settings.DELAYED_PAYMENT_MAX_DAYS)
+def delayed_payment_hold_ended(*, order_id: int) -> bool:
+    """The hold of a delayed payment still on its way is over (Stripe was just asked): drop
+    its reservation, note it for staff and tell the shopper. The order stays "processing":
+    money that comes later is fulfilled if the stock is there, or refunded. True if the hold
+    was dropped now (only that call emails, so the shopper is told once)."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(pk=order_id, status=Order.Status.PROCESSING)
+            .first()
+        )
+        if order is None or order.kind != Order.Kind.GOODS:
+            return False
+        if not reservations_release(holders=[reservation_holder(order.pk)]):
+            return False
+        order.problem = HOLD_ENDED.format(hours=settings.DELAYED_PAYMENT_HOLD_HOURS)
+        order.save(update_fields=["problem"])
+        order_email(order=order, template="order_hold_ended")
+    logger.info("Order %s: transfer not arrived, its hold ended", order_id)
+    return True
 
 
 def unpaid_intent_status(session: dict[str, Any]) -> str | None:

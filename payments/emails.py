@@ -26,7 +26,7 @@ SUBJECTS = {
     "order_refunded": "Your Amazin order #{pk} could not be filled and was refunded",
     "order_shipped": "Your Amazin order #{pk} has shipped",
     "order_payment_failed": "Your Amazin order #{pk}: your payment did not arrive",
-    "order_payment_late": "Your Amazin order #{pk}: your payment did not arrive in time",
+    "order_hold_ended": "Your Amazin order #{pk}: your items are no longer held",
 }
 
 

@@ -103,7 +103,9 @@ class Order(models.Model):
     status = models.CharField(
         max_length=24, choices=Status.choices, default=Status.PENDING, db_index=True
     )
-    email = models.EmailField(blank=True)
+    # Text, not a bounded column: whatever Stripe collected (an email address of up to 512
+    # characters, address fields of up to 5,000) must never make fulfilment fail.
+    email = models.TextField(blank=True)
     # Where the checkout came from: limits what one address may hold at once.
     client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
     currency = models.CharField(max_length=3)
@@ -116,17 +118,19 @@ class Order(models.Model):
     amount_tax = models.BigIntegerField(default=0)
     # What Stripe says has been refunded so far (re-read from the charge, never the payload).
     amount_refunded = models.BigIntegerField(default=0)
-    promotion_code = models.CharField(max_length=255, blank=True)
-    # Where a goods order goes, as collected by Checkout.
-    shipping_name = models.CharField(max_length=255, blank=True)
-    shipping_line1 = models.CharField(max_length=255, blank=True)
-    shipping_line2 = models.CharField(max_length=255, blank=True)
-    shipping_city = models.CharField(max_length=255, blank=True)
-    shipping_postal_code = models.CharField(max_length=32, blank=True)
-    shipping_state = models.CharField(max_length=255, blank=True)
+    promotion_code = models.TextField(blank=True)
+    # Where a goods order goes, as collected by Checkout: text of any length, as above (a
+    # 300-character name or a 40-character postal code once failed a paid order's fulfilment
+    # on PostgreSQL). The country is Stripe's two-letter code.
+    shipping_name = models.TextField(blank=True)
+    shipping_line1 = models.TextField(blank=True)
+    shipping_line2 = models.TextField(blank=True)
+    shipping_city = models.TextField(blank=True)
+    shipping_postal_code = models.TextField(blank=True)
+    shipping_state = models.TextField(blank=True)
     shipping_country = models.CharField(max_length=2, blank=True)
     shipping_rate_id = models.CharField(max_length=255, blank=True)
-    shipping_rate_name = models.CharField(max_length=255, blank=True)
+    shipping_rate_name = models.TextField(blank=True)
     # Set by staff when the parcel leaves.
     shipped_at = models.DateTimeField(null=True, blank=True)
     carrier = models.CharField(max_length=64, blank=True)
@@ -138,6 +142,11 @@ class Order(models.Model):
     idempotency_token = models.CharField(
         max_length=32, unique=True, default=idempotency_token, editable=False
     )
+    # Which Checkout Session create this order is on (payments.sessions): each attempt sends
+    # its own idempotency key, since Stripe replays a failed create's error to its key; and
+    # whether Stripe answered that attempt with such an error (the next ask starts another).
+    checkout_attempt = models.PositiveSmallIntegerField(default=1, editable=False)
+    checkout_attempt_failed = models.BooleanField(default=False, editable=False)
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_refund_id = models.CharField(max_length=255, blank=True)

@@ -5,16 +5,8 @@ changed, and a delayed payment the sweep looks at, are settled here: Stripe is a
 outside any transaction, and the order follows its answer (fulfilled, released, or left as it
 is while Stripe cannot be asked). Nothing is released on a guess.
 
-The cap on delayed payments: a transfer the shopper never sends stays unpaid at Stripe for
-ever, so once the order is `DELAYED_PAYMENT_MAX_DAYS` old the sweep's next look gives up on it
-(`delayed_payment_give_up`). It cancels the PaymentIntent at Stripe, outside any transaction,
-and then settles as Stripe now says, never on its own guess: canceled, the order fails, its
-hold is released and the shopper is told the transfer did not arrive in time; refused because
-the money arrived just before, the order is fulfilled; no answer (Stripe down), nothing
-changes and the next look tries again. Money that arrived is never dropped: a PaymentIntent
-Stripe has canceled can no longer be paid, and one that succeeded cannot be canceled, so
-Stripe's answer decides, and a fulfilment that won the order's row meanwhile keeps it
-(`orders_release` only moves a processing order).
+A delayed payment whose hold is over (payments.delayed) is looked at the same way: Stripe is
+asked first, and only an order Stripe still says is on its way has its hold ended.
 """
 
 from __future__ import annotations
@@ -22,21 +14,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
-from payments import shipping, stripe_api
+from payments import stripe_api
 from payments.delayed import (
-    DELAYED_FAILED,
-    TIMED_OUT,
-    delayed_payment_failed,
+    delayed_payment_hold_end,
+    delayed_payment_hold_ended,
     delayed_payment_next_check,
-    delayed_payment_overdue,
-    unpaid_intent_status,
 )
 from payments.fulfilment import fulfil_checkout_session, session_fulfil
 from payments.models import Order
 from payments.orders import order_release
+from payments.sessions import order_session
 
 logger = logging.getLogger(__name__)
 
@@ -46,44 +35,6 @@ def refused_for_good(exc: Exception) -> bool:
     return isinstance(exc, stripe_api.InvalidRequestError) and not isinstance(
         exc, stripe_api.IdempotencyError
     )
-
-
-def order_session(*, order: Order) -> dict[str, Any]:
-    """The order's Checkout Session as Stripe has it now, created on first ask.
-
-    One idempotency key per order and the same parameters each time: however many requests
-    ask at once, Stripe creates one session, and a request whose answer was lost (or that
-    died) is answered with that same session when the order's session is asked for again.
-    The key comes from the order's random `idempotency_token`, stored with the order, so every
-    ask for this order sends the same key and no other order (one given the same id by a
-    reset database) can meet it.
-    """
-    if order.stripe_session_id:
-        return stripe_api.checkout_session_retrieve(order.stripe_session_id)
-    goods = order.kind == Order.Kind.GOODS
-    reserved_until = order.reserved_until
-    assert reserved_until is not None  # checkout sets it on every order
-    session = stripe_api.checkout_session_create(
-        line_items=[
-            (line.stripe_price_id, line.quantity) for line in order.lines.order_by("product_id")
-        ],
-        order_id=order.pk,
-        customer_email=order.email,
-        expires_at=int(reserved_until.timestamp()),
-        success_url=f"{settings.SITE_URL}/checkout/success/?session_id={{CHECKOUT_SESSION_ID}}",
-        cancel_url=f"{settings.SITE_URL}/checkout/cancel/?session_id={{CHECKOUT_SESSION_ID}}",
-        automatic_tax=settings.STRIPE_AUTOMATIC_TAX,
-        idempotency_key=order.idempotency_key("checkout"),
-        # Goods are shipped: Checkout collects an address and a rate. The pass is not.
-        shipping_countries=shipping.shipping_countries() if goods else None,
-        shipping_rate_ids=shipping.shipping_rate_ids(currency=order.currency) if goods else None,
-        allow_promotion_codes=settings.STRIPE_ALLOW_PROMOTION_CODES,
-    )
-    Order.objects.filter(pk=order.pk, stripe_session_id__isnull=True).update(
-        stripe_session_id=session["id"]
-    )
-    order.stripe_session_id = session["id"]
-    return session
 
 
 def order_settle_with_stripe(*, order: Order) -> Order:
@@ -123,57 +74,37 @@ def order_settle_with_stripe(*, order: Order) -> Order:
     return order
 
 
-def delayed_payment_give_up(*, order: Order) -> Order:
-    """The sweep's look at a delayed payment past DELAYED_PAYMENT_MAX_DAYS: cancel it at
-    Stripe, then settle as Stripe says (see the module's docstring). Returns the order.
-
-    Call it outside any transaction: Stripe is asked (up to three requests) with no row
-    locked. Stripe refusing the cancel (the intent succeeded just before, or is canceled
-    already) is not an error: the session is read again and settled as it is. Stripe not
-    answering leaves the order and its hold as they are, for the next look. One idempotency
-    key per order: a cancel whose answer was lost is answered the same when asked again.
-    """
-    session_id = order.stripe_session_id or ""
+def delayed_payment_look(*, order: Order) -> Order:
+    """The sweep's look at a delayed payment: settle as Stripe says (paid: fulfilled; bounced:
+    failed), and once its hold is over, end the hold of one still on its way. Stripe not
+    answering changes nothing (the reservation still runs out by itself on time)."""
     try:
-        session = stripe_api.checkout_session_retrieve(session_id)
-        status = unpaid_intent_status(session)
-        if status is not None and status not in DELAYED_FAILED:
-            intent_id = stripe_api.stripe_id_of(session.get("payment_intent"))
-            try:
-                stripe_api.payment_intent_cancel(
-                    intent_id or order.stripe_payment_intent_id,
-                    idempotency_key=order.idempotency_key("cancel"),
-                )
-                logger.info("Order %s: transfer overdue, canceled at Stripe", order.pk)
-            except stripe_api.StripeError as exc:
-                if not refused_for_good(exc):
-                    raise
-                logger.info("Order %s: Stripe refused to cancel its transfer: %s", order.pk, exc)
-            session = stripe_api.checkout_session_retrieve(session_id)
+        session = stripe_api.checkout_session_retrieve(order.stripe_session_id or "")
+        settled = session_fulfil(session=session) or order
     except stripe_api.StripeError as exc:
-        logger.info("Order %s: giving up on its transfer must wait for Stripe: %s", order.pk, exc)
+        logger.info("Order %s: its look must wait for Stripe: %s", order.pk, exc)
         return order
-    if unpaid_intent_status(session) == "canceled":
-        delayed_payment_failed(
-            order_id=order.pk,
-            session=session,
-            problem=TIMED_OUT.format(days=settings.DELAYED_PAYMENT_MAX_DAYS),
-            template="order_payment_late",
-        )
-        order.refresh_from_db()
-        return order
-    # Paid (fulfilled), bounced (failed), or still on its way after a refusal (kept).
-    try:
-        return session_fulfil(session=session) or order
-    except stripe_api.StripeError as exc:
-        logger.info("Order %s: fulfilment must wait for Stripe: %s", order.pk, exc)
-        return order
+    if settled.status == Order.Status.PROCESSING and timezone.now() >= delayed_payment_hold_end(
+        settled
+    ):
+        delayed_payment_hold_ended(order_id=settled.pk)
+        settled.refresh_from_db()
+    return settled
 
 
 def checkout_session_expired(*, session_id: str) -> bool:
-    """Stripe expired the session: release its order's reservation."""
+    """Stripe's event says the session expired. Only a trigger, as every event: the session
+    is read again, and the order's stock is released only if Stripe says expired (a complete
+    one is fulfilled, an open one left alone). True if the order was released."""
     order = Order.objects.filter(stripe_session_id=session_id).first()
-    return order is not None and order_release(order_id=order.pk)
+    if order is None or order.status != Order.Status.PENDING:
+        return False
+    session = stripe_api.checkout_session_retrieve(session_id)
+    if session.get("status") == "expired":
+        return order_release(order_id=order.pk)
+    if session.get("status") == "complete":
+        session_fulfil(session=session)
+    return False
 
 
 def checkout_session_payment_failed(*, session_id: str) -> bool:
@@ -191,8 +122,8 @@ def reservations_release_expired() -> int:
 
     Each is settled with Stripe first (a paid one is fulfilled, not released); returns how
     many were released. A delayed payment's next look is moved on before Stripe is asked, so
-    a Stripe outage, or two sweeps at once, never makes it asked more often. One older than
-    DELAYED_PAYMENT_MAX_DAYS is given up on (`delayed_payment_give_up`).
+    a Stripe outage, or two sweeps at once, never makes it asked more often; one whose hold
+    is over has it ended (`delayed_payment_look`).
     """
     now = timezone.now()
     due = list(
@@ -200,7 +131,7 @@ def reservations_release_expired() -> int:
             "reserved_until"
         )
     )
-    overdue: set[int] = set()
+    delayed: set[int] = set()
     for order in Order.objects.filter(
         status=Order.Status.PROCESSING, stripe_check_at__lte=now
     ).order_by("stripe_check_at"):
@@ -209,13 +140,12 @@ def reservations_release_expired() -> int:
             pk=order.pk, status=Order.Status.PROCESSING, stripe_check_at=order.stripe_check_at
         ).update(stripe_check_at=next_check):
             due.append(order)
-            if delayed_payment_overdue(order=order, now=now):
-                overdue.add(order.pk)
+            delayed.add(order.pk)
     released = 0
     for order in due:
         try:
-            if order.pk in overdue:
-                settled = delayed_payment_give_up(order=order)
+            if order.pk in delayed:
+                settled = delayed_payment_look(order=order)
             else:
                 settled = order_settle_with_stripe(order=order)
         except Exception:  # one order's trouble must not stall every order after it
@@ -224,3 +154,26 @@ def reservations_release_expired() -> int:
         if settled.status == Order.Status.EXPIRED:
             released += 1
     return released
+
+
+def cart_checkout_settle_on_login(*, cart_id: int, user_id: int, target_cart_id: int) -> None:
+    """A browser's cart is about to join its user's cart (`target_cart_id`; the same cart when
+    it simply changes hands): its open checkout is settled with Stripe first (expired, or
+    fulfilled if it was paid), so that the merged cart's next checkout is the only payable
+    one. One Stripe cannot settle now moves with the lines, to the user and their cart: the
+    next checkout of that cart finds it and expires it before opening another, and the user
+    sees it among their orders. Call outside any transaction (Stripe is asked)."""
+    for order in Order.objects.filter(cart_id=cart_id, status=Order.Status.PENDING):
+        settled = order_settle_with_stripe(order=order)
+        if settled.status == Order.Status.PENDING:
+            logger.info("Order %s: unsettled at log-in, moved to user %s", order.pk, user_id)
+            Order.objects.filter(pk=order.pk, status=Order.Status.PENDING).update(
+                user_id=user_id, cart_id=target_cart_id
+            )
+
+
+def on_cart_merging(sender: Any, cart: Any, user: Any, target: Any, **kwargs: Any) -> None:
+    """cart's `cart_merging` (cart never imports payments): see cart_checkout_settle_on_login."""
+    cart_checkout_settle_on_login(
+        cart_id=cart.pk, user_id=user.pk, target_cart_id=(target or cart).pk
+    )

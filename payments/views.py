@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from amazin.http import AuthenticatedHttpRequest
+from amazin.http import AuthenticatedHttpRequest, client_ip
 from cart.selectors import cart_for_request, cart_view
-from payments import fulfilment, settle, stripe_api, webhooks
+from payments import fulfilment, settle, stripe_api, webhook_verify, webhooks
 from payments.checkout import CheckoutError, checkout_start
 from payments.forms import SessionForm
 from payments.models import Order, StripeEvent
@@ -27,7 +27,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's signed POST: 400 if not genuine; otherwise recorded and queued (200), or 500
     if its handler has already failed, so that Stripe's redeliveries keep trying too."""
     try:
-        event = stripe_api.verify_webhook(
+        event = webhook_verify.verify_webhook(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
     except stripe_api.SignatureVerificationError:
@@ -57,12 +57,6 @@ def checkout(request: HttpRequest) -> HttpResponse:
     response = HttpResponseRedirect(started.url)
     response.status_code = HTTPStatus.SEE_OTHER  # "go and GET this", as a POST's answer
     return response
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The connecting address (behind a proxy, the proxy's: set it to pass the client's)."""
-    address: str = request.META.get("REMOTE_ADDR", "")
-    return address
 
 
 def placed_here(request: HttpRequest, order: Order) -> bool:

@@ -258,15 +258,54 @@ def test_paid_webhooks_fulfil(stripe_sessions, webhook, event_type):
     assert stock(product) == 1
 
 
-def test_expired_webhook_releases_the_reservation(webhook):
+def test_expired_webhook_releases_the_reservation(webhook, stripe_sessions):
     product = ProductFactory(stock=4)
     order = pending_order((product, 3))
+    stripe_sessions[order.stripe_session_id] = paid_session(
+        order, payment_status="unpaid", status="expired"
+    )
 
     response = webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
 
     assert response.status_code == HTTPStatus.OK
     assert Order.objects.get(pk=order.pk).status == Order.Status.EXPIRED
     assert Product.objects.with_reserved().get(pk=product.pk).available() == 4
+
+
+def test_an_expired_event_stripe_does_not_confirm_releases_nothing(webhook, stripe_sessions):
+    """Only a trigger, as every event: the shopper is still on Checkout, the stock stays."""
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+    stripe_sessions[order.stripe_session_id] = paid_session(order, payment_status="unpaid")
+
+    response = webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert response.status_code == HTTPStatus.OK
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert Product.objects.with_reserved().get(pk=product.pk).available() == 1
+
+
+def test_an_expired_event_for_a_session_stripe_says_paid_fulfils_it(webhook, stripe_sessions):
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
+
+    webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
+    assert stock(product) == 1
+
+
+def test_an_expired_event_waits_for_stripe_to_answer(webhook):
+    """Stripe cannot be asked (settings_test points at a closed port): nothing is released,
+    and the event fails, to be retried."""
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 3))
+
+    webhook.post(event("checkout.session.expired", {"id": order.stripe_session_id}))
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert StripeEvent.objects.get().status == StripeEvent.Status.FAILED
 
 
 def test_expired_webhook_leaves_a_paid_order_alone(webhook):
@@ -760,3 +799,47 @@ def test_an_unfillable_order_nothing_was_charged_for_needs_no_refund(
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
     assert "nothing to refund" in order.problem
+
+
+# Display data as long as Stripe allows: Stripe's API documents 5,000 characters for an
+# address's fields (and names), 512 for an email address.
+LONGEST = 5000
+LONGEST_EMAIL = "x" * 64 + "@" + ".".join(["d" * 63] * 7)  # 512 characters
+
+
+def test_stripes_longest_values_never_stop_a_paid_order_being_filled(
+    client, stripe_sessions, django_capture_on_commit_callbacks
+):
+    """On PostgreSQL a 300-character name, a 40-character postal code, a 262-character email
+    or a 256-character city failed fulfilment (`value too long`): the success page was a 500,
+    the event failed on every retry, and the units went back on sale with the charge kept."""
+    assert len(LONGEST_EMAIL) == 512
+    product = ProductFactory(stock=4)
+    order = pending_order((product, 1))
+    address = {
+        field: field[0].upper() * LONGEST
+        for field in ("line1", "line2", "city", "postal_code", "state")
+    }
+    stripe_sessions[order.stripe_session_id] = paid_session(
+        order,
+        customer_details={"email": LONGEST_EMAIL},
+        collected_information={
+            "shipping_details": {"name": "N" * LONGEST, "address": address | {"country": "US"}}
+        },
+        shipping_cost={"shipping_rate": {"id": "shr_long", "display_name": "R" * LONGEST}},
+        discounts=[{"promotion_code": {"id": "promo_long", "code": "P" * LONGEST}}],
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(f"/checkout/success/?session_id={order.stripe_session_id}")
+
+    assert response.status_code == HTTPStatus.OK
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert stock(product) == 3
+    assert (order.email, order.shipping_name) == (LONGEST_EMAIL, "N" * LONGEST)
+    assert order.shipping_postal_code == "P" * LONGEST
+    assert order.shipping_city == "C" * LONGEST
+    assert (order.shipping_rate_name, order.promotion_code) == ("R" * LONGEST, "P" * LONGEST)
+    assert order.shipping_country == "US"
+    assert [m.to for m in mail.outbox] == [[LONGEST_EMAIL]]
