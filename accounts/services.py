@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement
 from live.broker import publish_on_commit
-from payments import checkout, stripe_api
+from payments import checkout
 from payments.models import Order
 from store.models import Price
 from store.visitors import USERS
@@ -172,25 +171,13 @@ def access_price() -> Price | None:
 def access_purchase_start(*, user: User) -> AccessPurchase:
     """Send a logged-in user to pay for the pass, once.
 
-    An entitled user is not charged again; a user with an open Checkout Session for the pass
-    goes back to that session rather than getting a second one (two tabs, a back button).
-    Everything else goes through the cart's checkout path with the pass as the only line.
+    An entitled user is not charged again; a user with a pending pass order (two tabs, a back
+    button, a double click) goes back to its session rather than getting a second one: the
+    checkout path keeps one open pass checkout per user, under the user's row lock, and asks
+    Stripe only after that lock is released (no network call inside a transaction).
     """
-    with transaction.atomic():
-        # One purchase start per user at a time: without this, a double-click could see
-        # "no open session" twice and open two. (On SQLite the IMMEDIATE transaction
-        # already serialises writers.)
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        return _access_purchase_start(user=user)
-
-
-def _access_purchase_start(*, user: User) -> AccessPurchase:
     if user_has_access(user):
         return AccessPurchase(outcome=PurchaseOutcome.ALREADY_MEMBER)
-    pending = _open_access_checkout(user=user)
-    if pending is not None:
-        order, url = pending
-        return AccessPurchase(outcome=PurchaseOutcome.RESUMED, url=url, order=order)
     price = access_price()
     if price is None:
         logger.warning(
@@ -215,6 +202,7 @@ def _access_purchase_start(*, user: User) -> AccessPurchase:
             outcome=PurchaseOutcome.UNAVAILABLE,
             message="The members' pass is not on sale right now. Please try again later.",
         )
+    asked = timezone.now()
     try:
         started = checkout.checkout_start(
             user=user,
@@ -228,31 +216,9 @@ def _access_purchase_start(*, user: User) -> AccessPurchase:
             outcome=PurchaseOutcome.UNAVAILABLE,
             message="We could not start the payment just now. Please try again in a moment.",
         )
-    return AccessPurchase(outcome=PurchaseOutcome.STARTED, url=started.url, order=started.order)
-
-
-def _open_access_checkout(*, user: User) -> tuple[Order, str] | None:
-    """The user's newest pending pass order whose Checkout Session Stripe still has open."""
-    pending = (
-        Order.objects.filter(
-            user_id=user.pk,
-            kind=Order.Kind.ACCESS,
-            status=Order.Status.PENDING,
-            reserved_until__gt=timezone.now(),
-            stripe_session_id__isnull=False,
-        )
-        .order_by("-created_at", "-pk")
-        .first()
+    resumed = started.order.created_at < asked
+    return AccessPurchase(
+        outcome=PurchaseOutcome.RESUMED if resumed else PurchaseOutcome.STARTED,
+        url=started.url,
+        order=started.order,
     )
-    if pending is None or not pending.stripe_session_id:
-        return None
-    try:
-        session = stripe_api.checkout_session_retrieve(pending.stripe_session_id)
-    except stripe_api.StripeError:
-        logger.warning(
-            "Could not look up session %s; starting a new one", pending.stripe_session_id
-        )
-        return None
-    if session.get("status") == "open" and session.get("url"):
-        return pending, session["url"]
-    return None

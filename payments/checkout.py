@@ -108,6 +108,7 @@ def _order_reserve(
     from_cart: bool = False,
 ) -> Order:
     """The cart's pending order for these contents, or a new one with its stock reserved.
+    (The members' pass, bought without a cart: the user's pending pass order.)
 
     The cart row is locked first, so of two checkouts of one cart at once the second waits,
     then finds the first's order. Raises _CartChanged for a pending order of other contents.
@@ -128,6 +129,21 @@ def _order_reserve(
                     return pending
                 raise _CartChanged(pending)
         user_obj = user if user is not None and user.is_authenticated else None
+        if cart is None and kind == Order.Kind.ACCESS and user_obj is not None:
+            # The members' pass has no cart: one open checkout per user instead, under the
+            # user's row lock (a double click waits here, then finds the first's order).
+            User.objects.select_for_update().filter(pk=user_obj.pk).first()
+            pending = (
+                Order.objects.filter(
+                    user=user_obj, cart=None, kind=kind, status=Order.Status.PENDING
+                )
+                .order_by("-created_at", "-pk")
+                .first()
+            )
+            if pending is not None:
+                if _order_contents(pending) == wanted:
+                    return pending
+                raise _CartChanged(pending)
         shopper = Shopper(
             client_ip=client_ip,
             user_id=user_obj.pk if user_obj is not None else None,
