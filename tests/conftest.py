@@ -11,6 +11,7 @@ from django.db import connection
 from tests.support import tasks
 from tests.support.emulator import Emulator, running_emulator
 from tests.support.stripe_events import WebhookPoster
+from tests.support.transactions import stripe_calls_checked
 
 
 @pytest.fixture
@@ -81,6 +82,17 @@ def _stop_live_broker(django_db_setup):
     from live.broker import get_broker
 
     get_broker().stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """No Stripe request inside a database transaction, in any test (tests/support/
+    transactions.py): a test that makes one fails, naming the request."""
+    with stripe_calls_checked() as found:
+        result = yield
+    if found:
+        raise AssertionError("Stripe was called inside a transaction:\n" + "\n".join(found))
+    return result
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
