@@ -277,6 +277,7 @@ class OrderAdmin(OrderMoneyAdmin):
         return [
             path("<int:pk>/ship/", view(self.ship_view), name="payments_order_ship"),
             path("<int:pk>/refund/", view(self.refund_view), name="payments_order_refund"),
+            *self.money_urls(),
             *super().get_urls(),
         ]
 

@@ -1,14 +1,20 @@
-"""The admin's view of an order's money beyond its lines: disputes, and what needs staff."""
+"""The admin's view of an order's money beyond its lines: disputes, what needs staff, the
+"Look again at Stripe" button and action."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
+from payments import money_look, stripe_api
 from payments.models import Dispute, Order
 from payments.money_records import dashboard_url
 from store.money import format_money
@@ -66,10 +72,11 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 class OrderMoneyAdmin(admin.ModelAdmin[Order]):
-    """OrderAdmin's money: refunds on their way, disputes lost, what needs staff."""
+    """OrderAdmin's money: refunds on their way, disputes lost, what needs staff, and a
+    look again at Stripe for the selected orders (or one, from its page)."""
 
     money_fields = ("refunding_shown", "disputed_shown", "attention_shown", "at_stripe")
-    actions = ["attention_dealt_with"]
+    actions = ["look_again", "attention_dealt_with"]
 
     @admin.display(description="On its way back (refunds Stripe has not completed)")
     def refunding_shown(self, order: Order) -> str:
@@ -88,7 +95,38 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
         intent = order.stripe_payment_intent_id
         return _stripe_link(dashboard_url(intent), intent)
 
+    @admin.action(description="Look again at Stripe (refunds, disputes, payment)")
+    def look_again(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        failed = []
+        for order in queryset:
+            try:
+                money_look.order_look_again(order_id=order.pk)
+            except stripe_api.StripeError as exc:
+                failed.append(f"{order}: {exc}")
+        if failed:
+            self.message_user(request, "Stripe could not be asked: " + "; ".join(failed), "error")
+        else:
+            self.message_user(request, f"Looked again at Stripe for {queryset.count()} order(s).")
+
     @admin.action(description="Mark what needs staff as dealt with")
     def attention_dealt_with(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         done = queryset.exclude(attention="").update(attention="")
         self.message_user(request, f"{done} order(s) no longer need staff.")
+
+    def money_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(require_POST(self.look_view))
+        return [path("<int:pk>/look/", view, name="payments_order_look")]
+
+    def look_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        order = get_object_or_404(Order, pk=pk)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        try:
+            order = money_look.order_look_again(order_id=order.pk)
+        except stripe_api.StripeError as exc:
+            self.message_user(request, f"Stripe could not be asked: {exc}", messages.ERROR)
+        else:
+            self.message_user(
+                request, f"Looked again at Stripe: {order} is {order.get_status_display()}."
+            )
+        return HttpResponseRedirect(reverse("admin:payments_order_change", args=[order.pk]))
