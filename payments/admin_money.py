@@ -1,5 +1,5 @@
 """The admin's view of an order's money beyond its lines: disputes, what needs staff, the
-"Look again at Stripe" button and action."""
+"Look again at Stripe" button and action, and the books' differences with Stripe's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from payments import money_look, stripe_api
-from payments.models import Dispute, Order
+from payments.models import BooksDifference, Dispute, Order
 from payments.money_records import dashboard_url
 from store.money import format_money
 
@@ -130,3 +130,37 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
                 request, f"Looked again at Stripe: {order} is {order.get_status_display()}."
             )
         return HttpResponseRedirect(reverse("admin:payments_order_change", args=[order.pk]))
+
+
+@admin.register(BooksDifference)
+class BooksDifferenceAdmin(admin.ModelAdmin[BooksDifference]):
+    """What `check_books` found different between the shop's books and Stripe's."""
+
+    list_display = ("kind", "stripe_id", "order_link", "message", "first_seen", "resolved_at")
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter), "kind")
+    search_fields = ("stripe_id", "shop_ref", "message")
+    readonly_fields = [
+        *(f.name for f in BooksDifference._meta.fields if f.name != "order"),
+        "order_link",
+        "at_stripe",
+    ]
+    exclude = ("order",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: BooksDifference | None = None
+    ) -> bool:
+        return obj is None or request.method == "GET"
+
+    @admin.display(description="In the shop")
+    def order_link(self, difference: BooksDifference) -> str:
+        if difference.order_id is None:
+            return difference.shop_ref or "-"
+        url = reverse("admin:payments_order_change", args=[difference.order_id])
+        return format_html('<a href="{}">{}</a>', url, difference.shop_ref)
+
+    @admin.display(description="In Stripe's dashboard")
+    def at_stripe(self, difference: BooksDifference) -> str:
+        return _stripe_link(difference.dashboard_url, difference.stripe_id)
