@@ -154,10 +154,13 @@ def test_a_refund_made_in_stripes_dashboard_tells_the_shopper_as_staff_refunds_d
 def test_the_charge_is_not_read_for_its_refunds_they_are_listed(paid_order, stripe_money, webhook):
     """Charges stopped embedding refunds in API 2022-11-15: the refunds are listed."""
     order = paid_order(amount=5000)
-    stripe_money.refund(order.stripe_payment_intent_id, 700)
+    made = stripe_money.refund(order.stripe_payment_intent_id, 700)
     charge = {"id": f"ch_{order.stripe_payment_intent_id}", "object": "charge"}
 
     webhook.post(event("charge.refunded", charge))
 
     order.refresh_from_db()
     assert (order.status, order.amount_refunded) == (Order.Status.PARTIALLY_REFUNDED, 700)
+    assert list(order.refunds.values_list("stripe_refund_id", "amount", "status")) == [
+        (made["id"], 700, "succeeded")
+    ]
