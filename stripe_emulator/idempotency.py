@@ -3,7 +3,7 @@
 "Stripe saves the status code and body of the first request made with a given
 idempotency key after endpoint execution begins. Retries with the same key
 return the saved response, including 500 errors." Keys are kept at least 24
-hours (store.IDEMPOTENCY_TTL), scoped per API key:
+hours (IDEMPOTENCY_TTL; in the store's `idempotency` table), scoped per API key:
 
 - the same key and parameters: the stored answer, whatever it was (a 200, a
   402, a 400 from the endpoint, a 500), with `Idempotent-Replayed: true`;
@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -31,6 +32,8 @@ from stripe_emulator.store import Store
 
 # What the endpoint answered: (status, body).
 Answer = tuple[int, Any]
+# Stripe keeps idempotency keys for at least 24 hours.
+IDEMPOTENCY_TTL = 24 * 3600
 
 
 def run_endpoint(endpoint: Callable[[], Any]) -> Answer:
@@ -73,7 +76,7 @@ class Idempotency:
                     f"going through): {key}. Please try again later.",
                     type="idempotency_error",
                 )
-            record = self.store.idempotency_get(scope, key)
+            record = self._get(scope, key)
             if record is None:
                 self._running.add(slot)
         if record is not None:
@@ -83,7 +86,7 @@ class Idempotency:
             validate()  # raises: nothing stored, the key stays free
             status, body = run_endpoint(endpoint)
             with self.store.lock:
-                self.store.idempotency_put(
+                self._put(
                     scope,
                     key,
                     {"fingerprint": fingerprint, "path": path, "status": status, "body": body},
@@ -92,6 +95,24 @@ class Idempotency:
         finally:
             with self._running_lock:
                 self._running.discard(slot)
+
+    def _get(self, scope: str, key: str) -> dict[str, Any] | None:
+        with self.store.lock:
+            row = self.store.conn.execute(
+                "SELECT record FROM idempotency WHERE key = ? AND created >= ?",
+                (f"{scope}:{key}", time.time() - IDEMPOTENCY_TTL),
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _put(self, scope: str, key: str, record: dict[str, Any]) -> None:
+        now = time.time()
+        with self.store.lock:
+            conn = self.store.conn
+            conn.execute("DELETE FROM idempotency WHERE created < ?", (now - IDEMPOTENCY_TTL,))
+            conn.execute(
+                "INSERT OR REPLACE INTO idempotency (key, created, record) VALUES (?, ?, ?)",
+                (f"{scope}:{key}", now, json.dumps({**record, "created": now})),
+            )
 
     @staticmethod
     def _check_same(record: dict[str, Any], key: str, path: str, fingerprint: str) -> None:

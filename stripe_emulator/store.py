@@ -40,19 +40,9 @@ COLLECTIONS = (
     "events",
 )
 
-# Stripe keeps idempotency keys for at least 24 hours.
-IDEMPOTENCY_TTL = 24 * 3600
-
 # Fields that lists filter on, each with an index that also gives the order.
-INDEXED_FIELDS = (
-    "product",
-    "payment_intent",
-    "charge",
-    "status",
-    "type",
-    "lookup_key",
-    "_due",  # when a refund changes by itself (refunds.py)
-)
+# (`_due`: when a test card's refund changes by itself, refunds.py.)
+INDEXED_FIELDS = ("product", "payment_intent", "charge", "status", "type", "lookup_key", "_due")
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -310,25 +300,6 @@ class Store:
         if ending_before:
             items.reverse()
         return items, len(rows) > limit
-
-    # -- idempotency -------------------------------------------------------
-
-    def idempotency_get(self, scope: str, key: str) -> dict[str, Any] | None:
-        with self.lock:
-            row = self.conn.execute(
-                "SELECT record FROM idempotency WHERE key = ? AND created >= ?",
-                (f"{scope}:{key}", time.time() - IDEMPOTENCY_TTL),
-            ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def idempotency_put(self, scope: str, key: str, record: dict[str, Any]) -> None:
-        now = time.time()
-        with self.lock:
-            self.conn.execute("DELETE FROM idempotency WHERE created < ?", (now - IDEMPOTENCY_TTL,))
-            self.conn.execute(
-                "INSERT OR REPLACE INTO idempotency (key, created, record) VALUES (?, ?, ?)",
-                (f"{scope}:{key}", now, json.dumps({**record, "created": now})),
-            )
 
     # -- webhook deliveries --------------------------------------------------
 

@@ -226,9 +226,8 @@ def _shipping_fields(checkout: Checkout, session: dict[str, Any], value: Any) ->
             radios += (
                 "<label class='choice' style='display:flex;gap:8px;align-items:center'>"
                 f"<input type='radio' name='shipping_rate' style='width:auto;margin:0' "
-                f"value='{esc(rate_id)}'{checked} data-total='{total}' "
-                f"data-total-text='{esc(format_amount(total, currency))}' "
-                f"data-shipping-text='{esc(amount)}'> "
+                f"data-total='{total}' data-total-text='{esc(format_amount(total, currency))}' "
+                f"data-shipping-text='{esc(amount)}' value='{esc(rate_id)}'{checked}> "
                 f"{esc(rate.get('display_name') or rate_id)} &middot; {esc(amount)}</label>"
             )
         html += f"<fieldset {FIELDSET}><legend>Shipping method</legend>{radios}</fieldset>"

@@ -111,7 +111,10 @@ class Emulator:
         `fields` are the page's other fields: `shipping_name`, `shipping_line1`,
         `shipping_city`, `shipping_postal_code`, `shipping_country` (SHIPPING_ADDRESS by
         default; ignored by a session that collects no address), `shipping_rate`,
-        `promotion_code`.
+        `promotion_code`, and `shown_total` (the total the page showed, in minor units: a
+        payment that would charge another is refused with `amount_changed`, as the page
+        does; left out, nothing is compared). A session whose total is 0 completes with
+        `payment_status` "no_payment_required" whatever the card.
         """
         _, result = self.request(
             "POST",
