@@ -6,7 +6,10 @@ stock.
 (payments.settle); whichever runs first does the work. Stock is taken with a conditional
 UPDATE per line (store.reservations.stock_take), so it never goes below zero; a paid order
 that cannot be filled is marked `refund_pending` and refunded by a queued task, outside any
-transaction. A session completed with a delayed payment is handed to payments.delayed.
+transaction (payments.unfilled). The payment's refunds and disputes are read from Stripe as
+the order is filled (payments.refund_sync): one refunded in full before the shop saw it is
+recorded refunded, its stock untouched. A session completed with a delayed payment is
+handed to payments.delayed.
 """
 
 from __future__ import annotations

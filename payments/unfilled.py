@@ -16,7 +16,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from payments import stripe_api
-from payments.models import Order, Refund
+from payments.models import Order, OrderEvent, Refund
 from payments.refund_sync import PaymentAtStripe, order_money_update, payment_sync
 from payments.refunds import refund_send
 
@@ -61,6 +61,12 @@ def order_refund_unfilled(*, order_id: int) -> bool:
                     source=Refund.Source.UNFILLED,
                     idempotency_key=order.idempotency_key("refund"),
                     reason="The order could not be filled",
+                )
+                OrderEvent.objects.create(
+                    order=order,
+                    kind=OrderEvent.Kind.REFUND_REQUESTED,
+                    amount=refund.amount,
+                    message=refund.reason,
                 )
                 order_money_update(order=order)
     if refund.status == Refund.Status.REQUESTED:
