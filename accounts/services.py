@@ -1,7 +1,9 @@
 """Writes and reads for the members' area: who may enter, and how they got (or lost) access.
 
-Payments announces `order_paid` (fulfilment) and `order_refunded` (`charge.refunded`) inside
-its own transaction; the receivers below, connected in accounts/apps.py, grant and revoke the
+Payments announces `order_paid` (fulfilment), `order_refunded` (refunded in full),
+`order_dispute_lost` (the money taken back by the cardholder's bank) and `order_unrefunded`
+(a refund that failed, a lost dispute reversed: the money is the shop's again) inside its own
+transaction; the receivers below, connected in accounts/apps.py, grant, revoke and restore the
 members' pass for access orders in that same transaction. Both are idempotent: the
 database constraints on `Entitlement` (one row per order, one live row per user) are what
 make "exactly once" hold under concurrency, not a read-then-write.
@@ -101,6 +103,33 @@ def entitlement_revoke_for_order(*, order: Order) -> int:
     return revoked
 
 
+def entitlement_restore_for_order(*, order: Order) -> int:
+    """Give back the pass a refund or a lost dispute took from this order, now that the shop
+    holds its money again (a refund failed, a dispute was reversed). Returns 1 if restored.
+
+    Only a pass taken away automatically (not by staff), only if the order holds its money,
+    and only if the user has no live pass meanwhile (access moved to another paid order).
+    """
+    if order.kind != Order.Kind.ACCESS or order.user_id is None:
+        return 0
+    if not order.is_paid or order.amount_disputed:
+        return 0
+    with transaction.atomic():
+        if Entitlement.objects.live().filter(user_id=order.user_id, feature=MEMBERS_AREA).exists():
+            return 0
+        taken = (
+            Entitlement.objects.filter(order=order, feature=MEMBERS_AREA, revoked_by__isnull=True)
+            .exclude(revoked_at__isnull=True)
+            .order_by("-revoked_at")
+            .first()
+        )
+        if taken is None:
+            return 0
+        Entitlement.objects.filter(pk=taken.pk).update(revoked_at=None)
+        publish_on_commit([order.user_id], USERS)
+    return 1
+
+
 def entitlement_grant(*, user: User, by: User | None, note: str = "") -> Entitlement:
     """Staff grant by hand. If the user already has live access, that row is returned."""
     try:
@@ -134,9 +163,15 @@ def on_order_paid(sender: Any, *, order: Order, **kwargs: Any) -> None:
 
 
 def on_order_refunded(sender: Any, *, order: Order, **kwargs: Any) -> None:
-    """payments.signals.order_refunded: a refunded access order loses what it granted."""
+    """payments.signals.order_refunded and order_dispute_lost: an access order whose money
+    went back loses what it granted."""
     if order.kind == Order.Kind.ACCESS:
         entitlement_revoke_for_order(order=order)
+
+
+def on_order_unrefunded(sender: Any, *, order: Order, **kwargs: Any) -> None:
+    """payments.signals.order_unrefunded: the money came back, and with it the pass."""
+    entitlement_restore_for_order(order=order)
 
 
 # --- Buying the pass -------------------------------------------------------------------------

@@ -182,6 +182,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Amazin <shop@amazin.localhost>")
+# Who on the staff is emailed about money that needs them: a refund that failed, a dispute
+# opened or closed, new differences between the shop's books and Stripe's.
+STAFF_EMAILS = env.list("STAFF_EMAILS", default=[])
 
 # Stripe. STRIPE_API_BASE unset means real Stripe; the emulator sets it to its own URL.
 # The emulator's keys are defaults only in development: with DEBUG off a missing key is a
@@ -192,6 +195,8 @@ STRIPE_WEBHOOK_SECRET = env(
     "STRIPE_WEBHOOK_SECRET", default="whsec_amazin_emulator_secret" if DEBUG else ""
 )
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+# Where the admin links a payment or dispute to (a test-mode object gets `/test/`).
+STRIPE_DASHBOARD_URL = env("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
 STRIPE_AUTOMATIC_TAX = env.bool("STRIPE_AUTOMATIC_TAX", default=False)
 # Goods orders collect a shipping address in one of these countries (ISO codes) ...
 SHIPPING_COUNTRIES = env.list(
@@ -240,6 +245,11 @@ RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=300.0)
 SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=30.0)
 # Events younger than this may still arrive as webhooks: reconciliation leaves them a while.
 RECONCILE_GRACE_SECONDS = env.float("RECONCILE_GRACE_SECONDS", default=60.0)
+# How often the worker looks again at money not settled (payments/money_look.py: a refund
+# with no answer, an unfilled order not yet refunded, an event that failed), and compares
+# the books with Stripe's (payments/books.py, `check_books`).
+MONEY_LOOK_EVERY_SECONDS = env.float("MONEY_LOOK_EVERY_SECONDS", default=60.0)
+BOOKS_CHECK_EVERY_SECONDS = env.float("BOOKS_CHECK_EVERY_SECONDS", default=86400.0)
 
 LOGGING: dict[str, Any] = {
     "version": 1,

@@ -6,7 +6,10 @@ stock.
 (payments.settle); whichever runs first does the work. Stock is taken with a conditional
 UPDATE per line (store.reservations.stock_take), so it never goes below zero; a paid order
 that cannot be filled is marked `refund_pending` and refunded by a queued task, outside any
-transaction. A session completed with a delayed payment is handed to payments.delayed.
+transaction (payments.unfilled). The payment's refunds and disputes are read from Stripe as
+the order is filled (payments.refund_sync): one refunded in full before the shop saw it is
+recorded refunded, its stock untouched. A session completed with a delayed payment is
+handed to payments.delayed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from payments.emails import order_email
 from payments.models import Order, OrderEvent, reservation_holder
 from payments.orders import order_cart_lock, order_for_session
 from payments.queue import retry_later
+from payments.refund_sync import payment_apply, payment_read
+from payments.unfilled import order_refund_unfilled
 from store.reservations import reservations_release, stock_take
 
 logger = logging.getLogger(__name__)
@@ -64,6 +69,13 @@ def session_fulfil(*, session: dict[str, Any]) -> Order | None:
         return None
     # Amounts, address and code as Stripe reports them (may ask Stripe: no transaction yet).
     reported = shipping.session_details(session)
+    # Refunds and disputes made before the shop saw the payment (in Stripe's dashboard while
+    # its events were lost): read now, applied with the fill (payments.refund_sync).
+    intent = stripe_api.stripe_id_of(session.get("payment_intent"))
+    at_stripe = payment_read(intent) if intent and order.status not in FULFILLED else None
+    given_back = (
+        at_stripe is not None and at_stripe.refunded() >= (session.get("amount_total") or 0) > 0
+    )
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
@@ -83,7 +95,9 @@ def session_fulfil(*, session: dict[str, Any]) -> Order | None:
         for field, value in reported.items():
             setattr(order, field, value)
 
-        if order.kind == Order.Kind.GOODS:
+        if order.kind == Order.Kind.GOODS and given_back:  # nothing to send: stock stays
+            reservations_release(holders=[reservation_holder(order.pk)])
+        elif order.kind == Order.Kind.GOODS:
             # Taken whether or not this order's hold is still live, and without counting
             # other shoppers' holds (see stock_take): the payer's money is in hand. A later
             # holder whose units this takes is refunded, and told, when their payment comes:
@@ -99,6 +113,8 @@ def session_fulfil(*, session: dict[str, Any]) -> Order | None:
                     problem=f"{short.product}: {short.wanted} paid for, only {short.stock} in "
                     "stock when the payment arrived.",
                 )
+                if at_stripe is not None:
+                    payment_apply(order=order, at_stripe=at_stripe)
                 return order
 
         order.status = Order.Status.PAID
@@ -108,9 +124,12 @@ def session_fulfil(*, session: dict[str, Any]) -> Order | None:
         OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.PAID, amount=order.amount_total)
         if order.cart_id is not None and in_cart:
             cart_remove_products(cart_id=order.cart_id, product_ids=ids)
-        # In the transaction: what receivers grant commits with "paid" (see payments.signals).
-        signals.order_paid.send(sender=Order, order=order)
-        order_email(order=order, template="order_confirmation")
+        if not given_back:
+            # In the transaction: what receivers grant commits with "paid" (payments.signals).
+            signals.order_paid.send(sender=Order, order=order)
+            order_email(order=order, template="order_confirmation")
+        if at_stripe is not None:
+            payment_apply(order=order, at_stripe=at_stripe)
     return order
 
 
@@ -130,32 +149,14 @@ def _order_refund(*, order: Order, problem: str) -> None:
 
 @task()
 def order_refund_unfillable(*, order_id: int, attempt: int = 1) -> None:
-    order = Order.objects.filter(pk=order_id, status=Order.Status.REFUND_PENDING).first()
-    if order is None:
-        return
-    if not order.stripe_payment_intent_id:  # nothing was charged (a 100% discount)
-        Order.objects.filter(pk=order.pk, status=Order.Status.REFUND_PENDING).update(
-            status=Order.Status.REFUNDED,
-            problem=order.problem.replace("refund under way", "nothing to refund"),
-        )
-        return
+    """The unfilled order's refund (payments.unfilled), retried with back-off while Stripe
+    gives no answer; once the retries run out the periodic look (payments.money_look) goes
+    on asking, so nothing depends on this task's survival."""
     try:
-        # One idempotency key per order (from its random token, not its id): a retry after a
-        # lost answer gets the same refund, and no other order can ever meet it.
-        refund = stripe_api.refund_create(
-            payment_intent=order.stripe_payment_intent_id,
-            order_id=order.pk,
-            idempotency_key=order.idempotency_key("refund"),
-        )
+        settled = order_refund_unfilled(order_id=order_id)
     except stripe_api.StripeError as exc:
         retry_later(order_refund_unfillable, attempt=attempt, error=exc, order_id=order_id)
         return
-    with transaction.atomic():
-        refunded = Order.objects.filter(pk=order.pk, status=Order.Status.REFUND_PENDING).update(
-            status=Order.Status.REFUNDED,
-            stripe_refund_id=refund.get("id") or "",
-            problem=order.problem.replace("refund under way", "refunded"),
-        )
-        if refunded:
-            order_email(order=order, template="order_refunded")
-    logger.warning("Order %s refunded: %s", order.pk, order.problem)
+    if not settled:
+        error = RuntimeError(f"Order {order_id}: no answer from Stripe about its refund yet")
+        retry_later(order_refund_unfillable, attempt=attempt, error=error, order_id=order_id)

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     # The SDK's own request shapes: every call below is checked against them.
     from stripe._base_address import BaseAddresses
     from stripe.params import (
+        ChargeListParams,
         CouponCreateParams,
+        DisputeListParams,
         EventListParams,
         PriceCreateParams,
         PriceListParams,
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
         PromotionCodeCreateParams,
         PromotionCodeListParams,
         RefundCreateParams,
+        RefundListParams,
         ShippingRateCreateParams,
         ShippingRateListParams,
     )
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 STRIPE_API_VERSION = "2026-10-28.endive"
 
 StripeError = stripe.StripeError
+APIConnectionError = stripe.APIConnectionError
+CardError = stripe.CardError
 IdempotencyError = stripe.IdempotencyError
 InvalidRequestError = stripe.InvalidRequestError
 SignatureVerificationError = stripe.SignatureVerificationError
@@ -250,24 +255,52 @@ def refund_create(
 
 
 def charge_retrieve(charge_id: str) -> dict[str, Any]:
-    """A charge as Stripe has it now, with every refund made of it."""
-    charge = as_dict(client().v1.charges.retrieve(charge_id))
-    charge["refunds"] = {"data": refunds_of_charge(charge_id)}
-    return charge
+    """A charge as Stripe has it now (since API 2022-11-15 without its refunds: list them)."""
+    return as_dict(client().v1.charges.retrieve(charge_id))
 
 
-def refunds_of_charge(charge_id: str) -> list[dict[str, Any]]:
-    refunds = client().v1.refunds.list(params={"charge": charge_id, "limit": 100})
-    return [as_dict(refund) for refund in refunds.auto_paging_iter()]
+def refund_retrieve(refund_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.refunds.retrieve(refund_id))
 
 
-def payment_intent_charge(payment_intent_id: str) -> dict[str, Any] | None:
-    """The latest charge of a payment intent, with its refunds, or None if it has none."""
-    intent = as_dict(client().v1.payment_intents.retrieve(payment_intent_id))
-    charge_id = intent.get("latest_charge")
-    if isinstance(charge_id, dict):
-        charge_id = charge_id.get("id")
-    return charge_retrieve(charge_id) if charge_id else None
+def dispute_retrieve(dispute_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.disputes.retrieve(dispute_id))
+
+
+def payment_intent_retrieve(payment_intent_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.payment_intents.retrieve(payment_intent_id))
+
+
+def refunds_of_payment(payment_intent_id: str) -> list[dict[str, Any]]:
+    """Every refund of a payment (made here or in Stripe's dashboard), newest first."""
+    params: RefundListParams = {"payment_intent": payment_intent_id, "limit": 100}
+    return [as_dict(r) for r in client().v1.refunds.list(params=params).auto_paging_iter()]
+
+
+def disputes_of_payment(payment_intent_id: str) -> list[dict[str, Any]]:
+    params: DisputeListParams = {"payment_intent": payment_intent_id, "limit": 100}
+    return [as_dict(d) for d in client().v1.disputes.list(params=params).auto_paging_iter()]
+
+
+# The books (payments.books): everything made in a period, a page of 100 per request.
+
+
+def charges_created(*, gte: int, lt: int) -> Iterator[dict[str, Any]]:
+    params: ChargeListParams = {"created": {"gte": gte, "lt": lt}, "limit": 100}
+    for charge in client().v1.charges.list(params=params).auto_paging_iter():
+        yield as_dict(charge)
+
+
+def refunds_created(*, gte: int, lt: int) -> Iterator[dict[str, Any]]:
+    params: RefundListParams = {"created": {"gte": gte, "lt": lt}, "limit": 100}
+    for refund in client().v1.refunds.list(params=params).auto_paging_iter():
+        yield as_dict(refund)
+
+
+def disputes_created(*, gte: int, lt: int) -> Iterator[dict[str, Any]]:
+    params: DisputeListParams = {"created": {"gte": gte, "lt": lt}, "limit": 100}
+    for dispute in client().v1.disputes.list(params=params).auto_paging_iter():
+        yield as_dict(dispute)
 
 
 def shipping_rates_active() -> Iterator[dict[str, Any]]:

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 
-from payments import catalog, fulfilment, refunds, settle, stripe_api
+from payments import catalog, disputes, fulfilment, refund_sync, settle
 from payments.models import StripeEvent
 from payments.queue import retry_later
 
@@ -68,14 +68,21 @@ def _checkout_session_payment_failed(obj: dict[str, Any], created: int) -> None:
         settle.checkout_session_payment_failed(session_id=obj["id"])
 
 
+# Refunds and disputes: whatever the payload says (`refunded`, `amount_refunded`, `status`),
+# the object is read from Stripe again. One about a payment no order has yet raises
+# refund_sync.NoOrderYet: the event is kept, `waiting`, and applied once the order exists.
+
+
 def _charge_refunded(obj: dict[str, Any], created: int) -> None:
-    # Whatever the payload says (`refunded`, `amount_refunded`), Stripe is asked again.
-    if obj.get("id"):
-        refunds.charge_sync(charge_id=obj["id"])
+    refund_sync.charge_sync(charge_id=obj.get("id") or "")
 
 
 def _refund_changed(obj: dict[str, Any], created: int) -> None:
-    refunds.charge_sync(charge_id=stripe_api.stripe_id_of(obj.get("charge")))
+    refund_sync.refund_reread(refund_id=obj.get("id") or "")
+
+
+def _dispute_changed(obj: dict[str, Any], created: int) -> None:
+    disputes.dispute_sync(dispute_id=obj.get("id") or "")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -92,6 +99,13 @@ HANDLERS: dict[str, Handler] = {
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
+    "charge.refund.updated": _refund_changed,
+    "charge.dispute.created": _dispute_changed,
+    "charge.dispute.updated": _dispute_changed,
+    "charge.dispute.closed": _dispute_changed,
+    "charge.dispute.funds_withdrawn": _dispute_changed,
+    "charge.dispute.funds_reinstated": _dispute_changed,
 }
 
 # Types Stripe sends for what Amazin does that need nothing more: recorded as ignored on
@@ -186,7 +200,13 @@ def _claim(record: StripeEvent) -> bool:
     another worker has it."""
     now = timezone.now()
     claimed = StripeEvent.objects.filter(
-        Q(status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED])
+        Q(
+            status__in=[
+                StripeEvent.Status.RECEIVED,
+                StripeEvent.Status.FAILED,
+                StripeEvent.Status.WAITING,
+            ]
+        )
         | Q(status=StripeEvent.Status.PROCESSING, claimed_at__lt=now - STALE_CLAIM),
         pk=record.pk,
     ).update(status=StripeEvent.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
@@ -213,6 +233,8 @@ def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
         obj = (record.payload.get("data") or {}).get("object") or {}
         try:
             handler(obj, record.stripe_created)
+        except refund_sync.NoOrderYet as exc:  # kept for the order (payments.money_look)
+            status, error = StripeEvent.Status.WAITING, str(exc)
         except Exception as exc:  # stored for the retry, the admin and replay_stripe_events
             logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
             status, error = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"

@@ -68,6 +68,25 @@ def _shipping_rates(request):
     shipping.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_refunds_at_stripe(request):
+    """Fulfilment reads a payment's refunds and disputes from Stripe as it fills an order.
+    Tests that patch Stripe's module are told there are none (a test patching these itself
+    says otherwise); tests against the emulator ask it."""
+    from unittest import mock
+
+    if "emulated_stripe" in request.fixturenames or any(
+        marker in request.keywords for marker in ("emulator", "browser")
+    ):
+        yield
+        return
+    with (
+        mock.patch("payments.stripe_api.refunds_of_payment", return_value=[]),
+        mock.patch("payments.stripe_api.disputes_of_payment", return_value=[]),
+    ):
+        yield
+
+
 @pytest.fixture
 def webhook(client) -> WebhookPoster:
     """Post Stripe-signed events to /stripe/webhook/ as Stripe would."""

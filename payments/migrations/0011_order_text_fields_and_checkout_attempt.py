@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0009_order_processing'),
+        ('payments', '0010_money_states_disputes_books'),
     ]
 
     operations = [

@@ -140,13 +140,13 @@ def test_anonymous_has_no_access_and_costs_no_query(django_assert_num_queries):
 
 
 def test_order_refunded_from_stripe_revokes(make_user, make_order):
-    from payments import refunds
+    from payments import refund_sync
 
     user = make_user()
     order = make_order(user, stripe_payment_intent_id="pi_test_refund")
     services.entitlement_grant_for_order(order=order)
 
-    refunds.order_refunded(payment_intent_id="pi_test_refund")
+    refund_sync.order_refunded(payment_intent_id="pi_test_refund")
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
     assert not services.user_has_access(user)

@@ -29,6 +29,9 @@ from tests.support.orders import paid_session, pending_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
+# Stripe's answer to a refund it made at once (a refund is money back only once it says so).
+REFUNDED = {"id": "re_1", "object": "refund", "status": "succeeded"}
+
 
 def run_at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
     """Start `count` threads that call `work(i)` together; return results (or exceptions)."""
@@ -167,7 +170,7 @@ def test_racing_fulfilments_of_an_unfillable_order_refund_once():
 
     with (
         mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session),
-        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}) as refund,
+        mock.patch("payments.stripe_api.refund_create", return_value=REFUNDED) as refund,
     ):
         results = run_at_once(
             10, lambda i: fulfilment.fulfil_checkout_session(session_id=session["id"])
@@ -188,7 +191,7 @@ def test_two_orders_for_the_last_unit_fulfilled_at_once_one_is_refunded():
 
     with (
         mock.patch("payments.stripe_api.checkout_session_retrieve", side_effect=sessions.get),
-        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}),
+        mock.patch("payments.stripe_api.refund_create", return_value=REFUNDED),
     ):
         run_at_once(
             10,

@@ -2,6 +2,7 @@
 
 from http import HTTPStatus
 from io import StringIO
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -155,6 +156,9 @@ def test_a_payment_after_its_hold_ended_takes_the_unit_and_the_later_holder_is_r
         payment_intent=f"pi_test_{holder.pk}",
         order_id=holder.pk,
         idempotency_key=holder.idempotency_key("refund"),
+        amount=holder.amount_total,
+        reason="",
+        metadata={"amazin_refund": str(holder.refunds.get().pk)},
     )
     assert Product.objects.with_reserved().get(pk=lamp.pk).available() == 0
     told = {message.to[0]: message.subject for message in mail.outbox}
@@ -184,6 +188,9 @@ def test_oversold_order_is_refunded_with_nothing_half_applied(
         payment_intent=f"pi_test_{order.pk}",
         order_id=order.pk,
         idempotency_key=f"amazin-refund-order-{order.idempotency_token}",
+        amount=order.amount_total,
+        reason="",
+        metadata={"amazin_refund": str(order.refunds.get().pk)},
     )
     assert len(mail.outbox) == 1
     assert "refunded" in mail.outbox[0].subject
@@ -207,8 +214,9 @@ def test_a_failing_refund_is_retried_by_the_queue_never_in_the_webhook(
     ):
         answered = webhook.post(payload)
     waiting = Order.objects.get(pk=order.pk)
+    made = {"id": "re_1", "status": "succeeded"}
     with (
-        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}) as refund,
+        mock.patch("payments.stripe_api.refund_create", return_value=made) as refund,
         django_capture_on_commit_callbacks(execute=True),
     ):
         retried = run_deferred()
@@ -217,10 +225,15 @@ def test_a_failing_refund_is_retried_by_the_queue_never_in_the_webhook(
     assert waiting.status == Order.Status.REFUND_PENDING
     assert "only 0 in stock" in waiting.problem
     assert retried == 1
+    # No answer the first time: the same key again (Stripe answers it with the first
+    # request's outcome), after asking Stripe what exists.
     refund.assert_called_once_with(
         payment_intent=f"pi_test_{order.pk}",
         order_id=order.pk,
         idempotency_key=f"amazin-refund-order-{order.idempotency_token}",
+        amount=waiting.amount_total,
+        reason="",
+        metadata={"amazin_refund": str(order.refunds.get().pk)},
     )
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
@@ -317,17 +330,35 @@ def test_expired_webhook_leaves_a_paid_order_alone(webhook):
     assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
 
 
-def stripe_charge(order: Order, amount_refunded: int, *refunds: dict) -> dict:
-    """The order's charge as Stripe returns it (stripe_api.charge_retrieve)."""
-    return {
+def stripe_charge(order: Order, amount_refunded: int, *refunds: dict) -> Any:
+    """Patch Stripe so that the order's charge is as given: `charge_retrieve` returns the
+    charge (without its refunds, as Stripe has since API 2022-11-15) and
+    `refunds_of_payment` lists `refunds`, newest first."""
+    charge = {
         "id": "ch_1",
         "object": "charge",
         "payment_intent": f"pi_test_{order.pk}",
         "amount": order.amount_total,
         "amount_refunded": amount_refunded,
         "refunded": amount_refunded >= order.amount_total,
-        "refunds": {"data": list(refunds)},
     }
+    patches = mock.patch.multiple(
+        "payments.stripe_api",
+        charge_retrieve=mock.DEFAULT,
+        refunds_of_payment=mock.DEFAULT,
+    )
+
+    class Patch:
+        def __enter__(self):
+            found = patches.__enter__()
+            found["charge_retrieve"].return_value = charge
+            found["refunds_of_payment"].return_value = list(reversed(refunds))
+            return found["charge_retrieve"]
+
+        def __exit__(self, *exc):
+            return patches.__exit__(*exc)
+
+    return Patch()
 
 
 def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, webhook):
@@ -346,10 +377,7 @@ def test_charge_refunded_marks_the_order_and_revokes_access(stripe_sessions, web
         "refunded": True,
     }
 
-    with mock.patch(
-        "payments.stripe_api.charge_retrieve",
-        return_value=stripe_charge(order, order.amount_total, refund),
-    ) as asked:
+    with stripe_charge(order, order.amount_total, refund) as asked:
         response = webhook.post(event("charge.refunded", charge))
 
     assert granted == 1
@@ -381,9 +409,7 @@ def test_forged_full_refund_payload_changes_nothing(stripe_sessions, webhook):
         "refunds": {"data": [{"id": "re_forged", "amount": order.amount_total}]},
     }
 
-    with mock.patch(
-        "payments.stripe_api.charge_retrieve", return_value=stripe_charge(order, 0)
-    ) as asked:
+    with stripe_charge(order, 0) as asked:
         response = webhook.post(event("charge.refunded", forged))
 
     assert response.status_code == HTTPStatus.OK
@@ -404,9 +430,7 @@ def test_partial_refund_is_recorded_and_keeps_access(stripe_sessions, webhook):
     charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
     refund = {"id": "re_part", "amount": 300, "status": "succeeded", "reason": None}
 
-    with mock.patch(
-        "payments.stripe_api.charge_retrieve", return_value=stripe_charge(order, 300, refund)
-    ):
+    with stripe_charge(order, 300, refund):
         webhook.post(event("charge.refunded", charge))
         webhook.post(event("charge.refunded", charge))  # a second event: recorded once
 
@@ -427,7 +451,8 @@ def test_partial_refund_does_not_mark_the_order_refunded(stripe_sessions, webhoo
     order.refresh_from_db()
     charge = {"id": "ch_1", "payment_intent": f"pi_test_{order.pk}", "refunded": False}
 
-    with mock.patch("payments.stripe_api.charge_retrieve", return_value=stripe_charge(order, 1)):
+    part = {"id": "re_part", "amount": 1, "status": "succeeded"}
+    with stripe_charge(order, 1, part):
         webhook.post(event("charge.refunded", charge))
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.PARTIALLY_REFUNDED

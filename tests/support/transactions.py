@@ -22,7 +22,6 @@ from unittest import mock
 from django.db import connections
 from stripe._http_client import HTTPClient
 
-
 # The SDK's own sender, taken before any check wraps it: a check inside another (this
 # module's tests) sends through it directly, so only the innermost check sees a request.
 _SEND = HTTPClient._request_with_retries_internal
