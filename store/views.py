@@ -2,8 +2,9 @@
 
 Most visitors see the same page: anyone with no flash message waiting, whether a
 stranger, a returning shopper with a cart, or a logged-in user. A page is rendered once
-per catalog version (`Broker.cached`), from cards cached one by one (`Broker.fragments`: a
-change re-renders that card only), and kept as bytes split at unguessable placeholders:
+and kept until its cards or its listing change (`pagecache.cache.pages`), from cards kept
+one by one (`store.live.cards`: a change re-renders that card only), and kept as bytes
+split at unguessable placeholders:
 the visitor's CSRF token, cart count and account part of the header are spliced in. What
 the header shows a returning visitor comes from this process's memo (`store.visitors`):
 a warm visitor costs no query. Someone with a message to show gets a full render around
@@ -33,8 +34,11 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from live.broker import CacheKey, get_broker
+from live.broker import get_broker
+from live.channel import CARDS
 from live.registry import CSRF_PLACEHOLDER
+from pagecache.cache import pages
+from pagecache.changes import Depends
 from store import live
 from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
 from store.visitors import Visitor
@@ -175,24 +179,22 @@ Build = Callable[[], tuple[Any, datetime | None]]
 
 def serve_page(
     request: HttpRequest,
-    key: Any,
     template: str,
     context: Callable[[], dict[str, Any]],
     *,
-    cache: Callable[[Build], Any] | None = None,
+    keep: Callable[[Build], Any],
 ) -> HttpResponse:
     """Render `template` with `context()`: from the shared page cache for visitors with no
     flash message (their token, cart count and account part spliced in), else in full.
 
-    The page is kept under `key` until the next change (`Broker.cached`), or as `cache`
-    keeps it: `cache(build)` answers the split page, calling `build()` (value, valid until)
-    when it has none."""
+    `keep(build)` answers the split page as the page cache keeps it, calling `build()`
+    (value, valid until) when it has none."""
     token = _csrf_token(request).encode()
     visitor = _visitor(request)
     mine = None if visitor is None or visitor.user_id is None else _user_slots(request, visitor)
     if visitor is not None and (visitor.user_id is None or mine is not None):
         build: Build = lambda: _split(template, context())  # noqa: E731
-        split = get_broker().cached(key, build) if cache is None else cache(build)
+        split = keep(build)
         parts, tokens, counts, users, strangers = split
         page = parts.copy()
         for i in tokens:
@@ -282,8 +284,8 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
     broker = get_broker()
     # Stock and reservations never change what a listing holds, or its order: only a
     # change under the listing topic reads the ids again.
-    rows, more = broker.cached(
-        CacheKey(("ids", listing), topics=(live.LISTING,)), lambda: (_page_ids(listing), None)
+    rows, more = pages.cached(
+        ("ids", listing), lambda: (_page_ids(listing), None), Depends(topics=(live.LISTING,))
     )
     if not rows and (listing.page > 1 or listing.category):
         raise Http404("No such page")
@@ -291,7 +293,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
     def context() -> dict[str, Any]:
         last_id = broker.last_id  # before the cards: the stream replays anything after it
         ids = [pk for pk, _ in rows]
-        cards = broker.fragments(ids, live.render_timed)
+        cards = live.cards(ids)
         return {
             "grid_body": mark_safe("".join(cards[pk] for pk in ids if pk in cards)),
             "has_products": bool(cards),
@@ -301,7 +303,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             and listing.sort == DEFAULT_SORT,
             "listing": listing,
             "category_name": rows[0][1] if listing.category and rows else "",
-            "categories": broker.cached("categories", _categories, across_changes=True),
+            "categories": pages.cached("categories", _categories, Depends()),
             "sorts": [
                 (listing.url(sort=s, page=1), label, s == listing.sort)
                 for s, label in SORT_LABELS.items()
@@ -313,8 +315,13 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
         }
 
     # The page changes with its own cards and with the listing, not with any change.
-    key = CacheKey(("grid", listing), topics=(live.LISTING,), cards=tuple(pk for pk, _ in rows))
-    return serve_page(request, key, "store/grid.html", context)
+    depends = Depends(ids=tuple((CARDS, pk) for pk, _ in rows), topics=(live.LISTING,))
+    return serve_page(
+        request,
+        "store/grid.html",
+        context,
+        keep=lambda build: pages.cached(("grid", listing), build, depends),
+    )
 
 
 @require_GET
@@ -332,7 +339,13 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return {"product": product, "live_last": last_id, "expires": expires}
 
     # The page shows one product: it changes with that product's card alone.
-    return serve_page(request, CacheKey(("detail", pk), cards=(pk,)), "store/detail.html", context)
+    depends = Depends(ids=((CARDS, pk),))
+    return serve_page(
+        request,
+        "store/detail.html",
+        context,
+        keep=lambda build: pages.cached(("detail", pk), build, depends),
+    )
 
 
 @require_GET
