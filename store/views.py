@@ -13,18 +13,15 @@ the same cached cards.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
-from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, get_token
 from django.shortcuts import render
 from django.template.engine import Engine
 from django.template.loader import render_to_string
@@ -39,7 +36,7 @@ from live.channel import CARDS
 from live.registry import CSRF_PLACEHOLDER
 from pagecache.cache import pages
 from pagecache.changes import Depends
-from store import live
+from store import csrf, live
 from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
 from store.visitors import Visitor
 
@@ -189,7 +186,7 @@ def serve_page(
 
     `keep(build)` answers the split page as the page cache keeps it, calling `build()`
     (value, valid until) when it has none."""
-    token = _csrf_token(request).encode()
+    token = csrf.token(request).encode()
     visitor = _visitor(request)
     mine = None if visitor is None or visitor.user_id is None else _user_slots(request, visitor)
     if visitor is not None and (visitor.user_id is None or mine is not None):
@@ -210,43 +207,6 @@ def serve_page(
     response = render(request, template, context())
     response.content = response.content.replace(_CSRF_BYTES, token)
     return response
-
-
-_CSRF_CHARS = CSRF_ALLOWED_CHARS.encode()
-_CSRF_INDEX = {c: i for i, c in enumerate(CSRF_ALLOWED_CHARS)}
-_CSRF_LIMIT = 256 - 256 % len(_CSRF_CHARS)  # bytes at or above it are dropped: no bias
-_CSRF_TABLE = bytes(_CSRF_CHARS[b % len(_CSRF_CHARS)] for b in range(256))
-_CSRF_DROP = bytes(range(_CSRF_LIMIT, 256))
-
-
-def _csrf_string() -> str:
-    """32 random characters from Django's CSRF alphabet, unbiased, from one urandom call
-    (rarely two) instead of Django's 32: a third of a stranger's request went to them."""
-    out = b""
-    while len(out) < CSRF_SECRET_LENGTH:
-        out += os.urandom(48).translate(_CSRF_TABLE, _CSRF_DROP)
-    return out[:CSRF_SECRET_LENGTH].decode()
-
-
-def _csrf_token(request: HttpRequest) -> str:
-    """What `django.middleware.csrf.get_token` answers, drawn faster: the cookie's secret
-    (a new one for a stranger, set as Django sets it) masked with a fresh random mask."""
-    meta = request.META
-    if settings.CSRF_USE_SESSIONS:
-        return get_token(request)  # not this project's setup: Django's own way
-    if "CSRF_COOKIE" not in meta:
-        meta["CSRF_COOKIE"] = _csrf_string()  # as django.middleware.csrf does for a stranger
-    secret = meta["CSRF_COOKIE"]
-    if len(secret) != CSRF_SECRET_LENGTH or not set(secret) <= _CSRF_INDEX.keys():
-        return get_token(request)
-    meta["CSRF_COOKIE_NEEDS_UPDATE"] = True
-    mask = _csrf_string()
-    n = len(CSRF_ALLOWED_CHARS)
-    cipher = "".join(
-        CSRF_ALLOWED_CHARS[(_CSRF_INDEX[x] + _CSRF_INDEX[y]) % n]
-        for x, y in zip(secret, mask, strict=True)
-    )
-    return mask + cipher
 
 
 def _processed(request: HttpRequest) -> dict[str, Any]:
