@@ -242,11 +242,16 @@ def _split(template: str, context: dict[str, Any]) -> tuple[Any, datetime | None
 def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
     listing = _listing(request, slug)
     broker = get_broker()
+
+    def read_ids() -> tuple[tuple[list[tuple[int, str]], bool, Depends], None]:
+        rows, more = _page_ids(listing)
+        # The page changes with its own cards and with the listing, not with any change.
+        shown = Depends(ids=tuple((CARDS, pk) for pk, _ in rows), topics=(live.LISTING,))
+        return (rows, more, shown), None
+
     # Stock and reservations never change what a listing holds, or its order: only a
     # change under the listing topic reads the ids again.
-    rows, more = pages.cached(
-        ("ids", listing), lambda: (_page_ids(listing), None), Depends(topics=(live.LISTING,))
-    )
+    rows, more, shown = pages.cached(("ids", listing), read_ids, Depends(topics=(live.LISTING,)))
     if not rows and (listing.page > 1 or listing.category):
         raise Http404("No such page")
 
@@ -274,13 +279,11 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "expires": timezone.now() + timedelta(seconds=PAGE_SECONDS),
         }
 
-    # The page changes with its own cards and with the listing, not with any change.
-    depends = Depends(ids=tuple((CARDS, pk) for pk, _ in rows), topics=(live.LISTING,))
     return serve_page(
         request,
         "store/grid.html",
         context,
-        keep=lambda build: pages.cached(("grid", listing), build, depends),
+        keep=lambda build: pages.cached(("grid", listing), build, shown),
     )
 
 
