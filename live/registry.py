@@ -13,8 +13,8 @@ app (store) calls `register(Source(...))` from its `AppConfig.ready()`:
 - `changed_between(since, until)`: the ids whose fragments changed by the clock in
   (since, until].
 
-live calls these each time it needs them: an app that keeps copies (pagecache) answers
-from them, and hears what to drop through `listen`.
+live calls these each time it needs them and keeps no copy: the registering app may answer
+from copies it keeps (store's are in pagecache), dropped as changes are heard (`listen`).
 
 Fragments are shared by every viewer, so they must carry nobody's CSRF token: render forms
 with `CSRF_PLACEHOLDER` where the token goes. The stream blanks it out (the page's script
