@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from live.broker import publishes_coalesced
+from live.publish import publishes_coalesced
 from payments.tasks import periodic_start
 
 # The worker's changes come in bursts (a webhook storm, a sync): announced together, up to
