@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 # Apps whose admin pages only superusers see: security and infrastructure records.
-SUPERUSERS_ONLY = {"axes", "django_tasks_db"}
+SUPERUSERS_ONLY = {"axes", "django_tasks_database"}
 
 
 class SuperusersOnly(admin.ModelAdmin[Any]):

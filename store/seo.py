@@ -57,8 +57,8 @@ def _describe(text: str) -> str:
 
 
 def listing_meta(*, path: str, category_name: str, q: str) -> dict[str, Any]:
-    """A grid page's meta. `path` is its canonical path: its category, search and page
-    (another sort or page size is a view of the same list)."""
+    """A grid page's meta. `path` is its canonical path: its category, search, page size
+    and page (another sort shows the same products in another order)."""
     if category_name:
         description = f"{category_name} at {SITE_NAME}: {DEFAULT_DESCRIPTION}"
         title = f"{category_name} · {SITE_NAME}"
@@ -174,7 +174,7 @@ class ProductSitemap(ShopSitemap):
     limit = 10_000  # URLs per sitemap page (the protocol allows 50,000)
 
     def items(self) -> Any:
-        return Product.objects.visible().order_by("pk").only("pk", "updated_at")
+        return Product.objects.visible().select_related(None).order_by("pk").only("updated_at")
 
     def location(self, item: Product) -> str:
         return reverse("store:detail", args=[item.pk])

@@ -312,7 +312,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "query_too_long": len(listing.q) > MAX_QUERY_LENGTH,
             "expires": timezone.now() + timedelta(seconds=PAGE_SECONDS),
             **seo.listing_meta(
-                path=listing.url(sort=DEFAULT_SORT, per_page=PER_PAGE),
+                path=listing.url(sort=DEFAULT_SORT),
                 category_name=rows[0][1] if listing.category and rows else "",
                 q=listing.q,
             ),
