@@ -29,11 +29,11 @@ NOW = datetime(2026, 3, 18, 15, 0, tzinfo=UTC)
 
 def paid(amount: int, *, at: datetime = NOW, currency: str = "usd", **fields) -> Order:
     fields.setdefault("status", Order.Status.PAID)
-    return OrderFactory(amount_total=amount, currency=currency, paid_at=at, **fields)
+    return OrderFactory.create(amount_total=amount, currency=currency, paid_at=at, **fields)
 
 
 def shop_staff() -> User:
-    user = UserFactory(is_staff=True)
+    user = UserFactory.create(is_staff=True)
     user.groups.add(Group.objects.get(name="Shop staff"))
     return user
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def staff(*, group: bool) -> User:
-    user = UserFactory(is_staff=True)
+    user = UserFactory.create(is_staff=True)
     if group:
         user.groups.add(Group.objects.get(name="Shop staff"))
     return user
