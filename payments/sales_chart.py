@@ -13,7 +13,7 @@ from store.money import format_money, minor_unit_digits
 
 WIDTH = 640
 HEIGHT = 220
-LEFT = 64  # room for the axis labels
+LEFT = 84  # room for the axis labels (larger on a phone: static/css/admin.css)
 RIGHT = 8
 TOP = 12
 BOTTOM = 28  # room for the day labels
@@ -94,10 +94,11 @@ def chart_build(sales: Sales) -> Chart:
         )
         for part in (0, 1, 2)
     ]
-    days = [
+    last = len(sales.days) - 1
+    days = [  # today, and every week back from it
         DayLabel(x=round(LEFT + n * slot + slot / 2, 2), label=f"{day:%-d %b}")
         for n, (day, _) in enumerate(sales.days)
-        if n % 7 == 0 or n == len(sales.days) - 1
+        if (last - n) % 7 == 0
     ]
     total = sum(figures.net for _, figures in sales.days)
     best_day, best = max(sales.days, key=lambda item: item[1].net, default=(None, None))

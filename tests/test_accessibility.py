@@ -75,11 +75,12 @@ def seed_in_stripe(emulator, *, name: str, stock: int) -> Product:
 
 
 def seed_catalog(emulator) -> dict[str, Product]:
-    """Twelve products: one to buy (low stock), one that will be archived while in the cart,
-    one sold out, and filler with long names and descriptions."""
+    """Thirteen products: one to buy (low stock), one that will be archived while in the
+    cart, one sold out, one without a picture, and filler with long names and descriptions."""
     teapot = seed_in_stripe(emulator, name="Cast iron teapot", stock=4)
     old = ProductFactory.create(name="Stoneware mug", images=["/static/img/products/bowl.svg"])
     ProductFactory(name="Sold-out skillet", stock=0, images=["/static/img/products/skillet.svg"])
+    ProductFactory(name="Plain wooden spoon", stock=7, images=[])  # no picture, as Stripe allows
     for n in range(9):
         ProductFactory(
             name=f"Handmade kitchen thing with a rather long name {n}",

@@ -25,7 +25,8 @@ PERMISSIONS = [
 def group_create(apps, schema_editor):
     for label in ("payments", "store"):
         config = apps.get_app_config(label)
-        config.models_module = True  # a historical app has none: make its permissions anyway
+        if getattr(config, "models_module", None) is None:
+            config.models_module = True  # a historical app has none: make its permissions
         create_permissions(config, apps=apps, verbosity=0)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

@@ -4,7 +4,14 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
+from tests.support.staff import shop_staff_group
+
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _group():
+    shop_staff_group()  # migration payments.0011's, whatever ran before
 
 
 def run_demo_staff(capsys) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -21,6 +21,7 @@ from payments.models import Order, Refund, StripeCheckpoint, StripeEvent
 from payments.reconcile import CHECKPOINT
 from payments.sales_chart import chart_build, nice_ceiling
 from tests.factories import OrderFactory, ProductFactory, UserFactory
+from tests.support.staff import shop_staff_join
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def paid(amount: int, *, at: datetime = NOW, currency: str = "usd", **fields) ->
 
 def shop_staff() -> User:
     user = UserFactory.create(is_staff=True)
-    user.groups.add(Group.objects.get(name="Shop staff"))
+    shop_staff_join(user)
     return user
 
 

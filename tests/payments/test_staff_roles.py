@@ -9,11 +9,12 @@ from http import HTTPStatus
 from unittest import mock
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from payments.models import Order, Refund, StripeEvent
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
+from tests.support.staff import shop_staff_group, shop_staff_join
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def staff(*, group: bool) -> User:
     user = UserFactory.create(is_staff=True)
     if group:
-        user.groups.add(Group.objects.get(name="Shop staff"))
+        shop_staff_join(user)
     return user
 
 
@@ -41,7 +42,7 @@ def order():
 
 
 def test_the_shop_staff_group_has_the_shops_rights_and_no_more():
-    group = Group.objects.get(name="Shop staff")
+    group = shop_staff_group()
 
     codenames = set(group.permissions.values_list("content_type__app_label", "codename"))
 
