@@ -103,7 +103,7 @@ def test_an_empty_month_draws_an_empty_chart():
 
     chart = chart_build(sales)
 
-    assert {bar.height for bar in chart.bars} == {0}
+    assert {bar.height for bar in chart.bars} == {"0"}
     assert chart.description.endswith("$0.00 in all.")
 
 
