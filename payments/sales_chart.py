@@ -117,16 +117,16 @@ def chart_build(sales: Sales) -> Chart:
         )
     ticks = [
         Tick(
-            y=round(baseline - plot_height * part / 2, 2),
+            y=_n(baseline - plot_height * part / 2),
             label=format_money(top * part // 2, currency),
         )
         for part in (0, 1, 2)
     ]
-    last = len(sales.days) - 1
+    final = len(sales.days) - 1
     days = [  # today, and every week back from it
         DayLabel(x=_n(LEFT + n * slot + slot / 2), label=f"{day:%-d %b}")
         for n, (day, _) in enumerate(sales.days)
-        if (last - n) % 7 == 0
+        if (final - n) % 7 == 0
     ]
     total = sum(figures.net for _, figures in sales.days)
     best_day, best = max(sales.days, key=lambda item: item[1].net, default=(None, None))

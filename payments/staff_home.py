@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, When
-from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks import TaskResultStatus
@@ -174,12 +174,9 @@ def worker_health(*, now: datetime) -> WorkerHealth:
 @dataclass
 class Figures:
     orders: int = 0
-    gross: int = 0
+    net: int = 0  # paid less refunded
+    gross: int = 0  # paid (counted for today and the month; a chart day has its net only)
     refunded: int = 0
-
-    @property
-    def net(self) -> int:
-        return self.gross - self.refunded
 
 
 @dataclass
@@ -199,37 +196,49 @@ def _refunded() -> Case:
     )
 
 
+def _midnight(day: date) -> datetime:
+    """The day's start in the shop's time zone (right across a daylight-saving change)."""
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
 def sales_read(*, today: date) -> list[Sales]:
-    """Each currency's sales (most sold in the chart's days first): one query."""
+    """Each currency's sales (most sold in the chart's days first): one query.
+
+    Each day is a filtered sum over its own [midnight, next midnight) in the shop's time
+    zone, so the database compares the indexed `paid_at` with bounds and never converts a
+    row's time (SQLite would call Python for each row to find its local date).
+    """
     first_of_month = today.replace(day=1)
     chart_start = today - timedelta(days=CHART_DAYS - 1)
-    start = min(first_of_month, chart_start)
-    zone = timezone.get_current_timezone()
-    since = datetime.combine(start, datetime.min.time(), tzinfo=zone)
+    days = [chart_start + timedelta(days=n) for n in range(CHART_DAYS)]
+    bounds = [_midnight(day) for day in [*days, today + timedelta(days=1)]]
+    net = F("amount_total") - _refunded()
+    aggregates: dict[str, Any] = {}
+    for n in range(CHART_DAYS):
+        window = Q(paid_at__gte=bounds[n], paid_at__lt=bounds[n + 1])
+        aggregates[f"net_{n}"] = Sum(net, filter=window, default=0)
+        aggregates[f"orders_{n}"] = Count("id", filter=window)
+    for name, since in (("today", bounds[-2]), ("month", _midnight(first_of_month))):
+        window = Q(paid_at__gte=since)
+        aggregates[f"{name}_orders"] = Count("id", filter=window)
+        aggregates[f"{name}_gross"] = Sum("amount_total", filter=window, default=0)
+        aggregates[f"{name}_refunded"] = Sum(_refunded(), filter=window, default=0)
     rows = (
-        Order.objects.filter(paid_at__gte=since)
-        .annotate(day=TruncDate("paid_at", tzinfo=zone))
-        .values("currency", "day")
-        .annotate(orders=Count("id"), gross=Sum("amount_total"), refunded=Sum(_refunded()))
+        Order.objects.filter(
+            paid_at__gte=min(bounds[0], _midnight(first_of_month)), paid_at__lt=bounds[-1]
+        )
+        .values("currency")
+        .annotate(**aggregates)
         .order_by()
     )
-    found: dict[str, dict[date, Figures]] = {}
-    for row in rows:
-        figures = Figures(row["orders"], row["gross"] or 0, row["refunded"] or 0)
-        found.setdefault(row["currency"].lower(), {})[row["day"]] = figures
     sales = []
-    for currency, by_day in found.items():
-        shown = Sales(currency=currency)
-        for day, figures in by_day.items():
-            if day == today:
-                shown.today = figures
-            if day >= first_of_month:
-                shown.month.orders += figures.orders
-                shown.month.gross += figures.gross
-                shown.month.refunded += figures.refunded
+    for row in rows:
+        shown = Sales(currency=row["currency"].lower())
+        for name in ("today", "month"):
+            gross, refunded = row[f"{name}_gross"], row[f"{name}_refunded"]
+            setattr(shown, name, Figures(row[f"{name}_orders"], gross - refunded, gross, refunded))
         shown.days = [
-            (day, by_day.get(day, Figures()))
-            for day in (chart_start + timedelta(days=n) for n in range(CHART_DAYS))
+            (day, Figures(row[f"orders_{n}"], row[f"net_{n}"])) for n, day in enumerate(days)
         ]
         sales.append(shown)
     sales.sort(key=lambda s: (-sum(f.net for _, f in s.days), s.currency))

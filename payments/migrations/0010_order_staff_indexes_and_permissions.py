@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='order',
-            index=models.Index(fields=['paid_at'], include=('currency', 'status', 'amount_total', 'amount_refunded'), name='order_paid_at'),
+            index=models.Index(fields=['paid_at', 'currency', 'status', 'amount_total', 'amount_refunded'], name='order_paid_at'),
         ),
         migrations.AddIndex(
             model_name='order',
