@@ -18,10 +18,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks import TaskResultStatus
@@ -204,42 +216,44 @@ def _midnight(day: date) -> datetime:
 def sales_read(*, today: date) -> list[Sales]:
     """Each currency's sales (most sold in the chart's days first): one query.
 
-    Each day is a filtered sum over its own [midnight, next midnight) in the shop's time
-    zone, so the database compares the indexed `paid_at` with bounds and never converts a
-    row's time (SQLite would call Python for each row to find its local date).
+    Each order falls in the day whose [midnight, next midnight) in the shop's time zone holds
+    its `paid_at`: the database compares the indexed column with those bounds and never
+    converts a row's time (SQLite would call Python for each row to find its local date).
+    Days of the month before the chart's first are one more bucket (-1).
     """
     first_of_month = today.replace(day=1)
     chart_start = today - timedelta(days=CHART_DAYS - 1)
     days = [chart_start + timedelta(days=n) for n in range(CHART_DAYS)]
     bounds = [_midnight(day) for day in [*days, today + timedelta(days=1)]]
-    net = F("amount_total") - _refunded()
-    aggregates: dict[str, Any] = {}
-    for n in range(CHART_DAYS):
-        window = Q(paid_at__gte=bounds[n], paid_at__lt=bounds[n + 1])
-        aggregates[f"net_{n}"] = Sum(net, filter=window, default=0)
-        aggregates[f"orders_{n}"] = Count("id", filter=window)
-    for name, since in (("today", bounds[-2]), ("month", _midnight(first_of_month))):
-        window = Q(paid_at__gte=since)
-        aggregates[f"{name}_orders"] = Count("id", filter=window)
-        aggregates[f"{name}_gross"] = Sum("amount_total", filter=window, default=0)
-        aggregates[f"{name}_refunded"] = Sum(_refunded(), filter=window, default=0)
+    month_start = _midnight(first_of_month)
+    bucket = Case(
+        When(paid_at__lt=bounds[0], then=Value(-1)),
+        *(When(paid_at__lt=bounds[n + 1], then=Value(n)) for n in range(CHART_DAYS)),
+        output_field=IntegerField(),
+    )
     rows = (
-        Order.objects.filter(
-            paid_at__gte=min(bounds[0], _midnight(first_of_month)), paid_at__lt=bounds[-1]
-        )
-        .values("currency")
-        .annotate(**aggregates)
+        Order.objects.filter(paid_at__gte=min(bounds[0], month_start), paid_at__lt=bounds[-1])
+        .annotate(bucket=bucket)
+        .values("currency", "bucket")
+        .annotate(orders=Count("id"), gross=Sum("amount_total"), refunded=Sum(_refunded()))
         .order_by()
     )
-    sales = []
+    found: dict[str, dict[int, Figures]] = {}
     for row in rows:
-        shown = Sales(currency=row["currency"].lower())
-        for name in ("today", "month"):
-            gross, refunded = row[f"{name}_gross"], row[f"{name}_refunded"]
-            setattr(shown, name, Figures(row[f"{name}_orders"], gross - refunded, gross, refunded))
-        shown.days = [
-            (day, Figures(row[f"orders_{n}"], row[f"net_{n}"])) for n, day in enumerate(days)
-        ]
+        gross, refunded = row["gross"] or 0, row["refunded"] or 0
+        figures = Figures(row["orders"], gross - refunded, gross, refunded)
+        found.setdefault(row["currency"].lower(), {})[row["bucket"]] = figures
+    sales = []
+    for currency, by_bucket in found.items():
+        shown = Sales(currency=currency, today=by_bucket.get(CHART_DAYS - 1, Figures()))
+        in_month = [f for n, f in by_bucket.items() if n < 0 or days[n] >= first_of_month]
+        shown.month = Figures(
+            orders=sum(f.orders for f in in_month),
+            net=sum(f.net for f in in_month),
+            gross=sum(f.gross for f in in_month),
+            refunded=sum(f.refunded for f in in_month),
+        )
+        shown.days = [(day, by_bucket.get(n, Figures())) for n, day in enumerate(days)]
         sales.append(shown)
     sales.sort(key=lambda s: (-sum(f.net for _, f in s.days), s.currency))
     return sales
