@@ -25,6 +25,7 @@ import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -172,11 +173,12 @@ def measure(rounds: int) -> tuple[list[float], list[float], int]:
         for _ in range(3):
             assert client.get("/admin/").status_code == 200
         statements: list[str] = []
-        with connection.execute_wrapper(
-            lambda run, sql, params, many, context: (
-                statements.append(sql) or run(sql, params, many, context)
-            )
-        ):
+
+        def count(run: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            statements.append(sql)
+            return run(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
             html = client.get("/admin/").content.decode()
         assert 'data-testid="staff-home"' in html, html[:2000]
         times, cpu = [], []

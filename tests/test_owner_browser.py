@@ -67,7 +67,7 @@ def seed() -> dict[str, Any]:
     spoon = ProductFactory(name="Plain wooden spoon", stock=12, images=[])
     ProductFactory(name="Kettle", stock=9, images=["/static/img/products/kettle.svg"])
     now = timezone.now()
-    order = OrderFactory(
+    order = OrderFactory.create(
         email="guest@example.com",
         status=Order.Status.PARTIALLY_REFUNDED,
         amount_subtotal=10800,
@@ -87,7 +87,7 @@ def seed() -> dict[str, Any]:
         shipping_postal_code="94105",
         shipping_country="US",
     )
-    line = OrderLineFactory(order=order, product=teapot, quantity=2, unit_amount=4800)
+    line = OrderLineFactory.create(order=order, product=teapot, quantity=2, unit_amount=4800)
     OrderLineFactory(order=order, product=spoon, quantity=1, unit_amount=1200)
     Refund.objects.create(
         order=order,
@@ -138,6 +138,7 @@ class Walk:
         if page is self.browser.page:
             self.browser.shot(name)
         else:
+            assert self.browser.artifacts is not None
             page.screenshot(path=str(self.browser.artifacts / f"{name}.png"), full_page=True)
         self.layout[name] = page.evaluate(LAYOUT)
         self.axe[name] = axe_violations(page)
