@@ -42,6 +42,19 @@ def test_unknown_pages_get_the_shops_own_404(client):
     assert client.get("/products/999999/").status_code == HTTPStatus.NOT_FOUND
 
 
+def test_a_missing_file_served_before_the_middleware_is_a_plain_404():
+    from django.test import RequestFactory
+
+    from amazin.errors import page_not_found
+
+    request = RequestFactory().get("/static/img/nothing.svg")  # no session: no middleware ran
+
+    response = page_not_found(request, Exception("missing"))
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.content == b"Not found\n"
+
+
 def test_the_500_page_renders_with_the_database_down():
     client = Client(raise_request_exception=False)
     down = OperationalError("could not connect to server")
