@@ -130,6 +130,28 @@ def test_add_to_cart_answers_beside_the_button_pressed(live_server):
     assert CartItem.objects.get().quantity == 1
 
 
+@pytest.mark.parametrize("viewport", [(1280, 900), PHONE], ids=["1280", "375"])
+def test_cards_keep_their_height_and_the_answer_leads_to_the_cart(live_server, viewport):
+    products = [ProductFactory(name=f"Mug {n}", stock=5) for n in range(6)]
+
+    with chromium_page(viewport=viewport) as browser:
+        page = browser.page
+        page.goto(f"{live_server.url}/")
+        card = page.locator(f"#product-{products[0].pk}")
+        neighbour = page.locator(f"#product-{products[1].pk}")
+        below = page.locator(f"#product-{products[4].pk}")
+        before = [card.bounding_box()["height"], below.bounding_box()["y"]]
+        card.locator("[data-testid=add-to-cart]").click()
+        card.locator("[data-testid=view-cart]").wait_for()
+        after = [card.bounding_box()["height"], below.bounding_box()["y"]]
+        neighbour_height = neighbour.bounding_box()["height"]
+        card.locator("[data-testid=view-cart]").click()
+        page.wait_for_url(f"{live_server.url}/cart/")
+
+    assert after == before  # neither the card nor the row below moved
+    assert neighbour_height == before[0]
+
+
 def test_product_page_quantity_picker_adds_that_many(live_server):
     kettle = ProductFactory(name="Kettle", stock=4)
 
