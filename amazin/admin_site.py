@@ -12,7 +12,6 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Model
-from django.db.models.base import ModelBase
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
@@ -51,9 +50,10 @@ class ShopAdminSite(admin.AdminSite):
         admin_class: type[admin.ModelAdmin[Any]] | None = None,
         **options: Any,
     ) -> None:
-        models = (
-            [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
-        )
+        # A model is a class; Django tests for its metaclass (ModelBase), whose module crashes
+        # mypy 1.19 with django-stubs when imported here ("Must not defer during final
+        # iteration", in store/models.py).
+        models = [model_or_iterable] if isinstance(model_or_iterable, type) else model_or_iterable
         for model in models:
             chosen = admin_class or admin.ModelAdmin
             if model._meta.app_label in SUPERUSERS_ONLY and not issubclass(chosen, SuperusersOnly):
