@@ -78,6 +78,16 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
     money_fields = ("refunding_shown", "disputed_shown", "attention_shown", "at_stripe")
     actions = ["look_again", "attention_dealt_with"]
 
+    # Orders are read-only (OrderAdmin.has_change_permission is always False): what staff
+    # may do here is checked against the permissions of the "Shop staff" group instead.
+    # Looking again at Stripe moves no money and only writes Stripe's word: whoever may see
+    # orders may ask. What needs staff is money's business: whoever may refund.
+    def has_look_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.view_order")
+
+    def has_attention_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.refund_order")
+
     @admin.display(description="On its way back (refunds Stripe has not completed)")
     def refunding_shown(self, order: Order) -> str:
         return format_money(order.amount_refunding, order.currency)
@@ -95,7 +105,9 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
         intent = order.stripe_payment_intent_id
         return _stripe_link(dashboard_url(intent), intent)
 
-    @admin.action(description="Look again at Stripe (refunds, disputes, payment)")
+    @admin.action(
+        description="Look again at Stripe (refunds, disputes, payment)", permissions=["look"]
+    )
     def look_again(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         failed = []
         for order in queryset:
@@ -108,7 +120,7 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
         else:
             self.message_user(request, f"Looked again at Stripe for {queryset.count()} order(s).")
 
-    @admin.action(description="Mark what needs staff as dealt with")
+    @admin.action(description="Mark what needs staff as dealt with", permissions=["attention"])
     def attention_dealt_with(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         done = queryset.exclude(attention="").update(attention="")
         self.message_user(request, f"{done} order(s) no longer need staff.")
@@ -118,9 +130,9 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
         return [path("<int:pk>/look/", view, name="payments_order_look")]
 
     def look_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        order = get_object_or_404(Order, pk=pk)
-        if not self.has_change_permission(request, order):
+        if not self.has_look_permission(request):
             raise PermissionDenied
+        order = get_object_or_404(Order, pk=pk)
         try:
             order = money_look.order_look_again(order_id=order.pk)
         except stripe_api.StripeError as exc:

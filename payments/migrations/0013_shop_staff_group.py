@@ -1,4 +1,5 @@
-"""The "Shop staff" group: see orders and products, set stock, ship and refund.
+"""The "Shop staff" group: see orders and products, set stock, ship and refund, and see the
+money around orders (refunds, disputes, the books' differences with Stripe's).
 
 Staff accounts join it (README, "Staff"); superusers need no group. The permissions are
 created here first: on a new database Django makes them only after every migration ran.
@@ -14,6 +15,8 @@ PERMISSIONS = [
     ("payments", "order", "refund_order"),
     ("payments", "orderline", "view_orderline"),
     ("payments", "refund", "view_refund"),
+    ("payments", "dispute", "view_dispute"),
+    ("payments", "booksdifference", "view_booksdifference"),
     ("payments", "orderevent", "view_orderevent"),
     ("store", "product", "view_product"),
     ("store", "product", "change_product"),  # the stock: every other field is Stripe's

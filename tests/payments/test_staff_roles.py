@@ -51,6 +51,9 @@ def test_the_shop_staff_group_has_the_shops_rights_and_no_more():
         ("payments", "view_order"),
         ("payments", "ship_order"),
         ("payments", "refund_order"),
+        ("payments", "view_refund"),
+        ("payments", "view_dispute"),
+        ("payments", "view_booksdifference"),
         ("store", "view_product"),
         ("store", "change_product"),
     } <= codenames
@@ -99,6 +102,70 @@ def test_the_order_page_offers_no_action_its_reader_may_not_take(client, order):
     assert page.status_code == HTTPStatus.OK
     assert "Mark shipped" not in page.content.decode()
     assert ">Refund<" not in page.content.decode()
+
+
+def viewer() -> User:
+    """Staff who may see orders and nothing more."""
+    from django.contrib.auth.models import Permission
+
+    user = staff(group=False)
+    user.user_permissions.add(Permission.objects.get(codename="view_order"))
+    return user
+
+
+@pytest.mark.parametrize("who", ["shop staff", "viewer"])
+def test_whoever_sees_orders_may_look_again_at_stripe(client, order, who):
+    # Orders are read-only (no change permission for anyone): the look is allowed by
+    # payments.view_order, as it moves no money and writes only Stripe's word.
+    client.force_login(staff(group=True) if who == "shop staff" else viewer())
+
+    with mock.patch("payments.money_look.order_look_again", return_value=order) as look:
+        page = client.get(f"/admin/payments/order/{order.pk}/change/").content.decode()
+        response = client.post(f"/admin/payments/order/{order.pk}/look/")
+
+    assert "Look again at Stripe" in page
+    assert response.status_code == HTTPStatus.FOUND
+    look.assert_called_once_with(order_id=order.pk)
+
+
+def test_staff_who_may_not_see_orders_may_not_look_again(client, order):
+    client.force_login(staff(group=False))
+
+    with mock.patch("payments.money_look.order_look_again") as look:
+        response = client.post(f"/admin/payments/order/{order.pk}/look/")
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    look.assert_not_called()
+
+
+def actions_offered(client) -> set[str]:
+    html = client.get("/admin/payments/order/").content.decode()
+    return set(re.findall(r'<option value="(\w+)">', html)) - {""}
+
+
+def test_the_order_lists_actions_follow_the_readers_rights(client, order):
+    Order.objects.filter(pk=order.pk).update(attention="Dispute opened")
+    client.force_login(viewer())
+    offered_to_viewer = actions_offered(client)
+    client.post(
+        "/admin/payments/order/",
+        {"action": "attention_dealt_with", "_selected_action": [order.pk]},
+    )
+    order.refresh_from_db()
+    still = order.attention
+
+    client.force_login(staff(group=True))
+    offered_to_staff = actions_offered(client)
+    client.post(
+        "/admin/payments/order/",
+        {"action": "attention_dealt_with", "_selected_action": [order.pk]},
+    )
+    order.refresh_from_db()
+
+    assert offered_to_viewer == {"look_again"}
+    assert still == "Dispute opened"  # not theirs to mark dealt with
+    assert offered_to_staff == {"look_again", "attention_dealt_with"}
+    assert order.attention == ""
 
 
 @pytest.mark.parametrize(
