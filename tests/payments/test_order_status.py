@@ -4,6 +4,7 @@ no account, by a signed link that names that order only; a changed link is a 404
 from __future__ import annotations
 
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from django.core import mail, signing
@@ -15,6 +16,12 @@ from payments.models import Order, Refund
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
+
+# Every email to a shopper about an order, as the templates on disk say (a new one is in).
+ORDER_EMAILS = sorted(
+    path.stem
+    for path in (Path(__file__).resolve().parents[2] / "templates" / "emails").glob("order_*.txt")
+)
 
 
 @pytest.fixture
@@ -103,7 +110,11 @@ def test_the_signed_link_names_no_secret(shipped):
     )
 
 
-@pytest.mark.parametrize("template", [*SUBJECTS, "order_refund_issued"])
+def test_every_email_about_an_order_is_checked_for_its_link():
+    assert {*SUBJECTS, "order_refund_issued", "order_refund_failed"} <= set(ORDER_EMAILS)
+
+
+@pytest.mark.parametrize("template", ORDER_EMAILS)
 def test_every_email_about_an_order_links_to_its_status_page(shipped, template):
     refund = shipped.refunds.first()
 
