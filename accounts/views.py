@@ -56,8 +56,8 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The members' area: this user's orders, what they spent (less what was refunded), and
-    what is new in the shop."""
+    """The members' area: this user's orders, what they spent (less what was refunded and
+    what their bank took back in disputes the shop lost), and what is new in the shop."""
     entitlement = (
         Entitlement.objects.live()
         .filter(user=request.user, feature=Entitlement.Feature.MEMBERS_AREA)
@@ -72,7 +72,12 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     spend = list(
         paid.order_by("currency")
         .values("currency")
-        .annotate(total=Sum(F("amount_total") - F("amount_refunded")), count=Count("id"))
+        .annotate(
+            # Money back with the shopper, as Stripe says: refunds that succeeded (one still
+            # pending is not back yet), and disputes lost.
+            total=Sum(F("amount_total") - F("amount_refunded") - F("amount_disputed")),
+            count=Count("id"),
+        )
     )
     new_products = Product.objects.visible().order_by("-created_at", "-id")[:NEW_IN_SHOP]
     return render(

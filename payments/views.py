@@ -13,16 +13,18 @@ from django.views.decorators.http import require_GET, require_POST
 
 from amazin.http import AuthenticatedHttpRequest, client_ip
 from cart.selectors import cart_for_request, cart_view
-from payments import fulfilment, settle, stripe_api, webhook_verify, webhooks
+from payments import fulfilment, refund_sync, settle, stripe_api, webhook_verify, webhooks
 from payments.checkout import CheckoutError, checkout_start
 from payments.forms import SessionForm
-from payments.models import Order, Refund, StripeEvent
+from payments.models import Order, StripeEvent
 from payments.order_status import order_for_token
 
 logger = logging.getLogger(__name__)
 
-# What a shopper is told of refunds: those Stripe made or is making, never a failed attempt.
-REFUNDS_SHOWN = (Refund.Status.REQUESTED, Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+# What a shopper is told of refunds: those Stripe made or is making (it accepted them:
+# pending, needing action, succeeded), never one Stripe has not answered yet nor a failed
+# attempt.
+REFUNDS_SHOWN = refund_sync.ACCEPTED
 
 
 @csrf_exempt

@@ -157,3 +157,17 @@ def test_the_order_reads_top_to_bottom(client, shipped):
     order = [html.index(word) for word in ("Subtotal", "Discount", "Express", "Tax", ">Total<")]
     assert order == sorted(order)
     assert html.index(">Total<") < html.index(">Refunded<") < html.index("Shipping to")
+
+
+def test_the_status_page_says_only_what_stripe_accepted(client, shipped):
+    Refund.objects.create(order=shipped, amount=700, currency="usd", status="requested")
+    Refund.objects.create(order=shipped, amount=300, currency="usd", status="requires_action")
+    Order.objects.filter(pk=shipped.pk).update(amount_disputed=1100)
+
+    html = client.get(path_of(order_status.order_status_url(shipped))).content.decode()
+
+    refunds = html.split('data-testid="order-refunds"')[1].split("</section>")[0]
+    assert "$3.00" in refunds and "On its way since" in refunds  # Stripe accepted it
+    assert "$7.00" not in refunds  # no answer from Stripe yet: not promised to the shopper
+    disputed = html.split('data-testid="order-disputed"')[1].split("</div>")[0]
+    assert "Returned by your bank" in disputed and "$11.00" in disputed
