@@ -6,8 +6,10 @@
 
 It migrates a fresh database, fills it as a year of trading leaves it (`--orders` orders
 paid over 365 days, 90% in USD and 10% in EUR, most shipped, some refunded in part or in
-full, abandoned checkouts among them; their refunds, 2,000 products, 5,000 webhook events
-and a few waiting tasks), then renders `GET /admin/` for a logged-in superuser with Django's
+full, abandoned checkouts among them; their refunds (a few pending, needing action or
+failed), disputes of one paid order in 500 (some open, some lost), orders that need staff,
+the books' differences, 2,000 products, 5,000 webhook events and a few waiting tasks), then
+renders `GET /admin/` for a logged-in superuser with Django's
 test client, in this process: the whole request (middleware, session, the home's queries,
 the templates), `--rounds` times after 3 warm-up renders. It reports the median and the
 slowest render and the number of queries. Target: under 50 ms. Not a test: a figure.
@@ -61,7 +63,14 @@ def fill(orders: int, seed: int) -> None:
     from django_tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult, get_date_max
 
-    from payments.models import Order, Refund, StripeCheckpoint, StripeEvent
+    from payments.models import (
+        BooksDifference,
+        Dispute,
+        Order,
+        Refund,
+        StripeCheckpoint,
+        StripeEvent,
+    )
     from payments.reconcile import CHECKPOINT
     from store.models import Price, Product
 
@@ -126,12 +135,53 @@ def fill(orders: int, seed: int) -> None:
                 order_id=pk,
                 amount=max(amount, 1),
                 currency=currency,
-                status=Refund.Status.FAILED if n % 100 == 0 else Refund.Status.SUCCEEDED,
+                status={
+                    0: Refund.Status.FAILED,
+                    1: Refund.Status.PENDING,
+                    2: Refund.Status.REQUIRES_ACTION,
+                }.get(n % 100, Refund.Status.SUCCEEDED),
                 stripe_refund_id=f"re_bench{n:07d}",
             )
             for n, (pk, amount, currency) in enumerate(refunded)
         ),
         batch_size=5000,
+    )
+    disputed = Order.objects.filter(status=Order.Status.PAID).values_list(
+        "pk", "amount_total", "currency"
+    )[::500]
+    dispute_statuses = [
+        Dispute.Status.NEEDS_RESPONSE,
+        Dispute.Status.UNDER_REVIEW,
+        Dispute.Status.WON,
+        Dispute.Status.LOST,
+    ]
+    disputes = Dispute.objects.bulk_create(
+        Dispute(
+            order_id=pk,
+            stripe_dispute_id=f"dp_bench{n:06d}",
+            amount=amount,
+            currency=currency,
+            status=dispute_statuses[n % 4],
+            opened_at=now - timedelta(days=n % 60),
+        )
+        for n, (pk, amount, currency) in enumerate(disputed)
+    )
+    for lost in disputes[3::4]:
+        Order.objects.filter(pk=lost.order_id).update(amount_disputed=lost.amount)
+    Order.objects.filter(pk__in=[d.order_id for d in disputes[::2]]).update(
+        attention="Dispute opened"
+    )
+    BooksDifference.objects.bulk_create(
+        BooksDifference(
+            key=f"amount_differs:ch_bench{n:03d}",
+            kind=BooksDifference.Kind.AMOUNT_DIFFERS,
+            stripe_id=f"ch_bench{n:03d}",
+            message="Amounts differ",
+            object_created=now - timedelta(days=n),
+            last_seen=now,
+            resolved_at=now if n % 5 else None,
+        )
+        for n in range(50)
     )
     StripeEvent.objects.bulk_create(
         (

@@ -26,10 +26,13 @@ REAL_ORDERS = (
     Order.Status.REFUND_PENDING,
 )
 ABANDONED = (Order.Status.PENDING, Order.Status.EXPIRED, Order.Status.FAILED)
+# Filters that pick orders themselves: what they pick is shown, whatever its status.
+SEE_ALL = {"status__exact", "money"}
 
 
 class ShownFilter(admin.SimpleListFilter):
-    """Real orders unless asked otherwise; a search or a status filter sees every order."""
+    """Real orders unless asked otherwise; a search, a status filter or the money filter
+    (admin_money.NeedsAttentionFilter: the staff home links to it) sees every order."""
 
     title = "orders"
     parameter_name = "shown"
@@ -55,7 +58,7 @@ class ShownFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
         if self.value() == "abandoned":
             return queryset.filter(status__in=ABANDONED)
-        if self.value() == "all" or request.GET.get("q") or "status__exact" in request.GET:
+        if self.value() == "all" or request.GET.get("q") or request.GET.keys() & SEE_ALL:
             return queryset
         return queryset.filter(status__in=REAL_ORDERS)
 

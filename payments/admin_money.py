@@ -1,5 +1,6 @@
-"""The admin's view of an order's money beyond its lines: disputes, what needs staff, the
-"Look again at Stripe" button and action, and the books' differences with Stripe's."""
+"""The admin's view of an order's money beyond its lines: disputes (on the order's page and
+as a list), what needs staff, the "Look again at Stripe" button and action, and the books'
+differences with Stripe's."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from payments import money_look, stripe_api
 from payments.models import BooksDifference, Dispute, Order
 from payments.money_records import dashboard_url
+from payments.staff_home import disputes_open
 from store.money import format_money
 
 
@@ -40,6 +43,79 @@ class DisputeInline(admin.TabularInline[Dispute, Order]):
     @admin.display(description="Amount")
     def disputed(self, dispute: Dispute) -> str:
         return format_money(dispute.amount, dispute.currency)
+
+    @admin.display(description="In Stripe's dashboard")
+    def at_stripe(self, dispute: Dispute) -> str:
+        return _stripe_link(dispute.dashboard_url, dispute.stripe_dispute_id)
+
+
+class DisputeOpenFilter(admin.SimpleListFilter):
+    """The staff home's "open disputes": the same query."""
+
+    title = "open"
+    parameter_name = "open"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [("yes", "Open (not closed by Stripe)"), ("no", "Closed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Dispute]) -> QuerySet[Dispute]:
+        if self.value() == "yes":
+            return queryset.filter(pk__in=disputes_open().values("pk"))
+        if self.value() == "no":
+            return queryset.exclude(pk__in=disputes_open().values("pk"))
+        return queryset
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin[Dispute]):
+    """Every dispute of an order's payment, as Stripe last said it: answered in Stripe's
+    dashboard, read here."""
+
+    list_display = (
+        "__str__",
+        "order_link",
+        "disputed",
+        "status",
+        "reason",
+        "evidence_due_by",
+        "opened_at",
+    )
+    list_filter = (DisputeOpenFilter, "status", "reason")
+    list_select_related = ("order",)
+    search_fields = ("stripe_dispute_id", "stripe_payment_intent_id", "order__email")
+    fields = (
+        "order_link",
+        "disputed",
+        "status",
+        "reason",
+        "evidence_due_by",
+        "opened_at",
+        "closed_at",
+        "stripe_dispute_id",
+        "stripe_charge_id",
+        "at_stripe",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Dispute | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Dispute | None = None) -> bool:
+        return False
+
+    @admin.display(description="Amount", ordering="amount")
+    def disputed(self, dispute: Dispute) -> str:
+        return format_money(dispute.amount, dispute.currency)
+
+    @admin.display(description="Order", ordering="order")
+    def order_link(self, dispute: Dispute) -> SafeString:
+        url = reverse("admin:payments_order_change", args=[dispute.order_id])
+        return format_html('<a href="{}">Order #{}</a>', url, dispute.order_id)
 
     @admin.display(description="In Stripe's dashboard")
     def at_stripe(self, dispute: Dispute) -> str:

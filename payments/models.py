@@ -181,9 +181,16 @@ class Order(models.Model):
             models.Index(fields=["status", "reserved_until"]),
             models.Index(fields=["status", "stripe_check_at"], name="order_status_check_at"),
             # The staff home: sales by day (every column it reads, so the index alone
-            # answers), and what is still to ship.
+            # answers), what is still to ship, and the few orders that need staff.
             models.Index(
-                fields=["paid_at", "currency", "status", "amount_total", "amount_refunded"],
+                fields=[
+                    "paid_at",
+                    "currency",
+                    "status",
+                    "amount_total",
+                    "amount_refunded",
+                    "amount_disputed",
+                ],
                 name="order_paid_at",
             ),
             models.Index(
@@ -191,6 +198,7 @@ class Order(models.Model):
                 condition=Q(kind="goods", shipped_at__isnull=True),
                 name="order_to_ship",
             ),
+            models.Index(fields=["id"], condition=~Q(attention=""), name="order_needs_staff"),
         ]
         permissions = [
             ("ship_order", "Can mark orders shipped"),

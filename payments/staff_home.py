@@ -1,14 +1,15 @@
 """The staff home (the admin's index): what the shop sold, and what needs doing today.
 
 Sales are money net of refunds, per currency: the orders paid on a day, less what has been
-refunded of them since (`Order.amount_refunded`, Stripe's word). One query reads every day
+refunded of them since (`Order.amount_refunded`: refunds that succeeded, Stripe's word) and
+what disputes the shop lost took back (`Order.amount_disputed`). One query reads every day
 of the chart (and of the month, whichever starts first), aggregated in the database from
 the `order_paid_at` index.
 
 The to-do list is `TODOS`: each item is a label, one counting query and the admin list
 that shows what it counts (the same filter, so the number and the list agree), visible to
 whoever holds its permission. A new item is one more `Todo(...)` in that list, where it
-should appear (open disputes and books that differ from Stripe's go after the refunds).
+should appear.
 The worker's health (the oldest task waiting, the last reconciliation) is two more queries.
 A home of N items costs N + 3 queries, whatever the number of orders (a test pins it).
 """
@@ -39,7 +40,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from payments.models import Order, Refund, StripeCheckpoint, StripeEvent
+from payments.models import BooksDifference, Dispute, Order, Refund, StripeCheckpoint, StripeEvent
 from payments.reconcile import CHECKPOINT
 from store.models import Product
 
@@ -59,8 +60,16 @@ def orders_to_ship() -> QuerySet[Order]:
     )
 
 
-REFUND_UNDER_WAY = (Refund.Status.REQUESTED, Refund.Status.PENDING)
-REFUND_COUNTED = (Refund.Status.REQUESTED, Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+def orders_needing_staff() -> QuerySet[Order]:
+    """Orders whose money needs a person (a refund failed, a dispute opened or closed) until
+    staff mark it dealt with (`Order.attention`, payments.emails.staff_alert)."""
+    return Order.objects.exclude(attention="")
+
+
+# Not final at Stripe (requested with no answer yet, pending, or needing action), and what
+# counts as asked again after a failure: one of those, or one that succeeded.
+REFUND_UNDER_WAY = Refund.OPEN
+REFUND_COUNTED = (*Refund.OPEN, Refund.Status.SUCCEEDED)
 
 
 def refunds_to_check() -> QuerySet[Refund]:
@@ -72,6 +81,16 @@ def refunds_to_check() -> QuerySet[Refund]:
     return Refund.objects.alias(retried=Exists(retried)).filter(
         Q(status__in=REFUND_UNDER_WAY) | Q(status=Refund.Status.FAILED, retried=False)
     )
+
+
+def disputes_open() -> QuerySet[Dispute]:
+    """Disputes Stripe has not closed: a response due, under review, an inquiry or appeal."""
+    return Dispute.objects.exclude(status__in=Dispute.CLOSED)
+
+
+def books_differing() -> QuerySet[BooksDifference]:
+    """What check_books last found different from Stripe's books and has not found since."""
+    return BooksDifference.objects.filter(resolved_at__isnull=True)
 
 
 def events_failed() -> QuerySet[StripeEvent]:
@@ -113,10 +132,28 @@ TODOS: list[Todo] = [
         "payments.view_order",
     ),
     Todo(
+        "Orders that need staff",
+        lambda: orders_needing_staff().count(),
+        _changelist("payments_order", "money=attention"),
+        "payments.view_order",
+    ),
+    Todo(
         "Refunds pending or failed",
         lambda: refunds_to_check().count(),
         _changelist("payments_refund", "attention=yes"),
         "payments.view_refund",
+    ),
+    Todo(
+        "Open disputes",
+        lambda: disputes_open().count(),
+        _changelist("payments_dispute", "open=yes"),
+        "payments.view_dispute",
+    ),
+    Todo(
+        "Books that differ from Stripe's",
+        lambda: books_differing().count(),
+        _changelist("payments_booksdifference", "resolved_at__isempty=1"),
+        "payments.view_booksdifference",
     ),
     Todo(
         "Products low on stock",
@@ -186,9 +223,10 @@ def worker_health(*, now: datetime) -> WorkerHealth:
 @dataclass
 class Figures:
     orders: int = 0
-    net: int = 0  # paid less refunded
+    net: int = 0  # paid less refunded, less lost in disputes
     gross: int = 0  # paid (counted for today and the month; a chart day has its net only)
     refunded: int = 0
+    disputed: int = 0  # taken back by disputes the shop lost
 
 
 @dataclass
@@ -235,13 +273,18 @@ def sales_read(*, today: date) -> list[Sales]:
         Order.objects.filter(paid_at__gte=min(bounds[0], month_start), paid_at__lt=bounds[-1])
         .annotate(bucket=bucket)
         .values("currency", "bucket")
-        .annotate(orders=Count("id"), gross=Sum("amount_total"), refunded=Sum(_refunded()))
+        .annotate(
+            orders=Count("id"),
+            gross=Sum("amount_total"),
+            refunded=Sum(_refunded()),
+            disputed=Sum("amount_disputed"),
+        )
         .order_by()
     )
     found: dict[str, dict[int, Figures]] = {}
     for row in rows:
-        gross, refunded = row["gross"] or 0, row["refunded"] or 0
-        figures = Figures(row["orders"], gross - refunded, gross, refunded)
+        gross, refunded, disputed = row["gross"] or 0, row["refunded"] or 0, row["disputed"] or 0
+        figures = Figures(row["orders"], gross - refunded - disputed, gross, refunded, disputed)
         found.setdefault(row["currency"].lower(), {})[row["bucket"]] = figures
     sales = []
     for currency, by_bucket in found.items():
@@ -252,6 +295,7 @@ def sales_read(*, today: date) -> list[Sales]:
             net=sum(f.net for f in in_month),
             gross=sum(f.gross for f in in_month),
             refunded=sum(f.refunded for f in in_month),
+            disputed=sum(f.disputed for f in in_month),
         )
         shown.days = [(day, by_bucket.get(n, Figures())) for n, day in enumerate(days)]
         sales.append(shown)

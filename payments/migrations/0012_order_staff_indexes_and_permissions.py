@@ -19,10 +19,14 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='order',
-            index=models.Index(fields=['paid_at', 'currency', 'status', 'amount_total', 'amount_refunded'], name='order_paid_at'),
+            index=models.Index(fields=['paid_at', 'currency', 'status', 'amount_total', 'amount_refunded', 'amount_disputed'], name='order_paid_at'),
         ),
         migrations.AddIndex(
             model_name='order',
             index=models.Index(condition=models.Q(('kind', 'goods'), ('shipped_at__isnull', True)), fields=['status'], name='order_to_ship'),
+        ),
+        migrations.AddIndex(
+            model_name='order',
+            index=models.Index(condition=models.Q(('attention', ''), _negated=True), fields=['id'], name='order_needs_staff'),
         ),
     ]

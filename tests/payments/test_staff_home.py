@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from http import HTTPStatus
 
 import pytest
@@ -17,7 +18,14 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from payments import staff_home
-from payments.models import Order, Refund, StripeCheckpoint, StripeEvent
+from payments.models import (
+    BooksDifference,
+    Dispute,
+    Order,
+    Refund,
+    StripeCheckpoint,
+    StripeEvent,
+)
 from payments.reconcile import CHECKPOINT
 from payments.sales_chart import chart_build, nice_ceiling
 from tests.factories import OrderFactory, ProductFactory, UserFactory
@@ -31,6 +39,28 @@ NOW = datetime(2026, 3, 18, 15, 0, tzinfo=UTC)
 def paid(amount: int, *, at: datetime = NOW, currency: str = "usd", **fields) -> Order:
     fields.setdefault("status", Order.Status.PAID)
     return OrderFactory.create(amount_total=amount, currency=currency, paid_at=at, **fields)
+
+
+def dispute(order: Order, status: str) -> Dispute:
+    return Dispute.objects.create(
+        order=order,
+        stripe_dispute_id=f"dp_{order.pk}_{status}",
+        amount=100,
+        currency=order.currency,
+        status=status,
+    )
+
+
+def books_difference(key: str, *, resolved: bool = False) -> BooksDifference:
+    return BooksDifference.objects.create(
+        key=key,
+        kind=BooksDifference.Kind.AMOUNT_DIFFERS,
+        stripe_id=f"ch_{key}",
+        message="Amounts differ",
+        object_created=NOW,
+        last_seen=NOW,
+        resolved_at=NOW if resolved else None,
+    )
 
 
 def shop_staff() -> User:
@@ -57,6 +87,17 @@ def test_sales_are_net_of_refunds_per_currency_today_and_this_month():
     assert len(usd.days) == 30 and usd.days[-1][0] == NOW.date()
     assert sum(figures.net for _, figures in usd.days) == 20000
     assert (eur.today.net, eur.month.net) == (700, 700)
+
+
+def test_sales_are_net_of_disputes_lost():
+    paid(5000, amount_disputed=2000)  # a dispute lost: the bank took it back
+    paid(1000, status=Order.Status.PARTIALLY_REFUNDED, amount_refunded=300, amount_disputed=200)
+
+    (usd,) = staff_home.sales_read(today=NOW.date())
+
+    assert (usd.today.gross, usd.today.refunded, usd.today.disputed) == (6000, 300, 2200)
+    assert usd.today.net == usd.month.net == 3500
+    assert usd.days[-1][1].net == 3500
 
 
 def test_a_month_longer_than_the_chart_is_counted_whole():
@@ -116,7 +157,7 @@ def todo_counts(client) -> dict[str, tuple[int, str]]:
         r'<a href="([^"]+)"><span class="todo-count">(\d+)</span> <span class="todo-label">([^<]+)',
         html,
     )
-    return {label: (int(count), url.replace("&amp;", "&")) for url, count, label in found}
+    return {unescape(label): (int(count), unescape(url)) for url, count, label in found}
 
 
 def listed(client, url: str) -> int:
@@ -140,6 +181,16 @@ def test_each_count_links_to_the_list_of_what_it_counted(admin_client, settings)
     Refund.objects.create(order=retried, amount=300, currency="usd", status="failed")
     Refund.objects.create(order=retried, amount=300, currency="usd", status="succeeded")
     Refund.objects.create(order=retried, amount=50, currency="usd", status="canceled")
+    waits = paid(4000, shipped_at=NOW)  # failed, then asked again: Stripe wants action
+    Refund.objects.create(order=waits, amount=300, currency="usd", status="failed")
+    Refund.objects.create(order=waits, amount=300, currency="usd", status="requires_action")
+    paid(1000, shipped_at=NOW, attention="Refund of $3.00 failed at Stripe")
+    OrderFactory(status=Order.Status.FAILED, attention="Dispute opened")  # listed all the same
+    for status in ("needs_response", "warning_under_review", "won", "lost"):
+        dispute(retried, status)
+    books_difference("a")
+    books_difference("b")
+    books_difference("c", resolved=True)
     ProductFactory(stock=2)
     ProductFactory(stock=5)
     ProductFactory(stock=6)
@@ -151,7 +202,10 @@ def test_each_count_links_to_the_list_of_what_it_counted(admin_client, settings)
 
     assert {label: count for label, (count, _) in todos.items()} == {
         "Orders to ship": 3,  # the refunded one's order is to ship too
-        "Refunds pending or failed": 2,
+        "Orders that need staff": 2,
+        "Refunds pending or failed": 3,
+        "Open disputes": 2,
+        "Books that differ from Stripe's": 2,
         "Products low on stock": 2,
         "Stripe events that failed": 1,
     }
@@ -165,7 +219,16 @@ def test_shop_staff_see_the_items_their_group_allows(client):
 
     todos = todo_counts(client)
 
-    assert list(todos) == ["Orders to ship", "Refunds pending or failed", "Products low on stock"]
+    assert list(todos) == [
+        "Orders to ship",
+        "Orders that need staff",
+        "Refunds pending or failed",
+        "Open disputes",
+        "Books that differ from Stripe's",
+        "Products low on stock",
+    ]
+    for _, url in todos.values():  # and the lists they link to
+        assert client.get(url).status_code == HTTPStatus.OK, url
 
 
 def test_staff_without_a_group_see_no_figures(client):
@@ -235,6 +298,9 @@ def test_the_home_costs_the_same_queries_whatever_the_number_of_orders(admin_cli
         )
         Refund.objects.create(order=order, amount=10, currency=order.currency, status="failed")
         ProductFactory(stock=n % 4)
+        dispute(order, ["needs_response", "lost"][n % 2])
+        books_difference(str(n), resolved=n % 3 == 0)
+        Order.objects.filter(pk=order.pk).update(attention="x" * (n % 2))
 
     many = home_queries(admin_client)
 
