@@ -237,10 +237,17 @@ class BooksDifferenceAdmin(admin.ModelAdmin[BooksDifference]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    # A record of what check_books found, resolved by its next run: read, never edited or
+    # deleted (who may read it: payments.view_booksdifference, the Shop staff group has it).
     def has_change_permission(
         self, request: HttpRequest, obj: BooksDifference | None = None
     ) -> bool:
-        return obj is None or request.method == "GET"
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: BooksDifference | None = None
+    ) -> bool:
+        return False
 
     @admin.display(description="In the shop")
     def order_link(self, difference: BooksDifference) -> str:

@@ -127,15 +127,25 @@ class AttentionFilter(admin.SimpleListFilter):
 class RefundAdmin(admin.ModelAdmin[Refund]):
     """Every refund, as Stripe answered it; refunds are made from an order's page."""
 
-    list_display = ("__str__", "order_link", "amount_shown", "status", "created_at", "error")
-    list_filter = (AttentionFilter, "status", ("created_at", admin.DateFieldListFilter))
+    list_display = (
+        "__str__",
+        "order_link",
+        "amount_shown",
+        "status",
+        "source",
+        "created_at",
+        "error",
+    )
+    list_filter = (AttentionFilter, "status", "source", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("order",)
     search_fields = ("stripe_refund_id", "order__email", "reason")
     fields = (
         "order_link",
         "amount_shown",
         "status",
+        "source",
         "stripe_refund_id",
+        "failure_reason",
         "reason",
         "restock",
         "restocked",

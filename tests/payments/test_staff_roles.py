@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from payments.models import Order, Refund, StripeEvent
+from payments.models import BooksDifference, Dispute, Order, Refund, StripeEvent
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
 from tests.support.staff import shop_staff_group, shop_staff_join
 
@@ -166,6 +166,44 @@ def test_the_order_lists_actions_follow_the_readers_rights(client, order):
     assert still == "Dispute opened"  # not theirs to mark dealt with
     assert offered_to_staff == {"look_again", "attention_dealt_with"}
     assert order.attention == ""
+
+
+def money_records(order: Order) -> dict[str, int]:
+    """One of each record of money the admin lists: {model name: pk}."""
+    refund = Refund.objects.create(order=order, amount=100, currency="usd", status="failed")
+    dispute = Dispute.objects.create(
+        order=order, stripe_dispute_id="dp_roles", amount=4800, currency="usd", status="lost"
+    )
+    difference = BooksDifference.objects.create(
+        key="amount_differs:ch_roles",
+        kind=BooksDifference.Kind.AMOUNT_DIFFERS,
+        stripe_id="ch_roles",
+        order=order,
+        shop_ref=f"order #{order.pk}",
+        message="Amounts differ",
+        object_created=timezone.now(),
+        last_seen=timezone.now(),
+    )
+    return {"refund": refund.pk, "dispute": dispute.pk, "booksdifference": difference.pk}
+
+
+def test_money_records_are_shop_staffs_to_read_and_nobodys_to_edit(client, admin_client, order):
+    records = money_records(order)
+    client.force_login(staff(group=False))
+    outside = {m: client.get(f"/admin/payments/{m}/").status_code for m in records}
+    client.force_login(staff(group=True))
+
+    for model, pk in records.items():
+        listed = client.get(f"/admin/payments/{model}/")
+        page = client.get(f"/admin/payments/{model}/{pk}/change/").content.decode()
+        edited = admin_client.post(f"/admin/payments/{model}/{pk}/change/", {})
+        deleted = admin_client.get(f"/admin/payments/{model}/{pk}/delete/")
+
+        assert listed.status_code == HTTPStatus.OK, model
+        assert f"/admin/payments/order/{order.pk}/change/" in page, model
+        assert 'name="_save"' not in page and "deletelink" not in page, model
+        assert (edited.status_code, deleted.status_code) == (HTTPStatus.FORBIDDEN,) * 2, model
+    assert set(outside.values()) == {HTTPStatus.FORBIDDEN}
 
 
 @pytest.mark.parametrize(
