@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -56,7 +56,8 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The members' area: this user's orders, what they spent, and what is new in the shop."""
+    """The members' area: this user's orders, what they spent (less what was refunded and
+    what their bank took back in disputes the shop lost), and what is new in the shop."""
     entitlement = (
         Entitlement.objects.live()
         .filter(user=request.user, feature=Entitlement.Feature.MEMBERS_AREA)
@@ -71,7 +72,12 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     spend = list(
         paid.order_by("currency")
         .values("currency")
-        .annotate(total=Sum("amount_total"), count=Count("id"))
+        .annotate(
+            # Money back with the shopper, as Stripe says: refunds that succeeded (one still
+            # pending is not back yet), and disputes lost.
+            total=Sum(F("amount_total") - F("amount_refunded") - F("amount_disputed")),
+            count=Count("id"),
+        )
     )
     new_products = Product.objects.visible().order_by("-created_at", "-id")[:NEW_IN_SHOP]
     return render(

@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+
+
+class ShopAdminConfig(AdminConfig):
+    """Django's admin with the shop's site (`amazin.admin_site`): the staff home as index."""
+
+    default_site = "amazin.admin_site.ShopAdminSite"
 
 
 class AmazinConfig(AppConfig):

@@ -5,6 +5,7 @@ when present (never committed).
 """
 
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,26 @@ django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+class SetVariables(Mapping[str, str]):
+    """The environment without its empty variables: `KEY=` (as `.env.example` has them)
+    means "the default", not "the empty string" (an empty SECRET_KEY made every page a 500)."""
+
+    def __getitem__(self, key: str) -> str:
+        value = os.environ[key]
+        if value == "":
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, value in os.environ.items() if value != "")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 env = environ.Env()
+env.ENVIRON = SetVariables()
 # ENV_FILE points elsewhere (or at /dev/null, as the tests do) to ignore a local .env.
 environ.Env.read_env(os.environ.get("ENV_FILE", BASE_DIR / ".env"), overwrite=False)
 
@@ -32,7 +52,7 @@ SITE_URL = env("SITE_URL", default="http://localhost:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "amazin.apps.ShopAdminConfig",  # django.contrib.admin, with the staff home
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -40,6 +60,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.sitemaps",
     "axes",
     "django_tasks",
     "django_tasks_db",
@@ -85,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "cart.context_processors.cart_summary",
                 "accounts.context_processors.access",
+                "store.context_processors.page_meta",
             ],
         },
     },

@@ -13,11 +13,16 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from payments import refunds, shipping, webhooks
+from payments import admin_records, refunds, shipping
+from payments.admin_filters import ShippedFilter, ShownFilter
 from payments.admin_forms import RefundForm, ShipForm
 from payments.admin_money import DisputeInline, NeedsAttentionFilter, OrderMoneyAdmin
-from payments.models import Order, OrderEvent, OrderLine, Refund, StripeEvent
+from payments.models import Order, OrderEvent, OrderLine, Refund
+from payments.order_status import order_status_url
+from payments.refunds import lines_refunded
 from store.money import format_money
+
+__all__ = ["admin_records"]  # registers the event log and the refunds list
 
 _Record = TypeVar("_Record", bound=models.Model)
 
@@ -25,28 +30,6 @@ _Record = TypeVar("_Record", bound=models.Model)
 def money(amount: int | None, currency: str | None) -> str:
     """Money as staff read it ("$245.00"), never minor units ("24500")."""
     return format_money(amount, currency)
-
-
-@admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
-    list_display = ("stripe_id", "type", "status", "attempts", "received_at", "processed_at")
-    list_filter = ("status", "type")
-    search_fields = ("stripe_id", "type", "error")
-    readonly_fields = [f.name for f in StripeEvent._meta.fields]
-    actions = ["replay"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: StripeEvent | None = None) -> bool:
-        return obj is None or request.method == "GET"
-
-    @admin.action(description="Process the selected events again")
-    def replay(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
-        results = [webhooks.stripe_event_process(record=event) for event in queryset]
-        failed = sum(1 for r in results if r.status == StripeEvent.Status.FAILED)
-        level = messages.WARNING if failed else messages.SUCCESS
-        self.message_user(request, f"Replayed {len(results)} events, {failed} failed.", level)
 
 
 class RecordInline(admin.TabularInline[_Record, Order]):
@@ -61,8 +44,19 @@ class RecordInline(admin.TabularInline[_Record, Order]):
 
 class OrderLineInline(RecordInline[OrderLine]):
     model = OrderLine
-    fields = ("product", "stripe_price_id", "quantity", "unit_price", "line_price")
+    fields = ("product", "stripe_price_id", "quantity", "refunded", "unit_price", "line_price")
     readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OrderLine]:
+        self._refunded: dict[int, dict[int, int]] = {}  # per order: {line id: quantity}
+        return super().get_queryset(request).select_related("product")
+
+    @admin.display(description="Refunded")
+    def refunded(self, line: OrderLine) -> int:
+        """Units refunded (or being refunded) of this line: one query for the whole order."""
+        if line.order_id not in self._refunded:
+            self._refunded[line.order_id] = lines_refunded(line.order)
+        return self._refunded[line.order_id].get(line.pk, 0)
 
     @admin.display(description="Unit price")
     def unit_price(self, line: OrderLine) -> str:
@@ -123,33 +117,13 @@ class OrderEventInline(RecordInline[OrderEvent]):
         return super().get_queryset(request).select_related("order", "actor")
 
 
-class ShippedFilter(admin.SimpleListFilter):
-    title = "shipping"
-    parameter_name = "shipped"
-
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        return [("no", "To ship (paid, not shipped)"), ("yes", "Shipped")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
-        if self.value() == "yes":
-            return queryset.filter(shipped_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(
-                kind=Order.Kind.GOODS,
-                shipped_at__isnull=True,
-                status__in=[Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED],
-            )
-        return queryset
-
-
 @admin.register(Order)
 class OrderAdmin(OrderMoneyAdmin):
     """Orders are written by checkout and fulfilment; staff ship and refund them here."""
 
     list_display = ("__str__", "status", "kind", "email", "total", "shipped", "created_at")
     list_filter = (
+        ShownFilter,
         "status",
         "kind",
         ShippedFilter,
@@ -222,6 +196,14 @@ class OrderAdmin(OrderMoneyAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    # Read-only for everyone: staff act through the ship and refund views, which check
+    # their own permissions (payments.ship_order, payments.refund_order).
+    def has_change_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
+        return False
+
     # -- money and shipping, formatted -------------------------------------------------
 
     @admin.display(description="Total", ordering="amount_total")
@@ -258,6 +240,17 @@ class OrderAdmin(OrderMoneyAdmin):
     @admin.display(description="Shipped", boolean=True, ordering="shipped_at")
     def shipped(self, order: Order) -> bool | None:
         return None if order.kind != Order.Kind.GOODS else order.shipped_at is not None
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        order = Order.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        context = {"status_url": order_status_url(order)} if order is not None else {}
+        return super().change_view(request, object_id, form_url, context | (extra_context or {}))
 
     # -- search by order number ---------------------------------------------------------
 
@@ -301,9 +294,9 @@ class OrderAdmin(OrderMoneyAdmin):
         )
 
     def ship_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        order = get_object_or_404(Order, pk=pk)
-        if not self.has_change_permission(request, order):
+        if not request.user.has_perm("payments.ship_order"):
             raise PermissionDenied
+        order = get_object_or_404(Order, pk=pk)
         form = ShipForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -321,9 +314,9 @@ class OrderAdmin(OrderMoneyAdmin):
         return self._page(request, order, "ship.html", form=form, title="Mark shipped:")
 
     def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        order = get_object_or_404(Order, pk=pk)
-        if not self.has_change_permission(request, order):
+        if not request.user.has_perm("payments.refund_order"):
             raise PermissionDenied
+        order = get_object_or_404(Order, pk=pk)
         form = RefundForm(request.POST or None, order=order)
         if request.method == "POST" and form.is_valid():
             # What is left to refund is worked out by the service, under the order's lock and

@@ -1,5 +1,6 @@
-"""The admin's view of an order's money beyond its lines: disputes, what needs staff, the
-"Look again at Stripe" button and action, and the books' differences with Stripe's."""
+"""The admin's view of an order's money beyond its lines: disputes (on the order's page and
+as a list), what needs staff, the "Look again at Stripe" button and action, and the books'
+differences with Stripe's."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from payments import money_look, stripe_api
 from payments.models import BooksDifference, Dispute, Order
 from payments.money_records import dashboard_url
+from payments.staff_home import disputes_open
 from store.money import format_money
 
 
@@ -40,6 +43,79 @@ class DisputeInline(admin.TabularInline[Dispute, Order]):
     @admin.display(description="Amount")
     def disputed(self, dispute: Dispute) -> str:
         return format_money(dispute.amount, dispute.currency)
+
+    @admin.display(description="In Stripe's dashboard")
+    def at_stripe(self, dispute: Dispute) -> str:
+        return _stripe_link(dispute.dashboard_url, dispute.stripe_dispute_id)
+
+
+class DisputeOpenFilter(admin.SimpleListFilter):
+    """The staff home's "open disputes": the same query."""
+
+    title = "open"
+    parameter_name = "open"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [("yes", "Open (not closed by Stripe)"), ("no", "Closed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Dispute]) -> QuerySet[Dispute]:
+        if self.value() == "yes":
+            return queryset.filter(pk__in=disputes_open().values("pk"))
+        if self.value() == "no":
+            return queryset.exclude(pk__in=disputes_open().values("pk"))
+        return queryset
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin[Dispute]):
+    """Every dispute of an order's payment, as Stripe last said it: answered in Stripe's
+    dashboard, read here."""
+
+    list_display = (
+        "__str__",
+        "order_link",
+        "disputed",
+        "status",
+        "reason",
+        "evidence_due_by",
+        "opened_at",
+    )
+    list_filter = (DisputeOpenFilter, "status", "reason")
+    list_select_related = ("order",)
+    search_fields = ("stripe_dispute_id", "stripe_payment_intent_id", "order__email")
+    fields = (
+        "order_link",
+        "disputed",
+        "status",
+        "reason",
+        "evidence_due_by",
+        "opened_at",
+        "closed_at",
+        "stripe_dispute_id",
+        "stripe_charge_id",
+        "at_stripe",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Dispute | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Dispute | None = None) -> bool:
+        return False
+
+    @admin.display(description="Amount", ordering="amount")
+    def disputed(self, dispute: Dispute) -> str:
+        return format_money(dispute.amount, dispute.currency)
+
+    @admin.display(description="Order", ordering="order")
+    def order_link(self, dispute: Dispute) -> SafeString:
+        url = reverse("admin:payments_order_change", args=[dispute.order_id])
+        return format_html('<a href="{}">Order #{}</a>', url, dispute.order_id)
 
     @admin.display(description="In Stripe's dashboard")
     def at_stripe(self, dispute: Dispute) -> str:
@@ -78,6 +154,16 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
     money_fields = ("refunding_shown", "disputed_shown", "attention_shown", "at_stripe")
     actions = ["look_again", "attention_dealt_with"]
 
+    # Orders are read-only (OrderAdmin.has_change_permission is always False): what staff
+    # may do here is checked against the permissions of the "Shop staff" group instead.
+    # Looking again at Stripe moves no money and only writes Stripe's word: whoever may see
+    # orders may ask. What needs staff is money's business: whoever may refund.
+    def has_look_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.view_order")
+
+    def has_attention_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.refund_order")
+
     @admin.display(description="On its way back (refunds Stripe has not completed)")
     def refunding_shown(self, order: Order) -> str:
         return format_money(order.amount_refunding, order.currency)
@@ -95,7 +181,9 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
         intent = order.stripe_payment_intent_id
         return _stripe_link(dashboard_url(intent), intent)
 
-    @admin.action(description="Look again at Stripe (refunds, disputes, payment)")
+    @admin.action(
+        description="Look again at Stripe (refunds, disputes, payment)", permissions=["look"]
+    )
     def look_again(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         failed = []
         for order in queryset:
@@ -108,7 +196,7 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
         else:
             self.message_user(request, f"Looked again at Stripe for {queryset.count()} order(s).")
 
-    @admin.action(description="Mark what needs staff as dealt with")
+    @admin.action(description="Mark what needs staff as dealt with", permissions=["attention"])
     def attention_dealt_with(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
         done = queryset.exclude(attention="").update(attention="")
         self.message_user(request, f"{done} order(s) no longer need staff.")
@@ -118,9 +206,9 @@ class OrderMoneyAdmin(admin.ModelAdmin[Order]):
         return [path("<int:pk>/look/", view, name="payments_order_look")]
 
     def look_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        order = get_object_or_404(Order, pk=pk)
-        if not self.has_change_permission(request, order):
+        if not self.has_look_permission(request):
             raise PermissionDenied
+        order = get_object_or_404(Order, pk=pk)
         try:
             order = money_look.order_look_again(order_id=order.pk)
         except stripe_api.StripeError as exc:
@@ -149,10 +237,17 @@ class BooksDifferenceAdmin(admin.ModelAdmin[BooksDifference]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    # A record of what check_books found, resolved by its next run: read, never edited or
+    # deleted (who may read it: payments.view_booksdifference, the Shop staff group has it).
     def has_change_permission(
         self, request: HttpRequest, obj: BooksDifference | None = None
     ) -> bool:
-        return obj is None or request.method == "GET"
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: BooksDifference | None = None
+    ) -> bool:
+        return False
 
     @admin.display(description="In the shop")
     def order_link(self, difference: BooksDifference) -> str:

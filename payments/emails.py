@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django_tasks import task
 
 from payments.models import Order, Refund
+from payments.order_status import order_status_url
 from payments.queue import retry_later
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def order_email_send(
         "order": order,
         "lines": list(order.lines.select_related("product")),
         "site_url": settings.SITE_URL,
+        # Every email about an order links to its status page, which needs no account.
+        "status_url": order_status_url(order),
         "refund": Refund.objects.filter(pk=refund_id).first() if refund_id else None,
     }
     message = EmailMultiAlternatives(

@@ -10,4 +10,5 @@ urlpatterns = [
     path("checkout/cancel/", views.checkout_cancel, name="cancel"),
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order"),
+    path("orders/status/<str:token>/", views.order_status, name="order_status"),
 ]

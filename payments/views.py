@@ -5,7 +5,7 @@ from http import HTTPStatus
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -13,12 +13,18 @@ from django.views.decorators.http import require_GET, require_POST
 
 from amazin.http import AuthenticatedHttpRequest, client_ip
 from cart.selectors import cart_for_request, cart_view
-from payments import fulfilment, settle, stripe_api, webhook_verify, webhooks
+from payments import fulfilment, refund_sync, settle, stripe_api, webhook_verify, webhooks
 from payments.checkout import CheckoutError, checkout_start
 from payments.forms import SessionForm
 from payments.models import Order, StripeEvent
+from payments.order_status import order_for_token
 
 logger = logging.getLogger(__name__)
+
+# What a shopper is told of refunds: those Stripe made or is making (it accepted them:
+# pending, needing action, succeeded), never one Stripe has not answered yet nor a failed
+# attempt.
+REFUNDS_SHOWN = refund_sync.ACCEPTED
 
 
 @csrf_exempt
@@ -131,4 +137,22 @@ def order_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     order = get_object_or_404(
         Order.objects.for_user(request.user).prefetch_related("lines__product"), pk=pk
     )
-    return render(request, "payments/order_detail.html", {"order": order})
+    refunds = order.refunds.filter(status__in=REFUNDS_SHOWN).order_by("created_at", "id")
+    return render(request, "payments/order_detail.html", {"order": order, "refunds": refunds})
+
+
+@require_GET
+def order_status(request: HttpRequest, token: str) -> HttpResponse:
+    """One order, for whoever holds its signed link (payments.order_status): no account."""
+    order = order_for_token(token)
+    if order is None:  # not a link we made, or not for an order that exists
+        raise Http404("No such order")
+    refunds = order.refunds.filter(status__in=REFUNDS_SHOWN).order_by("created_at", "id")
+    response = render(
+        request,
+        "payments/order_status.html",
+        {"order": order, "refunds": list(refunds)},
+    )
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response

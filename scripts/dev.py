@@ -10,6 +10,7 @@ Ports: the shop on PORT (8000), the emulator on EMULATOR_PORT (12111), both on 1
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -65,7 +66,7 @@ def main() -> None:
         children.append(child)
         return child
 
-    def stop_all(*_: object, status: int = 0) -> None:
+    def stop_children() -> None:
         for child in reversed(children):
             if child.poll() is None:
                 child.terminate()
@@ -74,7 +75,14 @@ def main() -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+    def stop_all(*_: object, status: int = 0) -> None:
+        stop_children()
         raise SystemExit(status)
+
+    # However it gives up (a server that never came up, a failed migration, an error), it
+    # leaves nothing it started running: this runs on every exit but a SIGKILL.
+    atexit.register(stop_children)
 
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)

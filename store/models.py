@@ -158,6 +158,8 @@ class Product(models.Model):
             models.Index(fields=["created_at", "id"], name="product_created"),
             # The category links read this index alone (no table, no join).
             models.Index(fields=["category_slug", "category", "active"], name="product_category"),
+            # The staff home's "low on stock".
+            models.Index(fields=["stock"], condition=Q(active=True), name="product_active_stock"),
         ]
 
     def __str__(self) -> str:

@@ -36,7 +36,7 @@ from live.channel import CARDS
 from live.registry import CSRF_PLACEHOLDER
 from pagecache.cache import pages
 from pagecache.changes import Depends
-from store import csrf, live
+from store import csrf, live, seo
 from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
 from store.visitors import Visitor
 
@@ -197,7 +197,8 @@ def serve_page(
     visitor = _visitor(request)
     mine = None if visitor is None or visitor.user_id is None else _user_slots(request, visitor)
     if visitor is not None and (visitor.user_id is None or mine is not None):
-        build: Build = lambda: _split(template, context())  # noqa: E731
+        # The page's own meta (canonical URL) first: a cached page is one key, one path.
+        build: Build = lambda: _split(template, seo.page_meta(request) | context())  # noqa: E731
         split = keep(build)
         parts, tokens, counts, users, strangers = split
         page = parts.copy()
@@ -288,6 +289,11 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "next_url": listing.url(page=listing.page + 1) if more else "",
             "query_too_long": len(listing.q) > MAX_QUERY_LENGTH,
             "expires": timezone.now() + timedelta(seconds=PAGE_SECONDS),
+            **seo.listing_meta(
+                path=listing.url(sort=DEFAULT_SORT),
+                category_name=category_name or "",
+                q=listing.q,
+            ),
         }
 
     return serve_page(
@@ -310,7 +316,12 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
             raise Http404("No such product")
         soon = timezone.now() + timedelta(seconds=PAGE_SECONDS)
         expires = min(product.next_expiry, soon) if product.next_expiry else soon
-        return {"product": product, "live_last": last_id, "expires": expires}
+        return {
+            "product": product,
+            "live_last": last_id,
+            "expires": expires,
+            **seo.product_meta(product),  # its JSON-LD availability: this render's stock
+        }
 
     # The page shows one product: it changes with that product's card alone.
     depends = Depends(ids=((CARDS, pk),))

@@ -1,5 +1,5 @@
-"""Every page the shop serves, in headless Chromium, checked with axe-core (no serious or
-critical violation) and walked with the Tab key (every interactive element shows a focus
+"""Every page the shop serves, in headless Chromium, checked with axe-core (no violation of
+any impact) and walked with the Tab key (every interactive element shows a focus
 outline that no ancestor clips). The same walk, at 375 px, is tests/test_phone.py.
 
 axe-core is vendored in tests/support/vendor/ (`npm run vendor`): the tests need no npm.
@@ -27,9 +27,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pyte
 AXE = Path(__file__).resolve().parent / "support" / "vendor" / "axe.min.js"
 IMAGES = ["apron", "board", "bowl", "espresso-cups", "jars", "kettle", "knife", "planter"]
 PASSWORD = "correct horse battery"
+# Every finding fails, whatever its impact: a "minor" one is still a barrier to someone.
+IMPACTS = ("minor", "moderate", "serious", "critical")
 
 # Every page a shopper can reach, in the order the walk visits them; "checkout" is the
-# emulator's hosted Checkout page.
+# emulator's hosted Checkout page: axe holds it to every impact too (its content is in a
+# <main> landmark now), the focus walk and the skip link are for the shop's own pages.
 PAGES = [
     "signup",
     "login",
@@ -73,11 +76,12 @@ def seed_in_stripe(emulator, *, name: str, stock: int) -> Product:
 
 
 def seed_catalog(emulator) -> dict[str, Product]:
-    """Twelve products: one to buy (low stock), one that will be archived while in the cart,
-    one sold out, and filler with long names and descriptions."""
+    """Thirteen products: one to buy (low stock), one that will be archived while in the
+    cart, one sold out, one without a picture, and filler with long names and descriptions."""
     teapot = seed_in_stripe(emulator, name="Cast iron teapot", stock=4)
     old = ProductFactory.create(name="Stoneware mug", images=["/static/img/products/bowl.svg"])
     ProductFactory(name="Sold-out skillet", stock=0, images=["/static/img/products/skillet.svg"])
+    ProductFactory(name="Plain wooden spoon", stock=7, images=[])  # no picture, as Stripe allows
     for n in range(9):
         ProductFactory(
             name=f"Handmade kitchen thing with a rather long name {n}",
@@ -166,8 +170,9 @@ def walk_the_shop(
     return seen
 
 
-def axe_violations(page: Any) -> list[str]:
-    """axe-core's serious and critical violations on this page, one line per element."""
+def axe_violations(page: Any, impacts: tuple[str, ...] = IMPACTS) -> list[str]:
+    """axe-core's violations of the given impacts on this page (all of them unless told),
+    one line per element."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))
     results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
@@ -175,7 +180,7 @@ def axe_violations(page: Any) -> list[str]:
         f"{violation['id']} ({violation['impact']}): {' '.join(node['target'])}"
         f" -- {node.get('failureSummary', '')}"
         for violation in results["violations"]
-        if violation["impact"] in ("serious", "critical")
+        if violation["impact"] in impacts
         for node in violation["nodes"]
     ]
 
@@ -257,15 +262,15 @@ def test_every_page_passes_axe_and_shows_focus(live_server, emulator) -> None:
 
         def visit(name: str) -> None:
             browser.shot(name)
+            violations[name] = axe_violations(page)
             if name in OUR_PAGES:
-                violations[name] = axe_violations(page)
                 skip_link[name] = skip_link_target(page)
                 focus[name], reached[name] = focus_problems(page)
 
         seen = walk_the_shop(browser, url=live_server.url, emulator=emulator, visit=visit)
 
     assert seen == PAGES
-    assert list(violations) == OUR_PAGES
+    assert list(violations) == PAGES
     assert {name: v for name, v in violations.items() if v} == {}
     assert {name: p for name, p in focus.items() if p} == {}
     assert all(count >= 5 for count in reached.values()), reached
@@ -297,6 +302,8 @@ def test_the_emulators_checkout_page_passes_axe(live_server, emulator):
     with chromium_page(viewport=(1280, 900)) as browser:
         browser.page.goto(hosted_checkout_url(emulator))
         browser.page.get_by_text("Pay with card").wait_for()
+        # Stripe's page, played by the emulator, held to every impact as the shop's own are:
+        # its content is in a <main> landmark (stripe_emulator/pages/__init__.py).
         violations = axe_violations(browser.page)
 
     assert violations == []

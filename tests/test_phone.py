@@ -61,8 +61,7 @@ def test_every_page_fits_a_phone(live_server, emulator):  # noqa: F811
         def visit(name: str) -> None:
             browser.shot(name)
             layout[name] = browser.page.evaluate(LAYOUT)
-            if name != "checkout":  # the emulator's page: tests/test_accessibility.py
-                violations[name] = axe_violations(browser.page)
+            violations[name] = axe_violations(browser.page)
 
         seen = walk_the_shop(browser, url=live_server.url, emulator=emulator, visit=visit)
 
@@ -128,6 +127,28 @@ def test_add_to_cart_answers_beside_the_button_pressed(live_server):
     assert other_feedback == 1  # the earlier "Added" was replaced, only in this card
     assert count.strip() == "1"
     assert CartItem.objects.get().quantity == 1
+
+
+@pytest.mark.parametrize("viewport", [(1280, 900), PHONE], ids=["1280", "375"])
+def test_cards_keep_their_height_and_the_answer_leads_to_the_cart(live_server, viewport):
+    products = [ProductFactory(name=f"Mug {n}", stock=5) for n in range(6)]
+
+    with chromium_page(viewport=viewport) as browser:
+        page = browser.page
+        page.goto(f"{live_server.url}/")
+        card = page.locator(f"#product-{products[0].pk}")
+        neighbour = page.locator(f"#product-{products[1].pk}")
+        below = page.locator(f"#product-{products[4].pk}")
+        before = [card.bounding_box()["height"], below.bounding_box()["y"]]
+        card.locator("[data-testid=add-to-cart]").click()
+        card.locator("[data-testid=view-cart]").wait_for()
+        after = [card.bounding_box()["height"], below.bounding_box()["y"]]
+        neighbour_height = neighbour.bounding_box()["height"]
+        card.locator("[data-testid=view-cart]").click()
+        page.wait_for_url(f"{live_server.url}/cart/")
+
+    assert after == before  # neither the card nor the row below moved
+    assert neighbour_height == before[0]
 
 
 def test_product_page_quantity_picker_adds_that_many(live_server):

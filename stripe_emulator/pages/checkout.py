@@ -9,6 +9,7 @@ from typing import Any
 
 from stripe_emulator.cards import CardError
 from stripe_emulator.checkout import Checkout
+from stripe_emulator.countries import country_name
 from stripe_emulator.pages import esc, fill_session_id, page
 from stripe_emulator.params import ApiError, format_amount
 from stripe_emulator.paying import BANK_TRANSFER, CARD
@@ -179,9 +180,10 @@ def _shipping_fields(checkout: Checkout, session: dict[str, Any], value: Any) ->
     if collection:
         countries = collection["allowed_countries"]
         chosen = value("shipping_country", countries[0])
-        options = "".join(
-            f"<option value='{esc(c)}'{' selected' if c == chosen else ''}>{esc(c)}</option>"
-            for c in countries
+        options = "".join(  # by name, as Stripe's page lists them
+            f"<option value='{esc(c)}'{' selected' if c == chosen else ''}>"
+            f"{esc(country_name(c))}</option>"
+            for c in sorted(countries, key=country_name)
         )
 
         def text(key: str, label: str, autocomplete: str) -> str:

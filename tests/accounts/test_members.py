@@ -116,6 +116,32 @@ def test_dashboard_shows_the_members_orders_spend_and_whats_new(client, member, 
     assert len(response.context["orders"]) == 3
 
 
+def test_spent_to_date_counts_what_was_refunded(client, member, make_order):
+    make_order(member, kind="goods", amount=2500, status="partially_refunded", amount_refunded=1000)
+    make_order(member, kind="goods", amount=4000, status="refunded", amount_refunded=4000)
+    login(client, member)
+
+    html = client.get("/dashboard/").content.decode()
+
+    # The pass ($9.00) and what was kept of $25.00 ($15.00); the refunded order not at all.
+    spend = html.split('data-testid="spend"')[1].split("</section>")[0]
+    assert "$24.00" in spend and "$34.00" not in spend
+
+
+def test_spent_to_date_is_what_stripe_says_left_the_shopper(client, member, make_order):
+    # Refunds that succeeded and disputes lost are back with the shopper; a refund still
+    # pending at Stripe (amount_refunding) is not yet.
+    make_order(member, kind="goods", amount=3000, amount_disputed=1000)
+    make_order(member, kind="goods", amount=2000, amount_refunding=500)
+    login(client, member)
+
+    html = client.get("/dashboard/").content.decode()
+
+    # The pass ($9.00), $20.00 kept of $30.00, and $20.00.
+    spend = html.split('data-testid="spend"')[1].split("</section>")[0]
+    assert "$49.00" in spend
+
+
 def test_one_member_never_sees_anothers_orders(client, member, make_user, make_order):
     other = make_user()
     services.entitlement_grant_for_order(order=make_order(other, amount=900))

@@ -171,7 +171,7 @@ def test_hosted_page_applies_a_code_and_takes_an_address(emulator, stripe_client
     paid = stripe_client.v1.checkout.sessions.retrieve(session.id)
 
     assert "Shipping address" in page and "Promotion code" in page and "Ground" in page
-    assert "<option value='GB' selected>GB</option>" in page
+    assert "<option value='GB' selected>United Kingdom</option>" in page
     assert status == HTTPStatus.OK
     assert re.search(r"Discount WELCOME10</span><span>-\$4\.00", applied)
     assert applied_session.total_details.amount_discount == 400

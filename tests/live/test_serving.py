@@ -30,7 +30,8 @@ MB = 1024 * 1024
 @pytest.fixture(scope="module")
 def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Production settings on a migrated SQLite file of its own, HTTPS on (behind a proxy
-    that says so in X-Forwarded-Proto)."""
+    that says so in X-Forwarded-Proto), static files collected as `make serve` does (the
+    shop's 404 and 500 pages link its stylesheet through the manifest)."""
     database = tmp_path_factory.mktemp("serve") / "db.sqlite3"
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "amazin.settings",
@@ -46,12 +47,13 @@ def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "STRIPE_SECRET_KEY": "sk_test_serving_tests",
         "STRIPE_WEBHOOK_SECRET": "whsec_serving_tests",
     }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=REPO,
-        env=env,
-        check=True,
-    )
+    for command in (["migrate"], ["collectstatic"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command, "--no-input", "-v", "0"],
+            cwd=REPO,
+            env=env,
+            check=True,
+        )
     return env
 
 

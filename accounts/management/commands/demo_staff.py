@@ -1,4 +1,8 @@
-"""`make run`'s staff account: so the admin is one copy-paste away on a first run."""
+"""`make run`'s staff account: so the admin is one copy-paste away on a first run.
+
+It works as the shop's staff do: in the "Shop staff" group (orders, products, stock,
+shipping, refunds), not a superuser.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 DEMO_STAFF_EMAIL = "staff@amazin.localhost"
+SHOP_STAFF = "Shop staff"  # made by migration payments.0013
 
 
 class Command(BaseCommand):
@@ -26,7 +31,9 @@ class Command(BaseCommand):
         password = secrets.token_urlsafe(9)
         user, _ = User.objects.get_or_create(username=email, defaults={"email": email})
         user.email = email
-        user.is_staff = user.is_superuser = user.is_active = True
+        user.is_staff = user.is_active = True
+        user.is_superuser = False
         user.set_password(password)
         user.save()
+        user.groups.add(Group.objects.get(name=SHOP_STAFF))
         self.stdout.write(f"{email} {password}")
