@@ -87,7 +87,7 @@ class Worker:
         self.heartbeat = heartbeat.Heartbeat(on_beat=self._on_beat)
         self.wakeup: wakeup.Wakeup = wakeup.Sleeping()
         self._lock = threading.Lock()  # _pending and _task_started, shared with the beat
-        self._pending: list[DBTaskResult] = []  # claimed, not started
+        self._pending: list[DBTaskResult[Any, Any]] = []  # claimed, not started
         self._task_started: float | None = None
         self._done: list[uuid.UUID] = []  # ran successfully, not marked yet
         self._waiting = False
@@ -162,7 +162,7 @@ class Worker:
 
     # -- claiming and running ------------------------------------------------------------------
 
-    def _claim(self) -> list[DBTaskResult]:
+    def _claim(self) -> list[DBTaskResult[Any, Any]]:
         me = self.heartbeat.name
         with transaction.atomic():
             due = DBTaskResult.objects.ready().select_for_update(skip_locked=True)
@@ -181,7 +181,7 @@ class Worker:
                 )
         return rows
 
-    def _run(self, row: DBTaskResult) -> None:
+    def _run(self, row: DBTaskResult[Any, Any]) -> None:
         started = time.monotonic()
         try:
             task = task_for(row.task_path)
