@@ -153,7 +153,7 @@ class Senders:
 
 
 @contextmanager
-def shop_workers(env: dict[str, str], count: int, log: Path) -> Iterator[None]:
+def shop_workers(env: dict[str, str], count: int, log: Path) -> Iterator[list[int]]:
     """`count` `python manage.py shop_worker` processes, their output into `log`; waits
     until each has beaten its heartbeat (so start-up is not timed)."""
     procs = []
@@ -172,7 +172,7 @@ def shop_workers(env: dict[str, str], count: int, log: Path) -> Iterator[None]:
             )
     try:
         wait_ready(count, since=started, procs=procs)
-        yield
+        yield [proc.pid for proc in procs]
     finally:
         for proc in procs:
             proc.terminate()
@@ -206,6 +206,29 @@ def wait_ready(count: int, *, since: float, procs: list[subprocess.Popen[bytes]]
     raise RuntimeError("the workers did not start")
 
 
+def cpu(pids: list[int]) -> float:
+    """CPU seconds used so far by these processes and their descendants."""
+    from bench import fanout
+
+    return sum(fanout._server_cpu(pid) or 0.0 for pid in pids)
+
+
+def postmaster() -> list[int]:
+    """The PostgreSQL server's main process (its backends are its children), if local."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    status = Path(f"/proc/{backend}/status")
+    if not status.exists():
+        return []
+    ppid = next(line for line in status.read_text().splitlines() if line.startswith("PPid:"))
+    return [int(ppid.split()[1])]
+
+
 @dataclass
 class Applied:
     workers: int
@@ -219,6 +242,7 @@ class Applied:
     recorded: int
     processed: int
     created: int
+    cpu_ms: tuple[float, float, float]  # per event: the workers, the web server, PostgreSQL
 
     def row(self) -> list[str]:
         lost = self.sent - self.created
@@ -229,14 +253,16 @@ class Applied:
             f"{self.answered:.0f}",
             f"**{self.applied:.0f}**" + (" ✓" if self.applied >= 400 else ""),
             f"{self.p50:.1f}/{self.p99:.1f}",
+            " / ".join(f"{ms:.1f}" for ms in self.cpu_ms),
             f"{self.refused} non-2xx, {self.recorded} recorded, {self.processed} processed, "
             f"{lost} lost" + (" ✓" if whole else " LOST"),
         ]
 
 
 def applied_rate(
-    env: dict[str, str], port: int, *, workers: int, events: int, senders: int, log: Path
-) -> Applied:
+    env: dict[str, str], server: int, port: int, *, workers: int, events: int, senders: int,
+    log: Path,
+) -> Applied:  # fmt: skip
     from django.db.models import Max
 
     from payments.models import StripeEvent
@@ -247,7 +273,9 @@ def applied_rate(
         product_event("product.created", f"evt_bc{tag}{i:06d}", f"prod_bc{tag}{i:06d}", f"New {i}")
         for i in range(events)
     ]
-    with shop_workers(env, workers, log):
+    with shop_workers(env, workers, log) as pids:
+        groups = (pids, [server], postmaster())
+        cpu_before = [cpu(group) for group in groups]
         group = Senders(port, bodies, count=senders)
         group.run()
         first = min(sent for _, sent, _ in group.results)
@@ -259,6 +287,9 @@ def applied_rate(
             if mine.filter(status=StripeEvent.Status.PROCESSED).count() >= ok:
                 break
             time.sleep(0.05)  # the bench polls the database for the workers' progress
+        cpu_ms = tuple(
+            (cpu(g) - b) * 1000 / events for g, b in zip(groups, cpu_before, strict=True)
+        )
     processed = mine.filter(status=StripeEvent.Status.PROCESSED)
     done_at = processed.aggregate(last=Max("processed_at"))["last"]
     latencies = sorted((a - s) * 1000 for status, s, a in group.results if status == 200)
@@ -274,7 +305,41 @@ def applied_rate(
         recorded=mine.count(),
         processed=processed.count(),
         created=Product.objects.filter(stripe_id__startswith=f"prod_bc{tag}").count(),
+        cpu_ms=cpu_ms,  # type: ignore[arg-type]
     )
+
+
+def drain_rate(env: dict[str, str], *, workers: int, events: int, log: Path) -> tuple[float, float]:
+    """Events/s applied by `workers` workers from a backlog, with the web server idle: the
+    workers' own scaling. The events are recorded and queued in one transaction while the
+    workers wait; from its commit to the last `processed_at`. Also the workers' CPU ms per
+    event."""
+    from django.db import transaction
+    from django.db.models import Max
+
+    from payments.models import StripeEvent
+    from payments.webhooks import stripe_event_receive
+
+    tag = secrets.token_hex(3)
+    with shop_workers(env, workers, log) as pids:
+        with transaction.atomic():
+            for i in range(events):
+                stripe_event_receive(
+                    event=product_event(
+                        "product.created", f"evt_bd{tag}{i:06d}", f"prod_bd{tag}{i:06d}", "D"
+                    )
+                )
+            before = cpu(pids)
+        committed = time.time()
+        mine = StripeEvent.objects.filter(stripe_id__startswith=f"evt_bd{tag}")
+        done = mine.filter(status=StripeEvent.Status.PROCESSED)
+        deadline = time.monotonic() + 600
+        while done.count() < events and time.monotonic() < deadline:
+            time.sleep(0.05)  # the bench polls the database for the workers' progress
+        used = cpu(pids) - before
+    last = done.aggregate(last=Max("processed_at"))["last"]
+    assert last is not None and done.count() == events, "events lost"
+    return events / (last.timestamp() - committed), used * 1000 / events
 
 
 def change_to_viewer(port: int, *, viewers: int, rounds: int) -> list[float]:
@@ -393,12 +458,15 @@ def main() -> None:
     from scripts import serve
 
     default_workers = int(getattr(serve, "shop_workers", lambda **_: "1")(configured={}))
+    counts = [int(n) for n in args.workers.split(",")]
+    drained = [drain_rate(env, workers=n, events=args.events, log=log) for n in counts]
     rows = []
     with run.server(env, workers=run.serve_workers(postgres)) as served:
-        for n in [int(n) for n in args.workers.split(",")]:
+        for n in counts:
             result = applied_rate(
-                env, served.port, workers=n, events=args.events, senders=args.senders, log=log
-            )
+                env, served.pid, served.port, workers=n, events=args.events,
+                senders=args.senders, log=log,
+            )  # fmt: skip
             rows.append(result.row())
             print(" | ".join(rows[-1]), flush=True)
         latency: list[str] = []
@@ -417,9 +485,26 @@ def main() -> None:
                 f"{len(email)}/{args.rounds}",
             ]
     run.table(
+        f"Workers alone, {db}: {args.events:,} `product.created` queued in one commit, "
+        "applied by the workers with the web server idle",
+        ["shop_workers", "applied/s", "workers' CPU ms/event"],
+        [
+            [str(n), f"**{rate:.0f}**", f"{ms:.1f}"]
+            for n, (rate, ms) in zip(counts, drained, strict=True)
+        ],
+    )
+    run.table(
         f"Workers, {db}: {args.events:,} signed `product.created` from {args.senders} senders "
         "to `make serve`'s server; applied = first send to last `processed_at`",
-        ["shop_workers", "events", "answered/s", "applied/s", "POST p50/p99 ms", "nothing lost"],
+        [
+            "shop_workers",
+            "events",
+            "answered/s",
+            "applied/s",
+            "POST p50/p99 ms",
+            "CPU ms/event: workers / web / PostgreSQL",
+            "nothing lost",
+        ],  # fmt: skip
         rows,
     )
     if latency:
