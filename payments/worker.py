@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -42,7 +43,7 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks import TaskResultStatus
@@ -58,6 +59,7 @@ logger = logging.getLogger(__name__)
 BATCH = 32  # tasks claimed at once
 SLOW_TASK_SECONDS = 2.0  # a task running this long hands the batch's rest back
 FLUSH_SECONDS = 0.1  # successes are marked done at least this often within a batch
+IDLE_LOOK_SECONDS = 0.02  # a waiting worker looks at most this often (see `_idle`)
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)  # waits while the database is away
 
 READY, RUNNING = TaskResultStatus.READY, TaskResultStatus.RUNNING
@@ -91,6 +93,8 @@ class Worker:
         self._task_started: float | None = None
         self._done: list[uuid.UUID] = []  # ran successfully, not marked yet
         self._waiting = False
+        self._idle_since: float | None = None  # when the last look found nothing
+        self._later: datetime | None = None  # the next deferred task's run_after
         self._away_since: float | None = None
         self._failures = 0
 
@@ -120,9 +124,12 @@ class Worker:
         """Claim a batch and run it; False if nothing was due."""
         self.wakeup.clear()  # from here on, what commits wakes the next wait
         close_old_connections()
-        claimed = self._claim()
+        due, self._later = self._look()
+        claimed = self._claim() if due else []
         if not claimed:
+            self._idle_since = time.monotonic()
             return False
+        self._idle_since = None
         with self._lock:
             self._pending = claimed
         flushed = time.monotonic()
@@ -143,20 +150,33 @@ class Worker:
         self._flush()
         return True
 
+    def _look(self) -> tuple[bool, datetime | None]:
+        """Whether any task is due, and when the next deferred one is, in one read: no
+        lock, no transaction (on SQLite, no write lock for a look that finds nothing)."""
+        now, never = timezone.now(), get_date_max()
+        state = DBTaskResult.objects.filter(status=READY).aggregate(
+            due=Count("pk", filter=Q(run_after=never) | Q(run_after__lte=now)),
+            later=Min("run_after", filter=Q(run_after__gt=now) & ~Q(run_after=never)),
+        )
+        return bool(state["due"]), state["later"]
+
     def _idle(self) -> None:
+        """Wait for a commit (or the backstop, or the next deferred task).
+
+        All waiting workers wake at every commit, and only one gets the task: a worker that
+        has just found nothing looks again IDLE_LOOK_SECONDS later at the earliest, so that
+        a storm of small commits costs each waiting worker 1/IDLE_LOOK_SECONDS looks a
+        second rather than one per commit (a lone commit is looked at at once)."""
         self.on_idle()
         timeout = self.interval
-        due = (
-            DBTaskResult.objects.filter(status=READY, run_after__gt=timezone.now())
-            .exclude(run_after=get_date_max())
-            .aggregate(first=Min("run_after"))["first"]
-        )
-        if due is not None:
-            timeout = max(0.0, min(timeout, (due - timezone.now()).total_seconds()))
+        if self._later is not None:
+            timeout = max(0.0, min(timeout, (self._later - timezone.now()).total_seconds()))
         self._waiting = True
         try:
             if self.running:
                 self.wakeup.wait(timeout)
+            if self.running and self._idle_since is not None:
+                time.sleep(max(0.0, self._idle_since + IDLE_LOOK_SECONDS - time.monotonic()))
         finally:
             self._waiting = False
 
