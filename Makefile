@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint typecheck format test-sqlite test-postgres test-fast css bench clean
+.PHONY: run serve test lint typecheck format test-sqlite test-postgres test-fast test-stripe css bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	@echo "== test suite on PostgreSQL"
 	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+## The contract tests against Stripe's test mode, not the emulator (network; `make test` runs
+## them against the emulator). Needs STRIPE_SECRET_KEY=sk_test_...: skipped without, refused
+## for any other key.
+test-stripe: $(STAMP)
+	@echo "== contract tests against Stripe's test mode"
+	STRIPE_CONTRACT_TARGET=stripe DATABASE_URL=sqlite:///$(CURDIR)/.test.sqlite3 \
+		$(PY) -m pytest tests/contract -p no:cacheprovider $(PYTEST_ARGS)
 
 ## Rebuild static/css/app.css with the Tailwind CLI (needs Node; the built file is committed)
 css:

@@ -22,3 +22,9 @@ class AccountsConfig(AppConfig):
         signals.order_refunded.connect(
             services.on_order_refunded, dispatch_uid="accounts_order_refunded"
         )
+        signals.order_dispute_lost.connect(
+            services.on_order_refunded, dispatch_uid="accounts_order_dispute_lost"
+        )
+        signals.order_unrefunded.connect(
+            services.on_order_unrefunded, dispatch_uid="accounts_order_unrefunded"
+        )

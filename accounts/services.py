@@ -1,7 +1,9 @@
 """Writes and reads for the members' area: who may enter, and how they got (or lost) access.
 
-Payments announces `order_paid` (fulfilment) and `order_refunded` (`charge.refunded`) inside
-its own transaction; the receivers below, connected in accounts/apps.py, grant and revoke the
+Payments announces `order_paid` (fulfilment), `order_refunded` (refunded in full),
+`order_dispute_lost` (the money taken back by the cardholder's bank) and `order_unrefunded`
+(a refund that failed, a lost dispute reversed: the money is the shop's again) inside its own
+transaction; the receivers below, connected in accounts/apps.py, grant, revoke and restore the
 members' pass for access orders in that same transaction. Both are idempotent: the
 database constraints on `Entitlement` (one row per order, one live row per user) are what
 make "exactly once" hold under concurrency, not a read-then-write.
@@ -15,13 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement
 from live.broker import publish_on_commit
-from payments import checkout, stripe_api
+from payments import checkout
 from payments.models import Order
 from store.models import Price
 from store.visitors import USERS
@@ -102,6 +103,33 @@ def entitlement_revoke_for_order(*, order: Order) -> int:
     return revoked
 
 
+def entitlement_restore_for_order(*, order: Order) -> int:
+    """Give back the pass a refund or a lost dispute took from this order, now that the shop
+    holds its money again (a refund failed, a dispute was reversed). Returns 1 if restored.
+
+    Only a pass taken away automatically (not by staff), only if the order holds its money,
+    and only if the user has no live pass meanwhile (access moved to another paid order).
+    """
+    if order.kind != Order.Kind.ACCESS or order.user_id is None:
+        return 0
+    if not order.is_paid or order.amount_disputed:
+        return 0
+    with transaction.atomic():
+        if Entitlement.objects.live().filter(user_id=order.user_id, feature=MEMBERS_AREA).exists():
+            return 0
+        taken = (
+            Entitlement.objects.filter(order=order, feature=MEMBERS_AREA, revoked_by__isnull=True)
+            .exclude(revoked_at__isnull=True)
+            .order_by("-revoked_at")
+            .first()
+        )
+        if taken is None:
+            return 0
+        Entitlement.objects.filter(pk=taken.pk).update(revoked_at=None)
+        publish_on_commit([order.user_id], USERS)
+    return 1
+
+
 def entitlement_grant(*, user: User, by: User | None, note: str = "") -> Entitlement:
     """Staff grant by hand. If the user already has live access, that row is returned."""
     try:
@@ -135,9 +163,15 @@ def on_order_paid(sender: Any, *, order: Order, **kwargs: Any) -> None:
 
 
 def on_order_refunded(sender: Any, *, order: Order, **kwargs: Any) -> None:
-    """payments.signals.order_refunded: a refunded access order loses what it granted."""
+    """payments.signals.order_refunded and order_dispute_lost: an access order whose money
+    went back loses what it granted."""
     if order.kind == Order.Kind.ACCESS:
         entitlement_revoke_for_order(order=order)
+
+
+def on_order_unrefunded(sender: Any, *, order: Order, **kwargs: Any) -> None:
+    """payments.signals.order_unrefunded: the money came back, and with it the pass."""
+    entitlement_restore_for_order(order=order)
 
 
 # --- Buying the pass -------------------------------------------------------------------------
@@ -172,25 +206,13 @@ def access_price() -> Price | None:
 def access_purchase_start(*, user: User) -> AccessPurchase:
     """Send a logged-in user to pay for the pass, once.
 
-    An entitled user is not charged again; a user with an open Checkout Session for the pass
-    goes back to that session rather than getting a second one (two tabs, a back button).
-    Everything else goes through the cart's checkout path with the pass as the only line.
+    An entitled user is not charged again; a user with a pending pass order (two tabs, a back
+    button, a double click) goes back to its session rather than getting a second one: the
+    checkout path keeps one open pass checkout per user, under the user's row lock, and asks
+    Stripe only after that lock is released (no network call inside a transaction).
     """
-    with transaction.atomic():
-        # One purchase start per user at a time: without this, a double-click could see
-        # "no open session" twice and open two. (On SQLite the IMMEDIATE transaction
-        # already serialises writers.)
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        return _access_purchase_start(user=user)
-
-
-def _access_purchase_start(*, user: User) -> AccessPurchase:
     if user_has_access(user):
         return AccessPurchase(outcome=PurchaseOutcome.ALREADY_MEMBER)
-    pending = _open_access_checkout(user=user)
-    if pending is not None:
-        order, url = pending
-        return AccessPurchase(outcome=PurchaseOutcome.RESUMED, url=url, order=order)
     price = access_price()
     if price is None:
         logger.warning(
@@ -215,6 +237,7 @@ def _access_purchase_start(*, user: User) -> AccessPurchase:
             outcome=PurchaseOutcome.UNAVAILABLE,
             message="The members' pass is not on sale right now. Please try again later.",
         )
+    asked = timezone.now()
     try:
         started = checkout.checkout_start(
             user=user,
@@ -228,31 +251,9 @@ def _access_purchase_start(*, user: User) -> AccessPurchase:
             outcome=PurchaseOutcome.UNAVAILABLE,
             message="We could not start the payment just now. Please try again in a moment.",
         )
-    return AccessPurchase(outcome=PurchaseOutcome.STARTED, url=started.url, order=started.order)
-
-
-def _open_access_checkout(*, user: User) -> tuple[Order, str] | None:
-    """The user's newest pending pass order whose Checkout Session Stripe still has open."""
-    pending = (
-        Order.objects.filter(
-            user_id=user.pk,
-            kind=Order.Kind.ACCESS,
-            status=Order.Status.PENDING,
-            reserved_until__gt=timezone.now(),
-            stripe_session_id__isnull=False,
-        )
-        .order_by("-created_at", "-pk")
-        .first()
+    resumed = started.order.created_at < asked
+    return AccessPurchase(
+        outcome=PurchaseOutcome.RESUMED if resumed else PurchaseOutcome.STARTED,
+        url=started.url,
+        order=started.order,
     )
-    if pending is None or not pending.stripe_session_id:
-        return None
-    try:
-        session = stripe_api.checkout_session_retrieve(pending.stripe_session_id)
-    except stripe_api.StripeError:
-        logger.warning(
-            "Could not look up session %s; starting a new one", pending.stripe_session_id
-        )
-        return None
-    if session.get("status") == "open" and session.get("url"):
-        return pending, session["url"]
-    return None

@@ -125,10 +125,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "store:grid"
 LOGOUT_REDIRECT_URL = "store:grid"
 
-# django-axes: five failures for one username or address lock it for 15 minutes.
+# django-axes: five failures for one username from one address lock that pair for 15
+# minutes. Never the username alone: then anyone, from anywhere, could lock a staff account
+# (and with it refunds and shipping) by typing its email with wrong passwords.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The address as the checkout limits see it (TRUSTED_PROXY_HOPS, below).
+AXES_CLIENT_IP_CALLABLE = "amazin.http.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -178,6 +182,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Amazin <shop@amazin.localhost>")
+# Who on the staff is emailed about money that needs them: a refund that failed, a dispute
+# opened or closed, new differences between the shop's books and Stripe's.
+STAFF_EMAILS = env.list("STAFF_EMAILS", default=[])
 
 # Stripe. STRIPE_API_BASE unset means real Stripe; the emulator sets it to its own URL.
 # The emulator's keys are defaults only in development: with DEBUG off a missing key is a
@@ -188,6 +195,8 @@ STRIPE_WEBHOOK_SECRET = env(
     "STRIPE_WEBHOOK_SECRET", default="whsec_amazin_emulator_secret" if DEBUG else ""
 )
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+# Where the admin links a payment or dispute to (a test-mode object gets `/test/`).
+STRIPE_DASHBOARD_URL = env("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
 STRIPE_AUTOMATIC_TAX = env.bool("STRIPE_AUTOMATIC_TAX", default=False)
 # Goods orders collect a shipping address in one of these countries (ISO codes) ...
 SHIPPING_COUNTRIES = env.list(
@@ -208,12 +217,17 @@ ACCESS_PRICE_ID = env("ACCESS_PRICE_ID", default="")
 ACCESS_PRICE_LOOKUP_KEY = "amazin_access_pass"
 # How long a shopper may stay on Checkout with stock held for them (Stripe's minimum is 30).
 CHECKOUT_RESERVATION_MINUTES = 30
-# What one address may hold in open checkouts, and how many it may start a minute (429).
+# What one shopper (address, user, browser) may hold in open checkouts, and how many
+# checkouts they may start a minute (429; payments/limits.py).
 CHECKOUT_MAX_UNITS_PER_ADDRESS = env.int("CHECKOUT_MAX_UNITS_PER_ADDRESS", default=30)
 CHECKOUT_STARTS_PER_MINUTE = env.int("CHECKOUT_STARTS_PER_MINUTE", default=10)
-# How long a delayed payment (a bank transfer) may hold its stock after checkout: then the
-# sweep cancels it at Stripe and gives the stock back (payments/services.py).
-DELAYED_PAYMENT_MAX_DAYS = env.int("DELAYED_PAYMENT_MAX_DAYS", default=7)
+# Behind reverse proxies: how many of them append to X-Forwarded-For before the request
+# reaches the shop (0: the header is ignored and the connecting address is the client's).
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
+# How long a bank transfer's stock stays held after checkout, in hours: then it goes back on
+# sale and the order awaits its money unheld (filled if the stock is there when it comes,
+# refunded otherwise; payments/delayed.py).
+DELAYED_PAYMENT_HOLD_HOURS = env.int("DELAYED_PAYMENT_HOLD_HOURS", default=24)
 
 # Checks a deployment knowingly skips, e.g. amazin.E003 for a benchmark on localhost.
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
@@ -234,6 +248,11 @@ RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=300.0)
 SWEEP_EVERY_SECONDS = env.float("SWEEP_EVERY_SECONDS", default=30.0)
 # Events younger than this may still arrive as webhooks: reconciliation leaves them a while.
 RECONCILE_GRACE_SECONDS = env.float("RECONCILE_GRACE_SECONDS", default=60.0)
+# How often the worker looks again at money not settled (payments/money_look.py: a refund
+# with no answer, an unfilled order not yet refunded, an event that failed), and compares
+# the books with Stripe's (payments/books.py, `check_books`).
+MONEY_LOOK_EVERY_SECONDS = env.float("MONEY_LOOK_EVERY_SECONDS", default=60.0)
+BOOKS_CHECK_EVERY_SECONDS = env.float("BOOKS_CHECK_EVERY_SECONDS", default=86400.0)
 
 LOGGING: dict[str, Any] = {
     "version": 1,

@@ -9,6 +9,7 @@ paid that Stripe did not take money for. Exits 1 if any of that is false.
     .venv/bin/python bench/chaos.py                     # SQLite, 100 purchases
     scripts/with-postgres.sh .venv/bin/python bench/chaos.py --purchases 100
     .venv/bin/python bench/chaos.py --purchases 20 --drop 0.5 --seed 7
+    .venv/bin/python bench/chaos.py --money       # then refunds, disputes and the books
 
 Shoppers: one in ten pays with a declined card first, one in ten walks away from the payment
 page, three in ten use the code WELCOME10, and half of those who pay never come back to the
@@ -135,6 +136,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--settle-timeout", type=float, default=180)
+    parser.add_argument(
+        "--money",
+        action="store_true",
+        help="then staff refunds (some failing later), disputes, Stripe 500s, check_books "
+        "(bench/chaos_money.py)",
+    )
     args = parser.parse_args()
 
     tmp = tempfile.TemporaryDirectory(prefix="amazin-chaos-")
@@ -161,6 +168,7 @@ def main() -> None:
         "RECONCILE_GRACE_SECONDS": "2",
         "SWEEP_EVERY_SECONDS": "3",
         "LIVE_GRID_CACHE": "1",
+        "MONEY_LOOK_EVERY_SECONDS": "3",
         "LOG_LEVEL": "ERROR",
         "PYTHONPATH": str(REPO),
     }
@@ -216,6 +224,10 @@ def main() -> None:
             product.save(update_fields=["stock"])  # as staff would: published to the grid
         initial = dict(Product.objects.values_list("pk", "stock"))
 
+        if args.money:
+            from bench import chaos_money
+
+            chaos_money.before_shopping(emulator)
         tally = Tally()
         began = time.monotonic()
         ids = [p.pk for p in products]
@@ -268,6 +280,12 @@ def main() -> None:
                 )
             if product.stock < 0:
                 problems.append(f"{product} oversold: stock {product.stock}")
+        money: list[str] = []
+        if args.money and not problems:
+            money, more = chaos_money.money_phase(
+                emulator=emulator, env=env, seed=args.seed, timeout=args.settle_timeout
+            )
+            problems += more
         statuses = Counter(Order.objects.values_list("status", flat=True))
 
         print(f"\nchaos run: {args.purchases} shoppers, --chaos --drop {args.drop} "
@@ -282,6 +300,8 @@ def main() -> None:
         print(f"  {'units paid for / stock taken':<40} {sum(taken.values())}")
         print(f"  {'shopping took':<40} {shopping:.1f} s")
         print(f"  {'all paid sessions settled after':<40} {converged:.1f} s more")
+        for said in money:
+            print(f"  {said}")
         if problems:
             print("\nFAILED:")
             for problem in problems[:50]:

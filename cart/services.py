@@ -16,6 +16,7 @@ from django.http import HttpRequest
 
 from cart.models import MAX_LINE_QUANTITY, Cart, CartItem
 from cart.selectors import SESSION_CART_ID, cart_for_request
+from cart.signals import cart_merging
 from live.broker import publish_on_commit
 from store.models import Product
 from store.visitors import CARTS, USERS
@@ -110,7 +111,8 @@ def cart_merge(*, source: Cart, target: Cart) -> None:
 
 @receiver(user_logged_in, dispatch_uid="cart_merge_on_login")
 def cart_merge_on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    """The session's cart becomes (or joins) the user's cart when they log in."""
+    """The session's cart becomes (or joins) the user's cart when they log in, once its open
+    checkout is settled (`cart_merging`)."""
     if request is None or not hasattr(request, "session"):
         return
     cart_id = request.session.pop(SESSION_CART_ID, None)
@@ -120,6 +122,7 @@ def cart_merge_on_login(sender: Any, request: HttpRequest | None, user: Any, **k
     if source is None:
         return
     target = Cart.objects.filter(user=user).first()
+    cart_merging.send(sender=Cart, cart=source, user=user, target=target)
     if target is None:
         # Nothing to merge into: the session's cart simply changes hands.
         with transaction.atomic():

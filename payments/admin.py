@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 
 from payments import refunds, shipping, webhooks
 from payments.admin_forms import RefundForm, ShipForm
+from payments.admin_money import DisputeInline, NeedsAttentionFilter, OrderMoneyAdmin
 from payments.models import Order, OrderEvent, OrderLine, Refund, StripeEvent
 from store.money import format_money
 
@@ -79,11 +80,13 @@ class RefundInline(RecordInline[Refund]):
         "created_at",
         "refunded",
         "status",
+        "source",
         "stripe_refund_id",
         "lines_shown",
         "restocked",
         "reason",
         "created_by",
+        "failure_reason",
         "error",
     )
     readonly_fields = fields
@@ -142,16 +145,22 @@ class ShippedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin[Order]):
+class OrderAdmin(OrderMoneyAdmin):
     """Orders are written by checkout and fulfilment; staff ship and refund them here."""
 
     list_display = ("__str__", "status", "kind", "email", "total", "shipped", "created_at")
-    list_filter = ("status", "kind", ShippedFilter, ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "kind",
+        ShippedFilter,
+        NeedsAttentionFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
     date_hierarchy = "created_at"
     search_fields = ("email", "stripe_session_id", "stripe_payment_intent_id")
     search_help_text = "Email, order number (12 or #12), Stripe session or payment id."
     list_select_related = ("user",)
-    inlines = [OrderLineInline, RefundInline, OrderEventInline]
+    inlines = [OrderLineInline, RefundInline, DisputeInline, OrderEventInline]
     change_form_template = "admin/payments/order/change_form.html"
     fieldsets = [
         (None, {"fields": ("status", "kind", "user", "email", "created_at", "paid_at")}),
@@ -165,6 +174,7 @@ class OrderAdmin(admin.ModelAdmin[Order]):
                     "tax_shown",
                     "total",
                     "refunded_shown",
+                    *OrderMoneyAdmin.money_fields,
                 )
             },
         ),
@@ -196,6 +206,7 @@ class OrderAdmin(admin.ModelAdmin[Order]):
         "tax_shown",
         "total",
         "refunded_shown",
+        *OrderMoneyAdmin.money_fields,
         "address",
         "shipped_at",
         "carrier",
@@ -266,6 +277,7 @@ class OrderAdmin(admin.ModelAdmin[Order]):
         return [
             path("<int:pk>/ship/", view(self.ship_view), name="payments_order_ship"),
             path("<int:pk>/refund/", view(self.refund_view), name="payments_order_refund"),
+            *self.money_urls(),
             *super().get_urls(),
         ]
 
@@ -314,6 +326,9 @@ class OrderAdmin(admin.ModelAdmin[Order]):
             raise PermissionDenied
         form = RefundForm(request.POST or None, order=order)
         if request.method == "POST" and form.is_valid():
+            # What is left to refund is worked out by the service, under the order's lock and
+            # after the form's token is looked up: a form submitted again after its refund was
+            # made gets that refund back, never "nothing left".
             try:
                 refund = refunds.order_refund(
                     order_id=order.pk,
@@ -327,12 +342,11 @@ class OrderAdmin(admin.ModelAdmin[Order]):
                 )
             except refunds.RefundError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    f"Refunded {money(refund.amount, refund.currency)} of {order} "
-                    f"({refund.get_status_display().lower()}).",
-                )
+                return HttpResponseRedirect(reverse("admin:payments_order_refund", args=[pk]))
+            level, text = refund_outcome(refund, str(order))
+            self.message_user(request, text, level)
+            if refund.status == Refund.Status.FAILED:  # the form again, with what is left now
+                return HttpResponseRedirect(reverse("admin:payments_order_refund", args=[pk]))
             return HttpResponseRedirect(self._change_url(order))
         return self._page(
             request,
@@ -340,5 +354,26 @@ class OrderAdmin(admin.ModelAdmin[Order]):
             "refund.html",
             form=form,
             refundable=money(order.refundable, order.currency),
+            refunding=money(order.amount_refunding, order.currency),
             title="Refund",
         )
+
+
+def refund_outcome(refund: Refund, order: str) -> tuple[int, str]:
+    """What staff are told about a refund they asked for: Stripe's word, never more."""
+    amount = money(refund.amount, refund.currency)
+    if refund.status == Refund.Status.SUCCEEDED:
+        if not refund.amount:
+            return messages.SUCCESS, f"Given back on {order}: nothing to refund (100 % off)."
+        return messages.SUCCESS, f"Refunded {amount} of {order} (succeeded)."
+    if refund.status in (Refund.Status.PENDING, Refund.Status.REQUIRES_ACTION):
+        return messages.WARNING, (
+            f"Refund of {amount} of {order} is {refund.get_status_display().lower()}: the "
+            "money is not back with the shopper yet; the order shows when it is."
+        )
+    if refund.status == Refund.Status.REQUESTED:
+        return messages.WARNING, (
+            f"Refund of {amount} of {order} requested; no answer from Stripe yet. It is counted "
+            "against what is left, and the shop asks Stripe again (it is never made twice)."
+        )
+    return messages.ERROR, f"Stripe refused the refund of {amount}: {refund.error}"

@@ -50,10 +50,13 @@ class RefundForm(forms.Form):
         for line in order.lines.select_related("product"):
             left = line.quantity - already.get(line.pk, 0)
             name = f"line_{line.pk}"
+            # Bounded by what was ordered only: what is left is checked by the refund itself,
+            # under the order's lock and after this form's token (a form sent again after its
+            # refund was made must get that refund back, not "nothing left").
             self.fields[name] = forms.IntegerField(
                 required=False,
                 min_value=0,
-                max_value=left,
+                max_value=line.quantity,
                 initial=0,
                 label=f"{line.product} ({left} of {line.quantity} refundable)",
             )

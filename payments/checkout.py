@@ -5,10 +5,10 @@ order and is sent to the same session (created once per order, with an idempoten
 derived from the order, so even two requests racing to create it get the same one). A cart
 whose contents changed first has its old session expired at Stripe, so Stripe can never
 complete two sessions for one cart. An order whose Checkout completed with a bank transfer
-still on its way is no longer the cart's ("processing", see payments.services): the cart
-can check out again at once. What one address may hold at once, and how often it may
-start a checkout, is limited (settings `CHECKOUT_MAX_UNITS_PER_ADDRESS`,
-`CHECKOUT_STARTS_PER_MINUTE`), so nobody can reserve the whole shop.
+still on its way is no longer the cart's ("processing", see payments.delayed): the cart
+can check out again at once. What one shopper (address, user, browser) may hold at once, and
+how often they may start a checkout, is limited (payments.limits), so nobody can reserve the
+whole shop.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from cart.models import Cart
-from payments import services, stripe_api
+from payments import fulfilment, orders, sessions, settle, stripe_api
+from payments.limits import LimitReached, Shopper, limits_check
 from payments.models import Order, OrderLine, reservation_holder
-from store.models import Product, Reservation
+from store.models import Product
 from store.reservations import ReservationError, products_lock, reservation_create
 
 logger = logging.getLogger(__name__)
@@ -97,43 +97,6 @@ def _order_contents(order: Order) -> dict[int, int]:
     return dict(order.lines.values_list("product_id", "quantity"))
 
 
-def _limits_check(*, client_ip: str, wanted: dict[int, int], kind: str) -> None:
-    """Refuse a new checkout from an address that holds, or starts, too much."""
-    if not client_ip:
-        return
-    now = timezone.now()
-    started = Order.objects.filter(
-        client_ip=client_ip, created_at__gte=now - timedelta(minutes=1)
-    ).count()
-    if started >= settings.CHECKOUT_STARTS_PER_MINUTE:
-        raise CheckoutLimited(
-            "Too many checkouts started from your connection just now: "
-            "please wait a minute and try again."
-        )
-    if kind != Order.Kind.GOODS:
-        return
-    # Open checkouts, and orders whose delayed payment is on its way: those hold their stock
-    # for days, so an address could otherwise hold the shop with transfers that never come.
-    holding = Q(status=Order.Status.PENDING, reserved_until__gt=now) | Q(
-        status=Order.Status.PROCESSING
-    )
-    holders = [
-        reservation_holder(pk)
-        for pk in Order.objects.filter(holding, client_ip=client_ip).values_list("pk", flat=True)
-    ]
-    held = (
-        Reservation.objects.filter(holder__in=holders, expires_at__gt=now).aggregate(
-            n=Sum("quantity")
-        )["n"]
-        or 0
-    )
-    if held + sum(wanted.values()) > settings.CHECKOUT_MAX_UNITS_PER_ADDRESS:
-        raise CheckoutLimited(
-            f"Your connection already holds {held} items in open checkouts: finish or cancel "
-            f"one first (at most {settings.CHECKOUT_MAX_UNITS_PER_ADDRESS} at a time)."
-        )
-
-
 def _order_reserve(
     *,
     user: User | AnonymousUser | None,
@@ -145,6 +108,7 @@ def _order_reserve(
     from_cart: bool = False,
 ) -> Order:
     """The cart's pending order for these contents, or a new one with its stock reserved.
+    (The members' pass, bought without a cart: the user's pending pass order.)
 
     The cart row is locked first, so of two checkouts of one cart at once the second waits,
     then finds the first's order. Raises _CartChanged for a pending order of other contents.
@@ -164,7 +128,33 @@ def _order_reserve(
                 if _order_contents(pending) == wanted and pending.kind == kind:
                     return pending
                 raise _CartChanged(pending)
-        _limits_check(client_ip=client_ip, wanted=wanted, kind=kind)
+        user_obj = user if user is not None and user.is_authenticated else None
+        if cart is None and kind == Order.Kind.ACCESS and user_obj is not None:
+            # The members' pass has no cart: one open checkout per user instead, under the
+            # user's row lock (a double click waits here, then finds the first's order).
+            User.objects.select_for_update().filter(pk=user_obj.pk).first()
+            pending = (
+                Order.objects.filter(
+                    user=user_obj, cart=None, kind=kind, status=Order.Status.PENDING
+                )
+                .order_by("-created_at", "-pk")
+                .first()
+            )
+            if pending is not None:
+                if _order_contents(pending) == wanted:
+                    return pending
+                raise _CartChanged(pending)
+        shopper = Shopper(
+            client_ip=client_ip,
+            user_id=user_obj.pk if user_obj is not None else None,
+            cart_id=cart.pk if cart is not None else None,
+        )
+        try:
+            limits_check(
+                shopper=shopper, units=sum(wanted.values()), holds_stock=kind == Order.Kind.GOODS
+            )
+        except LimitReached as exc:
+            raise CheckoutLimited(exc.message) from None
         ids = sorted(wanted)
         # Locks in pk order: the same order in every writer, so no deadlock.
         products = products_lock(ids)
@@ -187,7 +177,6 @@ def _order_reserve(
                 f"({', '.join(sorted(c.upper() for c in currencies))}): "
                 "check out one currency at a time."
             )
-        user_obj = user if user is not None and user.is_authenticated else None
         reserved_until = (
             timezone.now()
             + timedelta(minutes=settings.CHECKOUT_RESERVATION_MINUTES)
@@ -268,7 +257,7 @@ def checkout_start(
             )
         except _CartChanged as changed:
             # Expire the old contents' session at Stripe before anything new can be paid.
-            settled = services.order_settle_with_stripe(order=changed.order)
+            settled = settle.order_settle_with_stripe(order=changed.order)
             if settled.status == Order.Status.PENDING:
                 raise CheckoutError(
                     "We could not reach our payment provider to close your earlier checkout, "
@@ -281,16 +270,14 @@ def checkout_start(
             # its stock stays held): the cart is free for what is in it now.
             continue
         try:
-            session = services.order_session(order=order)
+            session = sessions.order_session(order=order)
         except stripe_api.StripeError as exc:
             logger.warning("Checkout Session for order %s failed: %s", order.pk, exc)
-            if not order.stripe_session_id and services.refused_for_good(exc):
+            if not order.stripe_session_id and settle.refused_for_good(exc):
                 # Stripe said no: no session exists, nobody can pay. Any other failure (a
                 # timeout, a 409 while another request creates it) may have made one: the
                 # hold stays, and the next try or the sweep finds it by the same key.
-                services.order_fail(
-                    order_id=order.pk, problem=f"Checkout Session not created: {exc}"
-                )
+                orders.order_fail(order_id=order.pk, problem=f"Checkout Session not created: {exc}")
             raise CheckoutError(
                 "We could not reach our payment provider, so nothing was charged and your "
                 "cart is as it was. Please try again in a moment.",
@@ -299,8 +286,8 @@ def checkout_start(
         if session.get("status") == "open" and session.get("url"):
             return CheckoutStarted(order=order, url=session["url"])
         # Paid in another tab, or run out: settle it as Stripe says, then start afresh.
-        settled = services.order_settle_with_stripe(order=order)
-        if settled.status in services.CHECKED_OUT:
+        settled = settle.order_settle_with_stripe(order=order)
+        if settled.status in fulfilment.CHECKED_OUT:
             return CheckoutStarted(order=settled, url=success_url(session["id"]))
         if settled.status == Order.Status.PENDING:
             raise CheckoutError("Your checkout is still being processed: try again in a moment.")

@@ -12,7 +12,7 @@ import logging
 import smtplib
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django_tasks import task
 
@@ -26,7 +26,8 @@ SUBJECTS = {
     "order_refunded": "Your Amazin order #{pk} could not be filled and was refunded",
     "order_shipped": "Your Amazin order #{pk} has shipped",
     "order_payment_failed": "Your Amazin order #{pk}: your payment did not arrive",
-    "order_payment_late": "Your Amazin order #{pk}: your payment did not arrive in time",
+    "order_hold_ended": "Your Amazin order #{pk}: your items are no longer held",
+    "order_dispute_lost": "Your Amazin order #{pk}: your bank returned your payment",
 }
 
 
@@ -77,3 +78,28 @@ def order_email_send(
             subject=subject,
             refund_id=refund_id,
         )
+
+
+def staff_alert(*, order: Order, subject: str, note: str) -> None:
+    """Money on `order` needs staff: mark it in the admin (`Order.attention`, until staff say
+    it is dealt with) and email STAFF_EMAILS once the caller's transaction commits."""
+    order.attention = "\n".join(line for line in (order.attention, note) if line)
+    Order.objects.filter(pk=order.pk).update(attention=order.attention)
+    link = f"{settings.SITE_URL}/admin/payments/order/{order.pk}/change/"
+    staff_email(subject=f"[Amazin] {subject}", body=f"{note}\n\nOrder #{order.pk}: {link}\n")
+
+
+def staff_email(*, subject: str, body: str) -> None:
+    """Email the staff (STAFF_EMAILS) once the caller's transaction commits (queued)."""
+    staff_email_send.enqueue(subject=subject, body=body)
+
+
+@task()
+def staff_email_send(*, subject: str, body: str, attempt: int = 1) -> None:
+    if not settings.STAFF_EMAILS:
+        logger.warning("No STAFF_EMAILS: not sent: %s", subject)
+        return
+    try:
+        EmailMessage(subject=subject, body=body, to=list(settings.STAFF_EMAILS)).send()
+    except (OSError, smtplib.SMTPException) as exc:
+        retry_later(staff_email_send, attempt=attempt, error=exc, subject=subject, body=body)

@@ -36,6 +36,9 @@ class StripeEvent(models.Model):
         PROCESSED = "processed"
         IGNORED = "ignored"
         FAILED = "failed"
+        # About a payment no order has yet (a refund or dispute made before the shop saw the
+        # payment): kept, and applied when the order appears (payments.money_look).
+        WAITING = "waiting", "Waiting for its order"
 
     stripe_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=255, db_index=True)
@@ -106,7 +109,9 @@ class Order(models.Model):
     status = models.CharField(
         max_length=24, choices=Status.choices, default=Status.PENDING, db_index=True
     )
-    email = models.EmailField(blank=True)
+    # Text, not a bounded column: whatever Stripe collected (an email address of up to 512
+    # characters, address fields of up to 5,000) must never make fulfilment fail.
+    email = models.TextField(blank=True)
     # Where the checkout came from: limits what one address may hold at once.
     client_ip = models.GenericIPAddressField(null=True, blank=True, db_index=True)
     currency = models.CharField(max_length=3)
@@ -117,19 +122,30 @@ class Order(models.Model):
     amount_discount = models.BigIntegerField(default=0)
     amount_shipping = models.BigIntegerField(default=0)
     amount_tax = models.BigIntegerField(default=0)
-    # What Stripe says has been refunded so far (re-read from the charge, never the payload).
+    # Money given back, as Stripe says it: its refunds of the payment that `succeeded`
+    # (re-read from Stripe, never the payload). A refund that fails later lowers it again.
     amount_refunded = models.BigIntegerField(default=0)
-    promotion_code = models.CharField(max_length=255, blank=True)
-    # Where a goods order goes, as collected by Checkout.
-    shipping_name = models.CharField(max_length=255, blank=True)
-    shipping_line1 = models.CharField(max_length=255, blank=True)
-    shipping_line2 = models.CharField(max_length=255, blank=True)
-    shipping_city = models.CharField(max_length=255, blank=True)
-    shipping_postal_code = models.CharField(max_length=32, blank=True)
-    shipping_state = models.CharField(max_length=255, blank=True)
+    # Refunds asked for and not (yet) money returned: requested with no answer, pending or
+    # needing action at Stripe. Counted against what is left to refund.
+    amount_refunding = models.BigIntegerField(default=0)
+    # Money taken back by disputes the shop lost (Stripe's word, payments.disputes).
+    amount_disputed = models.BigIntegerField(default=0)
+    # What staff must look at (a refund that failed, a dispute): shown in the admin until a
+    # member of staff marks it dealt with.
+    attention = models.TextField(blank=True)
+    promotion_code = models.TextField(blank=True)
+    # Where a goods order goes, as collected by Checkout: text of any length, as above (a
+    # 300-character name or a 40-character postal code once failed a paid order's fulfilment
+    # on PostgreSQL). The country is Stripe's two-letter code.
+    shipping_name = models.TextField(blank=True)
+    shipping_line1 = models.TextField(blank=True)
+    shipping_line2 = models.TextField(blank=True)
+    shipping_city = models.TextField(blank=True)
+    shipping_postal_code = models.TextField(blank=True)
+    shipping_state = models.TextField(blank=True)
     shipping_country = models.CharField(max_length=2, blank=True)
     shipping_rate_id = models.CharField(max_length=255, blank=True)
-    shipping_rate_name = models.CharField(max_length=255, blank=True)
+    shipping_rate_name = models.TextField(blank=True)
     # Set by staff when the parcel leaves.
     shipped_at = models.DateTimeField(null=True, blank=True)
     carrier = models.CharField(max_length=64, blank=True)
@@ -141,6 +157,11 @@ class Order(models.Model):
     idempotency_token = models.CharField(
         max_length=32, unique=True, default=idempotency_token, editable=False
     )
+    # Which Checkout Session create this order is on (payments.sessions): each attempt sends
+    # its own idempotency key, since Stripe replays a failed create's error to its key; and
+    # whether Stripe answered that attempt with such an error (the next ask starts another).
+    checkout_attempt = models.PositiveSmallIntegerField(default=1, editable=False)
+    checkout_attempt_failed = models.BooleanField(default=False, editable=False)
     stripe_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_refund_id = models.CharField(max_length=255, blank=True)
@@ -148,7 +169,7 @@ class Order(models.Model):
     # shopper (and its Checkout Session stays open).
     reserved_until = models.DateTimeField(null=True, blank=True)
     # While processing (a delayed payment on its way): when the sweep next asks Stripe about
-    # it, in case its events never come (payments.services.delayed_payment_next_check).
+    # it, in case its events never come (payments.delayed.delayed_payment_next_check).
     stripe_check_at = models.DateTimeField(null=True, blank=True)
     # Why a paid order could not be filled (and was refunded), or why checkout failed.
     problem = models.TextField(blank=True)
@@ -187,7 +208,9 @@ class Order(models.Model):
 
     @property
     def refundable(self) -> int:
-        return max(0, self.amount_total - self.amount_refunded)
+        """What is left to refund: not given back, not on its way back, not lost in a dispute."""
+        taken = self.amount_refunded + self.amount_refunding + self.amount_disputed
+        return max(0, self.amount_total - taken)
 
     @property
     def is_paid(self) -> bool:
@@ -254,20 +277,48 @@ class Refund(models.Model):
     """
 
     class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
+        # Asked of Stripe, no answer yet (or the answer was lost): counted against what is
+        # left to refund until Stripe's word is known (payments.money_look asks again).
+        REQUESTED = "requested", "Requested (no answer from Stripe yet)"
         PENDING = "pending", "Pending at Stripe"
+        REQUIRES_ACTION = "requires_action", "Needs action at Stripe"
+        # The only status in which the money is back with the shopper.
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
 
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff, in the admin"
+        UNFILLED = "unfilled", "The order could not be filled"
+        STRIPE = "stripe", "Made at Stripe (its dashboard)"
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    # Zero: lines given back (restocked, a pass revoked) that cost nothing (100 % off); no
+    # Stripe refund is made for them.
     amount = models.BigIntegerField(help_text="In minor units.")
     currency = models.CharField(max_length=3)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True
     )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.STAFF)
     stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # The request's own key (a staff form's token, the unfilled order's key): finds this row
+    # again. What is sent to Stripe is `stripe_key`, a new one after each error answer.
     idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Which key is in use: 1 is `idempotency_key` itself; each error answer from Stripe (which
+    # Stripe keeps and replays for that key) moves to the next, after asking Stripe first.
+    attempt = models.PositiveIntegerField(default=1)
+    # A request for this refund is on its way to Stripe since then (cleared with its answer):
+    # nobody else sends one meanwhile, unless it is older than money_look.IN_FLIGHT (a dead
+    # process).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Requests sent to Stripe for it so far: after the first, Stripe is asked what exists
+    # before another is sent.
+    requests = models.PositiveIntegerField(default=0)
+    # When the periodic look next asks Stripe about it (while requested, pending, or needing
+    # action); its events normally come first.
+    check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    failure_reason = models.CharField(max_length=64, blank=True)
     # {order line id (str): quantity} when staff refunded lines; empty for an amount.
     lines = models.JSONField(default=dict, blank=True)
     restock = models.BooleanField(default=False, help_text="Put the lines' stock back.")
@@ -276,15 +327,27 @@ class Refund(models.Model):
     error = models.TextField(blank=True)
     created_by = staff_member()
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Not final: Stripe may still change it (or has not answered yet).
+    OPEN = (Status.REQUESTED, Status.PENDING, Status.REQUIRES_ACTION)
+    # Over: no money moves (any more).
+    NOT_MADE = (Status.FAILED, Status.CANCELED)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gte=1), name="refund_amount_positive")
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_amount_not_negative")
         ]
 
     def __str__(self) -> str:
         return f"Refund {self.stripe_refund_id or self.pk} of order #{self.order_id}"
+
+    @property
+    def stripe_key(self) -> str:
+        """The idempotency key of this refund's next (or current) request to Stripe."""
+        base = self.idempotency_key or f"amazin-refund-{self.pk}"
+        return base if self.attempt <= 1 else f"{base}-retry{self.attempt}"
 
 
 class OrderEvent(models.Model):
@@ -294,9 +357,16 @@ class OrderEvent(models.Model):
         PAID = "paid", "Paid"
         SHIPPED = "shipped", "Shipped"
         REFUND_REQUESTED = "refund_requested", "Refund requested"
+        REFUND_PENDING = "refund_pending", "Refund pending at Stripe"
+        REFUND_REQUIRES_ACTION = "refund_requires_action", "Refund needs action at Stripe"
         REFUNDED = "refunded", "Refunded"
         REFUND_FAILED = "refund_failed", "Refund failed"
+        REFUND_CANCELED = "refund_canceled", "Refund canceled"
         STOCK_RESTORED = "stock_restored", "Stock restored"
+        DISPUTE_OPENED = "dispute_opened", "Dispute opened"
+        DISPUTE_UPDATED = "dispute_updated", "Dispute updated"
+        DISPUTE_WON = "dispute_won", "Dispute won"
+        DISPUTE_LOST = "dispute_lost", "Dispute lost"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -328,3 +398,9 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.host}:{self.pid})"
+
+
+# Disputes and the books' differences live in their own module (this one is long enough);
+# imported here so that Django registers them with the app's other models.
+from payments.money_records import BooksDifference as BooksDifference  # noqa: E402
+from payments.money_records import Dispute as Dispute  # noqa: E402

@@ -37,16 +37,17 @@ class Reconciled:
     failed: int = 0
 
 
-def stripe_reconcile(*, days: int | None = None) -> Reconciled:
+def stripe_reconcile(*, days: int | None = None, now: float | None = None) -> Reconciled:
     """Record and handle every event since the checkpoint (or the last `days` days).
 
     The checkpoint moves only once every event up to the run's start has been recorded, so
     a run that dies half-way starts again from the same place. Failed handlers stay `failed`
-    in the log, for `replay_stripe_events` and the next run.
+    in the log, for `replay_stripe_events` and the next run. `now` (Unix seconds, default
+    the clock's) is when the run counts as started.
     """
     # Events younger than the grace period may still be on their way as webhooks: leave
     # them to the next run (the overlap re-reads them), rather than race their delivery.
-    started = int(time.time()) - int(settings.RECONCILE_GRACE_SECONDS)
+    started = int(time.time() if now is None else now) - int(settings.RECONCILE_GRACE_SECONDS)
     checkpoint, _ = StripeCheckpoint.objects.get_or_create(name=CHECKPOINT)
     if days is not None or not checkpoint.position:
         since = started - 86_400 * (FIRST_RUN_DAYS if days is None else days)

@@ -1,42 +1,53 @@
-"""Refunds: staff refunding (part of) an order, and Stripe's word on what was refunded.
+"""Refunds the shop asks Stripe for: staff refunding (part of) an order, and sending any
+requested refund to Stripe so that no retry can double it and none is stuck.
 
 Staff refunds follow "record the intent, call Stripe outside any transaction, record the
-outcome". The intent is a Refund row whose idempotency key is derived from the order and
-the refund request (a token the admin form carries), so a double click or a retried form
-finds the same row and, at worst, repeats the same Stripe request, which Stripe answers
-with the same refund: one refund, whatever happens.
+outcome". The intent is a Refund row (`requested`, counted against what is left to refund),
+found again by the key of the request (a token the admin form carries), so a double click or
+a resubmitted form is the same refund.
 
-Money state is read from Stripe: `charge.refunded` and `refund.*` events are only
-triggers to re-read the charge and its refunds (`charge_sync`). A forged payload saying
-"refunded" for a charge Stripe says is not changes nothing.
+Sending (`refund_send`, also used for the unfilled order's refund and by the periodic look,
+payments.money_look) is safe to repeat, after any failure:
+- one request at a time per refund: a claim (`sent_at`), taken over only after IN_FLIGHT (a
+  process that died mid-request);
+- Stripe keeps the first answer to an idempotency key, errors included, and replays it for
+  24 hours: after an error answer the key is spent, and the next request uses a new one
+  (`Refund.stripe_key`, one per `attempt`); after no answer (a timeout, a cut connection) the
+  same key is sent again, which Stripe answers with the first request's outcome;
+- any request after the first asks Stripe first what exists (the payment's refunds, ours
+  found by `metadata.amazin_refund`), so a refund made by a request whose answer was lost is
+  found, never made twice, even after the key's 24 hours;
+- a refund is `failed` only when Stripe answered and refused it; no answer, a 5xx, or "the
+  same key is in use" (409, raised by the SDK as a plain APIError) leave it `requested`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
-from payments import services, stripe_api
-from payments.emails import order_email
+from payments import stripe_api
 from payments.models import Order, OrderEvent, OrderLine, Refund
-from store.reservations import stock_return
+from payments.refund_sync import (
+    CHECK_MIN,
+    PaymentAtStripe,
+    order_money_update,
+    payment_sync,
+    refund_apply,
+    refund_status_set,
+)
 
 logger = logging.getLogger(__name__)
 
-# A refund request younger than this is taken to be still in flight: the same request
-# arriving again (a double click) waits for it instead of asking Stripe at the same time.
-# Older, it was interrupted (a crash between the steps): asking again with the same key
-# gets Stripe's answer to the first request, or makes the refund if it never arrived.
-IN_FLIGHT = timedelta(seconds=60)
-
-# Refund statuses that count as money given back (Stripe counts pending ones too).
-COUNTED = (Refund.Status.SUCCEEDED, Refund.Status.PENDING)
+# A request to Stripe can take this long at most: the SDK's three tries of up to 80 s each,
+# and its back-off. A claim older than this belongs to a process that died.
+IN_FLIGHT = timedelta(minutes=5)
 
 
 class RefundError(Exception):
@@ -63,11 +74,9 @@ def _actor(user: Any) -> Any:
 
 
 def lines_refunded(order: Order) -> dict[int, int]:
-    """Quantities already refunded per order line (requested refunds included)."""
+    """Quantities already given back per order line (refunds on their way included)."""
     done: dict[int, int] = {}
-    for lines in order.refunds.exclude(
-        status__in=(Refund.Status.FAILED, Refund.Status.CANCELED)
-    ).values_list("lines", flat=True):
+    for lines in order.refunds.exclude(status__in=Refund.NOT_MADE).values_list("lines", flat=True):
         for line_id, quantity in (lines or {}).items():
             done[int(line_id)] = done.get(int(line_id), 0) + int(quantity)
     return done
@@ -108,233 +117,186 @@ def order_refund(
     with `everything`, all that is left to refund (the `lines` then only say what came back).
 
     `request_token` identifies the staff request (one per rendered form): the same token
-    always gives the same Refund and the same single refund at Stripe. Raises RefundError.
+    always gives the same Refund and at most one refund at Stripe, whatever happened to the
+    first submit; it is looked up before anything is worked out, so a form submitted again
+    after its refund was made gets that refund back. Lines that cost nothing (bought at
+    100 % off) can be given back (restocked; the order refunded if it cost nothing at all,
+    which takes back a members' pass) with no money refund. Returns the Refund with Stripe's
+    word so far (`requested` when Stripe gave no answer); raises RefundError for a request
+    that cannot be made.
     """
     lines = [item for item in (lines or []) if item.quantity]
     key = refund_idempotency_key(order_id=order_id, request_token=request_token)
-
-    # 1. The intent, under the order's lock.
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         refund = Refund.objects.filter(idempotency_key=key).first()
-        if refund is not None and refund.status != Refund.Status.REQUESTED:
-            return refund  # the same request again: already done (or failed)
-        if refund is not None and refund.created_at > timezone.now() - IN_FLIGHT:
-            return refund  # the same request, still in flight (a double click): leave it be
+        new = refund is None
         if refund is None:
-            if not order.is_paid or not order.stripe_payment_intent_id:
-                raise RefundError(f"{order} is {order.get_status_display().lower()}.")
-            total = (amount or 0) + (_lines_amount(order, lines) if lines else 0)
-            if everything:
-                total = order.refundable - (
-                    order.refunds.filter(status=Refund.Status.REQUESTED).aggregate(s=Sum("amount"))[
-                        "s"
-                    ]
-                    or 0
-                )
-            if total < 1:
-                raise RefundError("Say how much to refund, or which lines.")
-            pending = order.refunds.filter(status=Refund.Status.REQUESTED).aggregate(
-                s=Sum("amount")
-            )["s"]
-            if total > order.refundable - (pending or 0):
-                raise RefundError(
-                    f"At most {order.refundable - (pending or 0)} (minor units) is left to "
-                    f"refund on {order}."
-                )
-            refund = Refund.objects.create(
+            refund = _refund_new(
                 order=order,
-                amount=total,
-                currency=order.currency,
-                idempotency_key=key,
-                lines={str(item.line_id): item.quantity for item in lines},
-                restock=restock and bool(lines),
-                reason=reason.strip()[:255],
-                created_by=_actor(actor),
-            )
-            OrderEvent.objects.create(
-                order=order,
-                kind=OrderEvent.Kind.REFUND_REQUESTED,
-                amount=total,
-                message=refund.reason,
+                key=key,
+                amount=amount or 0,
+                lines=lines,
+                restock=restock,
+                reason=reason,
                 actor=_actor(actor),
+                everything=everything,
             )
-
-    # 2. Stripe, outside any transaction; the key makes a repeat return the same refund.
-    try:
-        answer = stripe_api.refund_create(
-            payment_intent=order.stripe_payment_intent_id,
-            order_id=order.pk,
-            idempotency_key=key,
-            amount=refund.amount,
-            reason="requested_by_customer",
-            metadata={"amazin_refund": str(refund.pk)},
-        )
-    except stripe_api.IdempotencyError:
-        # The same key is in use by the request still in flight: it will record the outcome.
-        return refund
-    except stripe_api.StripeError as exc:
-        with transaction.atomic():
-            Refund.objects.filter(pk=refund.pk, status=Refund.Status.REQUESTED).update(
-                status=Refund.Status.FAILED, error=str(exc)[:2000]
-            )
-            OrderEvent.objects.create(
-                order=order,
-                kind=OrderEvent.Kind.REFUND_FAILED,
-                amount=refund.amount,
-                message=str(exc)[:2000],
-                actor=_actor(actor),
-            )
-        raise RefundError(f"Stripe refused the refund: {exc}") from exc
-
-    # 3. The outcome.
-    return _refund_record(refund_id=refund.pk, answer=answer, actor=actor)
+    if refund.status != Refund.Status.REQUESTED:
+        return refund  # done (or refused, or given back with no money)
+    if new:  # made with its claim (`sent_at`) held: this request is the first to send it
+        return _refund_request(refund=refund, sent_before=False, actor=actor)
+    return refund_send(refund_id=refund.pk, actor=actor)  # in flight elsewhere: left to it
 
 
-def _status_of(answer: dict[str, Any]) -> str:
-    status = answer.get("status") or ""
-    if status in ("succeeded", "pending", "failed", "canceled"):
-        return status
-    return Refund.Status.PENDING  # requires_action: money not back yet, but on its way
-
-
-def _refund_record(*, refund_id: int, answer: dict[str, Any], actor: Any = None) -> Refund:
-    with transaction.atomic():
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
-        order = Order.objects.select_for_update().get(pk=refund.order_id)
-        was = refund.status
-        refund.stripe_refund_id = answer.get("id") or refund.stripe_refund_id
-        refund.status = _status_of(answer)
-        refund.amount = answer.get("amount") or refund.amount
-        refund.save(update_fields=["stripe_refund_id", "status", "amount"])
-        if was not in COUNTED and refund.status in COUNTED:
-            _refunded(order=order, refund=refund, actor=actor)
+def _refund_new(
+    *,
+    order: Order,
+    key: str,
+    amount: int,
+    lines: list[LineRefund],
+    restock: bool,
+    reason: str,
+    actor: Any,
+    everything: bool,
+) -> Refund:
+    """The Refund row of a new staff request, with the order's row locked."""
+    if not order.is_paid:
+        raise RefundError(f"{order} is {order.get_status_display().lower()}.")
+    total = amount + (_lines_amount(order, lines) if lines else 0)
+    if everything:
+        total = order.refundable
+        if not total and not order.amount_total and not lines:  # it cost nothing: all of it
+            already = lines_refunded(order)
+            lines = [
+                LineRefund(line_id=line.pk, quantity=line.quantity - already.get(line.pk, 0))
+                for line in order.lines.all()
+                if line.quantity > already.get(line.pk, 0)
+            ]
+    free = total == 0 and bool(lines)  # given back, nothing to pay back
+    if total < 1 and not free:
+        raise RefundError("Say how much to refund, or which lines.")
+    if total > order.refundable:
+        raise RefundError(f"At most {order.refundable} (minor units) is left to refund on {order}.")
+    if total and not order.stripe_payment_intent_id:
+        raise RefundError(f"{order} has no payment at Stripe to refund.")
+    refund = Refund.objects.create(
+        order=order,
+        amount=total,
+        currency=order.currency,
+        source=Refund.Source.STAFF,
+        idempotency_key=key,
+        lines={str(item.line_id): item.quantity for item in lines},
+        restock=restock and bool(lines) and order.kind == Order.Kind.GOODS,
+        reason=reason.strip()[:255],
+        created_by=actor,
+        sent_at=None if free else timezone.now(),
+        requests=0 if free else 1,
+    )
+    OrderEvent.objects.create(
+        order=order,
+        kind=OrderEvent.Kind.REFUND_REQUESTED,
+        amount=total,
+        message=refund.reason or ("Given back; nothing to pay back (100 % off)" if free else ""),
+        actor=actor,
+    )
+    if free:
+        refund_status_set(order=order, refund=refund, status=Refund.Status.SUCCEEDED, actor=actor)
+    order_money_update(order=order)
     return refund
 
 
-def _refunded(*, order: Order, refund: Refund, actor: Any) -> None:
-    """A refund went through: log it, restock if asked, update the order, tell the shopper."""
-    OrderEvent.objects.create(
-        order=order,
-        kind=OrderEvent.Kind.REFUNDED,
-        amount=refund.amount,
-        message=refund.stripe_refund_id or "",
-        actor=_actor(actor) or refund.created_by,
-    )
-    if refund.restock and not refund.restocked and refund.lines:
-        quantities: dict[int, int] = {}
-        for line in order.lines.filter(pk__in=[int(k) for k in refund.lines]):
-            quantities[line.product_id] = int(refund.lines[str(line.pk)])
-        stock_return(quantities=quantities)
-        refund.restocked = True
-        refund.save(update_fields=["restocked"])
-        OrderEvent.objects.create(
-            order=order,
-            kind=OrderEvent.Kind.STOCK_RESTORED,
-            message=", ".join(
-                f"{q} x {line.product}"
-                for line in order.lines.select_related("product").filter(product_id__in=quantities)
-                for q in [quantities[line.product_id]]
-            ),
-            actor=_actor(actor) or refund.created_by,
-        )
-    counted = order.refunds.filter(status__in=COUNTED).aggregate(s=Sum("amount"))["s"] or 0
-    _order_amount_refunded(order=order, amount_refunded=max(order.amount_refunded, counted))
-    # Staff refunds (made here, with a key) tell the shopper; the unfillable-order refund
-    # has its own email, and Stripe's dashboard sends its own receipt.
-    if refund.idempotency_key:
-        order_email(
-            order=order,
-            template="order_refund_issued",
-            subject=f"Your Amazin order #{order.pk}: refund of part of your payment"
-            if order.status == Order.Status.PARTIALLY_REFUNDED
-            else f"Your Amazin order #{order.pk} was refunded",
-            refund=refund,
-        )
+def refund_send(*, refund_id: int, actor: Any = None, now: datetime | None = None) -> Refund:
+    """Send a requested refund to Stripe, or find it there; returns it with Stripe's word.
 
-
-def _order_amount_refunded(*, order: Order, amount_refunded: int) -> None:
-    """Set what is refunded so far, and the status it implies (in the caller's transaction)."""
-    order.amount_refunded = amount_refunded
-    if amount_refunded >= order.amount_total > 0:
-        order.save(update_fields=["amount_refunded"])
-        # Marks it refunded and sends `order_refunded` (access is revoked), with the row lock.
-        services.order_refunded(payment_intent_id=order.stripe_payment_intent_id)
-        order.refresh_from_db()
-        return
-    if amount_refunded > 0 and order.status == Order.Status.PAID:
-        order.status = Order.Status.PARTIALLY_REFUNDED
-    order.save(update_fields=["amount_refunded", "status"])
-
-
-def charge_sync(*, charge_id: str) -> Order | None:
-    """Stripe says something about this charge's refunds: ask Stripe what, and record it.
-
-    Every refund Stripe has for the charge gets a Refund row (made here if it was made
-    elsewhere, e.g. Stripe's dashboard); the order's refunded amount and status follow
-    Stripe's charge: fully refunded marks the order refunded (and revokes what it granted),
-    partly refunded marks it `partially_refunded`.
+    Call outside any transaction. Nothing happens if it is not `requested` any more, or if
+    another request for it is out (claimed less than IN_FLIGHT before `now`): safe to call
+    from the task, the periodic look, the admin and a resubmitted form at once.
     """
-    if not charge_id:
-        return None
-    charge = stripe_api.charge_retrieve(charge_id)
-    payment_intent = services.stripe_id_of(charge.get("payment_intent"))
-    if not payment_intent:
-        return None
-    with transaction.atomic():
-        order = (
-            Order.objects.select_for_update()
-            .filter(stripe_payment_intent_id=payment_intent)
-            .first()
-        )
-        if order is None:
-            return None
-        for answer in (charge.get("refunds") or {}).get("data") or []:
-            _refund_sync(order=order, answer=answer)
-        amount_refunded = int(charge.get("amount_refunded") or 0)
-        if charge.get("refunded"):
-            amount_refunded = max(amount_refunded, order.amount_total)
-        if amount_refunded > order.amount_refunded or (
-            charge.get("refunded") and order.status != Order.Status.REFUNDED
-        ):
-            _order_amount_refunded(order=order, amount_refunded=amount_refunded)
-    return order
+    now = now or timezone.now()
+    claimed = (
+        Refund.objects.filter(pk=refund_id, status=Refund.Status.REQUESTED)
+        .filter(Q(sent_at__isnull=True) | Q(sent_at__lt=now - IN_FLIGHT))
+        .update(sent_at=now, requests=F("requests") + 1)
+    )
+    refund = Refund.objects.select_related("order").get(pk=refund_id)
+    if not claimed:
+        return refund
+    return _refund_request(refund=refund, sent_before=refund.requests > 1, actor=actor)
 
 
-def _refund_sync(*, order: Order, answer: dict[str, Any]) -> None:
-    stripe_id = answer.get("id") or ""
-    if not stripe_id:
-        return
-    refund = Refund.objects.select_for_update().filter(stripe_refund_id=stripe_id).first()
-    if refund is None:
-        ours = (answer.get("metadata") or {}).get("amazin_refund")
-        if ours and str(ours).isdigit():
-            refund = (
-                Refund.objects.select_for_update()
-                .filter(pk=int(ours), order=order, stripe_refund_id=None)
-                .first()
-            )
-    status = _status_of(answer)
-    if refund is None:
-        refund = Refund.objects.create(
-            order=order,
-            amount=int(answer.get("amount") or 0) or 1,
-            currency=answer.get("currency") or order.currency,
-            stripe_refund_id=stripe_id,
-            status=status,
-            reason=(answer.get("reason") or "refunded at Stripe")[:255],
+def _refund_request(*, refund: Refund, sent_before: bool, actor: Any) -> Refund:
+    """The claimed refund's request to Stripe (after looking for it there, if it was sent
+    before), and the outcome recorded."""
+    order = refund.order
+    payment_intent = order.stripe_payment_intent_id
+    try:
+        if sent_before:
+            at_stripe = stripe_api.refunds_of_payment(payment_intent)
+            if any(_ours(refund, answer) for answer in at_stripe):
+                payment_sync(at_stripe=PaymentAtStripe(payment_intent, refunds=at_stripe))
+                return Refund.objects.select_related("order").get(pk=refund.pk)
+        answer = stripe_api.refund_create(
+            payment_intent=payment_intent,
+            order_id=order.pk,
+            idempotency_key=refund.stripe_key,
+            amount=refund.amount,
+            reason="requested_by_customer" if refund.source == Refund.Source.STAFF else "",
+            metadata={"amazin_refund": str(refund.pk)},
         )
-        if status in COUNTED:
-            OrderEvent.objects.create(
-                order=order,
-                kind=OrderEvent.Kind.REFUNDED,
-                amount=refund.amount,
-                message=f"{stripe_id} (made at Stripe)",
+    except stripe_api.StripeError as exc:
+        return _refund_unanswered(refund=refund, error=exc, actor=actor)
+    with transaction.atomic():  # lock order: the order, then its refund (refund_sync)
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        row = Refund.objects.select_for_update().get(pk=refund.pk)
+        refund_apply(order=locked, answer=answer, refund=row, actor=actor)
+        order_money_update(order=locked)
+        if row.source == Refund.Source.UNFILLED:
+            Order.objects.filter(pk=order.pk).update(stripe_refund_id=row.stripe_refund_id or "")
+    return Refund.objects.select_related("order").get(pk=refund.pk)
+
+
+def _ours(refund: Refund, answer: dict[str, Any]) -> bool:
+    return str((answer.get("metadata") or {}).get("amazin_refund") or "") == str(refund.pk)
+
+
+def refused(exc: Exception) -> bool:
+    """Stripe answered and refused (nothing was made)."""
+    return isinstance(exc, stripe_api.InvalidRequestError | stripe_api.CardError)
+
+
+def _refund_unanswered(*, refund: Refund, error: Exception, actor: Any) -> Refund:
+    status = getattr(error, "http_status", None)
+    if refused(error):
+        with transaction.atomic():
+            order = Order.objects.select_for_update().get(pk=refund.order_id)
+            row = Refund.objects.select_for_update().get(pk=refund.pk)
+            refund_status_set(
+                order=order, refund=row, status=Refund.Status.FAILED, error=str(error), actor=actor
             )
-        return
-    was = refund.status
-    refund.stripe_refund_id = stripe_id
-    refund.status = status
-    refund.save(update_fields=["stripe_refund_id", "status"])
-    if was not in COUNTED and status in COUNTED:
-        _refunded(order=order, refund=refund, actor=None)
+            order_money_update(order=order)
+        # Refused because of refunds made elsewhere (Stripe's dashboard)? Read them now, so
+        # the order, and the form shown again, say what is really left.
+        try:
+            payment_id = refund.order.stripe_payment_intent_id
+            payment_sync(
+                at_stripe=PaymentAtStripe(
+                    payment_id, refunds=stripe_api.refunds_of_payment(payment_id)
+                )
+            )
+        except stripe_api.StripeError as exc:
+            logger.warning("Refund %s: could not re-read its payment: %s", refund.pk, exc)
+        return Refund.objects.select_related("order").get(pk=refund.pk)
+    # No answer (the same key is safe to send again), or an answer Stripe keeps for the key
+    # (a 5xx, or "this key was used with other parameters"): the next request uses a new key,
+    # after asking Stripe what exists. A 409 (the key in use by a request still running)
+    # spends nothing.
+    spent = isinstance(error, stripe_api.IdempotencyError) or (status or 0) >= 500
+    Refund.objects.filter(pk=refund.pk, status=Refund.Status.REQUESTED).update(
+        sent_at=None,
+        attempt=F("attempt") + (1 if spent else 0),
+        error=f"No answer from Stripe yet: {error}"[:2000],
+        check_at=timezone.now() + CHECK_MIN,
+    )
+    logger.warning("Refund %s: no answer from Stripe (%s): %s", refund.pk, status, error)
+    return Refund.objects.select_related("order").get(pk=refund.pk)

@@ -135,7 +135,7 @@ def session_details(session: dict[str, Any]) -> dict[str, Any]:
         "shipping_city": address.get("city") or "",
         "shipping_postal_code": address.get("postal_code") or "",
         "shipping_state": address.get("state") or "",
-        "shipping_country": address.get("country") or "",
+        "shipping_country": (address.get("country") or "")[:2],  # Stripe's two-letter code
         "shipping_rate_id": rate_id,
         "shipping_rate_name": rate_name,
         "promotion_code": _promotion_codes(session),

@@ -7,7 +7,7 @@ request parameters by hand or needs to know the SDK's object types.
 from __future__ import annotations
 
 import json
-import time
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -19,18 +19,25 @@ if TYPE_CHECKING:
     # The SDK's own request shapes: every call below is checked against them.
     from stripe._base_address import BaseAddresses
     from stripe.params import (
+        ChargeListParams,
         CouponCreateParams,
+        DisputeListParams,
         EventListParams,
-        PaymentIntentCancelParams,
         PriceCreateParams,
+        PriceListParams,
         ProductCreateParams,
         PromotionCodeCreateParams,
         PromotionCodeListParams,
         RefundCreateParams,
+        RefundListParams,
         ShippingRateCreateParams,
         ShippingRateListParams,
     )
-    from stripe.params.checkout import SessionCreateParams, SessionRetrieveParams
+    from stripe.params.checkout import (
+        SessionCreateParams,
+        SessionListParams,
+        SessionRetrieveParams,
+    )
 
 # The Stripe API version Amazin was written and tested against, sent with every request.
 # Without it the SDK sends its own default, which moves with every SDK upgrade and would
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
 STRIPE_API_VERSION = "2026-10-28.endive"
 
 StripeError = stripe.StripeError
+APIConnectionError = stripe.APIConnectionError
+CardError = stripe.CardError
 IdempotencyError = stripe.IdempotencyError
 InvalidRequestError = stripe.InvalidRequestError
 SignatureVerificationError = stripe.SignatureVerificationError
@@ -59,85 +68,20 @@ def client() -> stripe.StripeClient:
     return _client_for(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
 
 
+def stripe_id_of(value: Any) -> str:
+    """The id of an expandable field, whether Stripe sent the id or the expanded object."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
 def as_dict(obj: Any) -> dict[str, Any]:
     """SDK objects are not dicts (`.get` raises); hand the rest of the app plain data."""
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-# What a genuine Stripe event never exceeds: JSON-safe integers (Stripe's ids and amounts fit
-# in 2**53), a few levels of nesting, a `created` no later than now, give or take the clocks.
-# The hour of slack admits a test clock moved past a Checkout Session's 30 minutes and bounds
-# how long a forged future `created` could hold an object against genuine events.
-MAX_EVENT_INT = 2**53
-MAX_EVENT_DEPTH = 32
-MAX_CREATED_AHEAD_SECONDS = 3600
-
-
-def verify_webhook(*, payload: bytes, signature: str) -> dict[str, Any]:
-    """Check `Stripe-Signature` on the raw body, then parse it.
-
-    Raises SignatureVerificationError for a missing, forged or stale signature, or one
-    timestamped in the future (the SDK only checks the past), and ValueError for a body that
-    is not a Stripe event: not a JSON object, absurdly nested, an integer out of range, or
-    created in the future. Everything raised here is the sender's fault: a 400, never a 500.
-    """
-    tolerance = stripe.Webhook.DEFAULT_TOLERANCE
-    stripe.WebhookSignature.verify_header(
-        payload.decode("utf-8", errors="replace"),
-        signature,
-        settings.STRIPE_WEBHOOK_SECRET,
-        tolerance,
-    )
-    now = time.time()
-    if _signature_timestamp(signature) > now + tolerance:
-        # The SDK leaves this constructor unannotated.
-        raise SignatureVerificationError("Timestamp in the future", signature, payload)  # type: ignore[no-untyped-call]
-    try:
-        event = json.loads(payload)
-    except RecursionError as exc:
-        raise ValueError("nested too deeply") from exc
-    _check_shape(event)
-    if (
-        not isinstance(event, dict)
-        or not isinstance(event.get("id"), str)
-        or not isinstance(event.get("type"), str)
-        or type(event.get("created", 0)) is not int
-        or not 0 <= event.get("created", 0) <= now + MAX_CREATED_AHEAD_SECONDS
-        or not isinstance(event.get("data", {}), dict)
-    ):
-        raise ValueError("not a Stripe event")
-    return event
-
-
-def _signature_timestamp(signature: str) -> int:
-    for item in signature.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == "t" and value.strip().isdigit():
-            return int(value)
-    return 0  # verify_header has already refused a header without one
-
-
-def _check_shape(value: Any) -> None:
-    """Refuse deep nesting, out-of-range integers and NUL characters (which PostgreSQL's
-    jsonb cannot store), iteratively (no recursion to exhaust)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > MAX_EVENT_DEPTH:
-                raise ValueError("nested too deeply")
-            if isinstance(item, dict):
-                if any("\x00" in key for key in item):
-                    raise ValueError("NUL character in a key")
-                children = list(item.values())
-            else:
-                children = item
-            stack.extend((child, depth + 1) for child in children)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError("NUL character in a string")
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_EVENT_INT:
-            raise ValueError("integer out of range")
+# What a promotion code may be made of, as Stripe says (PromotionCodeCreateParams.code).
+PROMOTION_CODE = re.compile(r"[A-Za-z0-9-]+")
 
 
 def products_iter() -> Iterator[dict[str, Any]]:
@@ -146,8 +90,13 @@ def products_iter() -> Iterator[dict[str, Any]]:
 
 
 def prices_iter() -> Iterator[dict[str, Any]]:
-    for price in client().v1.prices.list(params={"limit": 100}).auto_paging_iter():
-        yield as_dict(price)
+    """Every price, archived ones too: Stripe lists only active prices unless asked for the
+    inactive ones (`active=false`), so one listing would never show a price archived while
+    the shop was not listening."""
+    for active in (True, False):
+        params: PriceListParams = {"limit": 100, "active": active}
+        for price in client().v1.prices.list(params=params).auto_paging_iter():
+            yield as_dict(price)
 
 
 def events_since(created_gte: int) -> Iterator[dict[str, Any]]:
@@ -215,6 +164,7 @@ def checkout_session_create(
     *,
     line_items: list[tuple[str, int]],
     order_id: int,
+    order_token: str,
     customer_email: str,
     expires_at: int,
     success_url: str,
@@ -228,13 +178,15 @@ def checkout_session_create(
     """A payment-mode Checkout Session for the server's own (price id, quantity) pairs.
 
     `shipping_countries` makes Checkout collect an address in one of them, and
-    `shipping_rate_ids` offers those rates (the first preselected).
+    `shipping_rate_ids` offers those rates (the first preselected). `order_token` goes into
+    the metadata, so that a session listed later (`checkout_sessions_since`) is known to be
+    this order's and not an order's that had the same id before a database reset.
     """
     params: SessionCreateParams = {
         "mode": "payment",
         "line_items": [{"price": price, "quantity": quantity} for price, quantity in line_items],
         "client_reference_id": str(order_id),
-        "metadata": {"order_id": str(order_id)},
+        "metadata": {"order_id": str(order_id), "order_token": order_token},
         "expires_at": expires_at,
         "success_url": success_url,
         "cancel_url": cancel_url,
@@ -265,6 +217,16 @@ def checkout_session_retrieve(session_id: str) -> dict[str, Any]:
     return as_dict(client().v1.checkout.sessions.retrieve(session_id, params=params))
 
 
+def checkout_sessions_since(created_gte: int) -> Iterator[dict[str, Any]]:
+    """Every Checkout Session created at or after `created_gte` (Unix seconds), newest first.
+
+    Stripe cannot filter sessions by `client_reference_id` or metadata: the caller matches.
+    """
+    params: SessionListParams = {"limit": 100, "created": {"gte": created_gte}}
+    for session in client().v1.checkout.sessions.list(params=params).auto_paging_iter():
+        yield as_dict(session)
+
+
 def checkout_session_expire(session_id: str) -> dict[str, Any]:
     return as_dict(client().v1.checkout.sessions.expire(session_id))
 
@@ -293,38 +255,52 @@ def refund_create(
 
 
 def charge_retrieve(charge_id: str) -> dict[str, Any]:
-    """A charge as Stripe has it now, with every refund made of it."""
-    charge = as_dict(client().v1.charges.retrieve(charge_id))
-    charge["refunds"] = {"data": refunds_of_charge(charge_id)}
-    return charge
+    """A charge as Stripe has it now (since API 2022-11-15 without its refunds: list them)."""
+    return as_dict(client().v1.charges.retrieve(charge_id))
 
 
-def refunds_of_charge(charge_id: str) -> list[dict[str, Any]]:
-    refunds = client().v1.refunds.list(params={"charge": charge_id, "limit": 100})
-    return [as_dict(refund) for refund in refunds.auto_paging_iter()]
+def refund_retrieve(refund_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.refunds.retrieve(refund_id))
 
 
-def payment_intent_charge(payment_intent_id: str) -> dict[str, Any] | None:
-    """The latest charge of a payment intent, with its refunds, or None if it has none."""
-    intent = as_dict(client().v1.payment_intents.retrieve(payment_intent_id))
-    charge_id = intent.get("latest_charge")
-    if isinstance(charge_id, dict):
-        charge_id = charge_id.get("id")
-    return charge_retrieve(charge_id) if charge_id else None
+def dispute_retrieve(dispute_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.disputes.retrieve(dispute_id))
 
 
-def payment_intent_cancel(payment_intent_id: str, *, idempotency_key: str) -> dict[str, Any]:
-    """Give up on a payment whose money never came (a bank transfer never sent).
+def payment_intent_retrieve(payment_intent_id: str) -> dict[str, Any]:
+    return as_dict(client().v1.payment_intents.retrieve(payment_intent_id))
 
-    Stripe refuses (InvalidRequestError, `payment_intent_unexpected_state`) an intent that
-    has succeeded meanwhile, or was canceled already: ask the session again to see which.
-    """
-    params: PaymentIntentCancelParams = {"cancellation_reason": "abandoned"}
-    return as_dict(
-        client().v1.payment_intents.cancel(
-            payment_intent_id, params=params, options={"idempotency_key": idempotency_key}
-        )
-    )
+
+def refunds_of_payment(payment_intent_id: str) -> list[dict[str, Any]]:
+    """Every refund of a payment (made here or in Stripe's dashboard), newest first."""
+    params: RefundListParams = {"payment_intent": payment_intent_id, "limit": 100}
+    return [as_dict(r) for r in client().v1.refunds.list(params=params).auto_paging_iter()]
+
+
+def disputes_of_payment(payment_intent_id: str) -> list[dict[str, Any]]:
+    params: DisputeListParams = {"payment_intent": payment_intent_id, "limit": 100}
+    return [as_dict(d) for d in client().v1.disputes.list(params=params).auto_paging_iter()]
+
+
+# The books (payments.books): everything made in a period, a page of 100 per request.
+
+
+def charges_created(*, gte: int, lt: int) -> Iterator[dict[str, Any]]:
+    params: ChargeListParams = {"created": {"gte": gte, "lt": lt}, "limit": 100}
+    for charge in client().v1.charges.list(params=params).auto_paging_iter():
+        yield as_dict(charge)
+
+
+def refunds_created(*, gte: int, lt: int) -> Iterator[dict[str, Any]]:
+    params: RefundListParams = {"created": {"gte": gte, "lt": lt}, "limit": 100}
+    for refund in client().v1.refunds.list(params=params).auto_paging_iter():
+        yield as_dict(refund)
+
+
+def disputes_created(*, gte: int, lt: int) -> Iterator[dict[str, Any]]:
+    params: DisputeListParams = {"created": {"gte": gte, "lt": lt}, "limit": 100}
+    for dispute in client().v1.disputes.list(params=params).auto_paging_iter():
+        yield as_dict(dispute)
 
 
 def shipping_rates_active() -> Iterator[dict[str, Any]]:
@@ -378,6 +354,10 @@ def coupon_create(
 
 
 def promotion_code_create(*, code: str, coupon_id: str, idempotency_key: str) -> dict[str, Any]:
+    """Make a code customers type in Checkout: letters, digits and dashes only, as Stripe
+    takes them (ValueError otherwise, before Stripe is asked)."""
+    if not PROMOTION_CODE.fullmatch(code):
+        raise ValueError(f"{code!r}: a promotion code is letters, digits and dashes only")
     params: PromotionCodeCreateParams = {
         "code": code,
         "promotion": {"type": "coupon", "coupon": coupon_id},

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from amazin.http import AuthenticatedHttpRequest
+from amazin.http import AuthenticatedHttpRequest, client_ip
 from cart.selectors import cart_for_request, cart_view
-from payments import services, stripe_api, webhooks
+from payments import fulfilment, settle, stripe_api, webhook_verify, webhooks
 from payments.checkout import CheckoutError, checkout_start
 from payments.forms import SessionForm
 from payments.models import Order, StripeEvent
@@ -27,7 +27,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     """Stripe's signed POST: 400 if not genuine; otherwise recorded and queued (200), or 500
     if its handler has already failed, so that Stripe's redeliveries keep trying too."""
     try:
-        event = stripe_api.verify_webhook(
+        event = webhook_verify.verify_webhook(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
     except stripe_api.SignatureVerificationError:
@@ -59,12 +59,6 @@ def checkout(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The connecting address (behind a proxy, the proxy's: set it to pass the client's)."""
-    address: str = request.META.get("REMOTE_ADDR", "")
-    return address
-
-
 def placed_here(request: HttpRequest, order: Order) -> bool:
     """Whether this browser (its cart) or this user placed the order."""
     if order.user_id is not None:
@@ -79,7 +73,7 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
     order = None
     if form.is_valid():
         try:
-            order = services.fulfil_checkout_session(session_id=form.cleaned_data["session_id"])
+            order = fulfilment.fulfil_checkout_session(session_id=form.cleaned_data["session_id"])
         except stripe_api.StripeError as exc:
             logger.info("Success page for %s: %s", form.cleaned_data["session_id"], exc)
     if order is None:
@@ -107,8 +101,8 @@ def checkout_cancel(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Nothing to cancel here.")
         return redirect("cart:detail")
     if order.status == Order.Status.PENDING:
-        order = services.order_settle_with_stripe(order=order)
-    if order.status in services.CHECKED_OUT:
+        order = settle.order_settle_with_stripe(order=order)
+    if order.status in fulfilment.CHECKED_OUT:
         return redirect(f"{reverse('payments:success')}?session_id={order.stripe_session_id}")
     if order.status == Order.Status.PENDING:
         messages.warning(

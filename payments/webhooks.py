@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 
-from payments import catalog, heartbeat, refunds, services
+from payments import catalog, disputes, fulfilment, heartbeat, refund_sync, settle
 from payments.models import StripeEvent, Worker
 from payments.queue import retry_later
 
@@ -54,27 +54,34 @@ def _price_deleted(obj: dict[str, Any], created: int) -> None:
 
 def _checkout_session_paid(obj: dict[str, Any], created: int) -> None:
     if obj.get("id"):
-        services.fulfil_checkout_session(session_id=obj["id"])
+        fulfilment.fulfil_checkout_session(session_id=obj["id"])
 
 
 def _checkout_session_expired(obj: dict[str, Any], created: int) -> None:
     if obj.get("id"):
-        services.checkout_session_expired(session_id=obj["id"])
+        settle.checkout_session_expired(session_id=obj["id"])
 
 
 def _checkout_session_payment_failed(obj: dict[str, Any], created: int) -> None:
     if obj.get("id"):
-        services.checkout_session_payment_failed(session_id=obj["id"])
+        settle.checkout_session_payment_failed(session_id=obj["id"])
+
+
+# Refunds and disputes: whatever the payload says (`refunded`, `amount_refunded`, `status`),
+# the object is read from Stripe again. One about a payment no order has yet raises
+# refund_sync.NoOrderYet: the event is kept, `waiting`, and applied once the order exists.
 
 
 def _charge_refunded(obj: dict[str, Any], created: int) -> None:
-    # Whatever the payload says (`refunded`, `amount_refunded`), Stripe is asked again.
-    if obj.get("id"):
-        refunds.charge_sync(charge_id=obj["id"])
+    refund_sync.charge_sync(charge_id=obj.get("id") or "")
 
 
 def _refund_changed(obj: dict[str, Any], created: int) -> None:
-    refunds.charge_sync(charge_id=services.stripe_id_of(obj.get("charge")))
+    refund_sync.refund_reread(refund_id=obj.get("id") or "")
+
+
+def _dispute_changed(obj: dict[str, Any], created: int) -> None:
+    disputes.dispute_sync(dispute_id=obj.get("id") or "")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -91,6 +98,13 @@ HANDLERS: dict[str, Handler] = {
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
+    "charge.refund.updated": _refund_changed,
+    "charge.dispute.created": _dispute_changed,
+    "charge.dispute.updated": _dispute_changed,
+    "charge.dispute.closed": _dispute_changed,
+    "charge.dispute.funds_withdrawn": _dispute_changed,
+    "charge.dispute.funds_reinstated": _dispute_changed,
 }
 
 # Types Stripe sends for what Amazin does that need nothing more: recorded as ignored on
@@ -185,33 +199,34 @@ def stripe_event_handle(*, record_id: int, attempt: int = 1) -> None:
         )
 
 
+CLAIMABLE = (StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED, StripeEvent.Status.WAITING)
+
+
 def _claim(pk: int) -> StripeEvent | None:
     """Take the event for this process and read it, in one conditional UPDATE; None if it
     is done or someone alive has it.
 
-    Claimable: received or failed; or taken by a worker whose heartbeat stopped; or taken
-    by anyone longer ago than STALE_CLAIM.
+    Claimable: received, failed or waiting; or taken by a worker whose heartbeat stopped; or
+    taken by anyone longer ago than STALE_CLAIM.
     """
     meta = StripeEvent._meta
     quote = connection.ops.quote_name
     column = {f.name: quote(f.column) for f in meta.concrete_fields}
     workers = Worker._meta
     now = timezone.now()
-    lease_start = now - heartbeat.lease()
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {column['status']} = %s, {column['claimed_at']} = %s, "
         f"{column['claimed_by']} = %s, {column['attempts']} = {column['attempts']} + 1 "
-        f"WHERE {column['id']} = %s AND ({column['status']} IN (%s, %s) OR "
+        f"WHERE {column['id']} = %s AND ({column['status']} IN (%s, %s, %s) OR "
         f"({column['status']} = %s AND ({column['claimed_at']} < %s OR "
         f"({column['claimed_by']} <> '' AND {column['claimed_by']} NOT IN ("
         f"SELECT {quote(workers.pk.column)} FROM {quote(workers.db_table)} "
         f"WHERE {quote(workers.get_field('beat_at').column)} >= %s))))) "
         f"RETURNING {', '.join(column.values())}"
     )
-    Status = StripeEvent.Status
     params = [
-        *[Status.PROCESSING, now, heartbeat.current(), pk],
-        *[Status.RECEIVED, Status.FAILED, Status.PROCESSING, now - STALE_CLAIM, lease_start],
+        *[StripeEvent.Status.PROCESSING, now, heartbeat.current(), pk, *CLAIMABLE],
+        *[StripeEvent.Status.PROCESSING, now - STALE_CLAIM, now - heartbeat.lease()],
     ]
     return next(iter(StripeEvent.objects.raw(sql, params)), None)
 
@@ -239,6 +254,8 @@ def _apply(record: StripeEvent) -> StripeEvent:
         obj = (record.payload.get("data") or {}).get("object") or {}
         try:
             handler(obj, record.stripe_created)
+        except refund_sync.NoOrderYet as exc:  # kept for the order (payments.money_look)
+            status, error = StripeEvent.Status.WAITING, str(exc)
         except Exception as exc:  # stored for the retry, the admin and replay_stripe_events
             logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
             status, error = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"

@@ -131,7 +131,7 @@ def stock_take(*, holder: str, quantities: dict[int, int]) -> Shortage | None:
     lapsed before it was renewed) takes units that someone else may have reserved since. The
     caller has the money in hand; the later holder may never pay. If they do, their own
     take finds the stock short and payments refunds them automatically and tells them
-    (payments.services.fulfil_checkout_session), so at most the sale that would be refunded
+    (payments.fulfilment.fulfil_checkout_session), so at most the sale that would be refunded
     anyway is, and nothing is ever oversold.
     """
     with transaction.atomic():

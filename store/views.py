@@ -98,34 +98,41 @@ class Listing:
 
 def _listing(request: HttpRequest, category: str) -> Listing:
     page_text = request.GET.get("page", "1")
-    if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
+    # ASCII digits only: str.isdigit() also admits "²" and other digits int() refuses.
+    if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= MAX_PAGE:
         raise Http404("No such page")
     per_page = request.GET.get("per_page", "")
     sort = request.GET.get("sort", DEFAULT_SORT)
     return Listing(
         category=category,
-        q=" ".join(request.GET.get("q", "").split()),
+        # A NUL is no search term, and PostgreSQL refuses it in any query: read as a space.
+        q=" ".join(request.GET.get("q", "").replace("\x00", " ").split()),
         sort=sort if sort in SORTS else DEFAULT_SORT,
         page=int(page_text),
         per_page=int(per_page) if per_page in {str(n) for n in PER_PAGE_CHOICES} else PER_PAGE,
     )
 
 
-def _page_ids(listing: Listing) -> tuple[list[tuple[int, str]], bool]:
-    """(id, category) of the cards on this page, and whether another page follows: one
-    query, whatever the catalog's size (no COUNT: a next page is one extra row)."""
-    if len(listing.q) > MAX_QUERY_LENGTH:
-        return [], False
+def _page_ids(listing: Listing) -> tuple[list[tuple[int, str]], bool, str | None]:
+    """(id, category) of the cards on this page, whether another page follows, and the
+    category's name (None: no such category): one query, whatever the catalog's size (no
+    COUNT: a next page is one extra row), and one more for a category search that found
+    nothing (an empty page, or a 404 if the category itself has nothing)."""
     products = Product.objects.visible()
     if listing.category:
         products = products.in_category(listing.category)
-    start = (listing.page - 1) * listing.per_page
-    rows = list(
-        products.search(listing.q)
-        .sorted_by(listing.sort)
-        .values_list("pk", "category")[start : start + listing.per_page + 1]
-    )
-    return rows[: listing.per_page], len(rows) > listing.per_page
+    rows: list[tuple[int, str]] = []
+    if len(listing.q) <= MAX_QUERY_LENGTH:
+        start = (listing.page - 1) * listing.per_page
+        rows = list(
+            products.search(listing.q)
+            .sorted_by(listing.sort)
+            .values_list("pk", "category")[start : start + listing.per_page + 1]
+        )
+    name: str | None = ""
+    if listing.category:
+        name = rows[0][1] if rows else products.values_list("category", flat=True).first()
+    return rows[: listing.per_page], len(rows) > listing.per_page, name
 
 
 def _categories() -> tuple[list[tuple[str, str]], datetime]:
@@ -282,10 +289,12 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
     broker = get_broker()
     # Stock and reservations never change what a listing holds, or its order: only a
     # change under the listing topic reads the ids again.
-    rows, more = broker.cached(
+    rows, more, category_name = broker.cached(
         CacheKey(("ids", listing), topics=(live.LISTING,)), lambda: (_page_ids(listing), None)
     )
-    if not rows and (listing.page > 1 or listing.category):
+    # Past the last page, or a category with nothing in it, is no page; a search that finds
+    # nothing (in the shop or in a category) is an empty page.
+    if not rows and (listing.page > 1 or category_name is None):
         raise Http404("No such page")
 
     def context() -> dict[str, Any]:
@@ -300,7 +309,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "live_insert": not (listing.q or listing.category or more or listing.page > 1)
             and listing.sort == DEFAULT_SORT,
             "listing": listing,
-            "category_name": rows[0][1] if listing.category and rows else "",
+            "category_name": category_name,
             "categories": broker.cached("categories", _categories, across_changes=True),
             "sorts": [
                 (listing.url(sort=s, page=1), label, s == listing.sort)

@@ -29,8 +29,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-secret", default="whsec_amazin_emulator_secret")
     parser.add_argument("--data", type=Path, default=Path(".stripe_emulator.sqlite3"))
     parser.add_argument("--public-url", default="", help="base of Checkout URLs")
-    parser.add_argument("--retry-base", type=float, default=0.5, help="first retry delay (s)")
-    parser.add_argument("--max-attempts", type=int, default=8)
+    parser.add_argument(
+        "--retry-schedule",
+        choices=("stripe", "fast"),
+        default=None,
+        help="stripe: as Stripe's test mode, 3 retries over hours (the default); fast: "
+        "retry-base * 2^n seconds up to max-attempts (the default when either is given)",
+    )
+    parser.add_argument("--retry-base", type=float, default=None, help="fast: first delay (s)")
+    parser.add_argument("--max-attempts", type=int, default=None, help="fast: attempts in all")
     parser.add_argument("--delivery-timeout", type=float, default=10.0)
     parser.add_argument("--chaos", action="store_true", help="duplicate and reorder deliveries")
     parser.add_argument("--chaos-seed", type=int, default=0, help="seed of --chaos and --drop")
@@ -72,8 +79,10 @@ def main(argv: list[str] | None = None) -> None:
         store,
         forward_to=args.forward_to,
         secret=args.webhook_secret,
-        retry_base=args.retry_base,
-        max_attempts=args.max_attempts,
+        retry_schedule=args.retry_schedule
+        or ("fast" if args.retry_base is not None or args.max_attempts is not None else "stripe"),
+        retry_base=0.5 if args.retry_base is None else args.retry_base,
+        max_attempts=8 if args.max_attempts is None else args.max_attempts,
         timeout=args.delivery_timeout,
         chaos=args.chaos,
         chaos_seed=args.chaos_seed,

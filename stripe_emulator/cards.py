@@ -13,6 +13,43 @@ SUCCESS_CARDS = {
     "4000056655665556": ("visa", "debit"),
     "5555555555554444": ("mastercard", "credit"),
     "378282246310005": ("amex", "credit"),
+    # These pay, then do what Stripe's testing page says of them (BEHAVIOURS).
+    "4000000000005126": ("visa", "credit"),
+    "4000000000007726": ("visa", "credit"),
+    "4000000000000259": ("visa", "credit"),
+    "4000000000002685": ("visa", "credit"),
+    "4000000000001976": ("visa", "credit"),
+}
+
+# What happens after a card pays (Stripe's "Testing" page, refunds and disputes):
+# - refund_fail: a refund starts `succeeded` and fails later (refund.failed);
+# - refund_pending: a refund starts `pending` and succeeds later;
+# - dispute_*: the charge succeeds, then is disputed (fraudulent, product not received,
+#   or an inquiry). "Later" is refunds.py's REFUND_DELAY on the emulator's clock.
+BEHAVIOURS = {
+    "4000000000005126": "refund_fail",
+    "4000000000007726": "refund_pending",
+    "4000000000000259": "dispute_fraudulent",
+    "4000000000002685": "dispute_product_not_received",
+    "4000000000001976": "dispute_inquiry",
+}
+
+# Stripe's test PaymentMethod ids (for `PaymentIntent.create(payment_method=...)`), by the
+# test card each stands for.
+PAYMENT_METHODS = {
+    "pm_card_visa": "4242424242424242",
+    "pm_card_visa_debit": "4000056655665556",
+    "pm_card_mastercard": "5555555555554444",
+    "pm_card_amex": "378282246310005",
+    "pm_card_chargeDeclined": "4000000000000002",
+    "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "pm_card_chargeDeclinedExpiredCard": "4000000000000069",
+    "pm_card_chargeDeclinedIncorrectCvc": "4000000000000127",
+    "pm_card_refundFail": "4000000000005126",
+    "pm_card_pendingRefund": "4000000000007726",
+    "pm_card_createDispute": "4000000000000259",
+    "pm_card_createDisputeProductNotReceived": "4000000000002685",
+    "pm_card_createDisputeInquiry": "4000000000001976",
 }
 
 # number -> (code, decline_code, message); these are declined by the "issuer".
@@ -42,6 +79,7 @@ class Card:
     exp_month: int
     exp_year: int
     fingerprint: str
+    behaviour: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -112,4 +150,4 @@ def charge_card(number: str, expiry: str, cvc: str) -> Card:
         raise CardError(code, message, HTTPStatus.PAYMENT_REQUIRED, decline_code)
     brand, funding = SUCCESS_CARDS[number]
     fingerprint = hashlib.sha256(number.encode()).hexdigest()[:16]
-    return Card(brand, funding, number[-4:], month, year, fingerprint)
+    return Card(brand, funding, number[-4:], month, year, fingerprint, BEHAVIOURS.get(number, ""))

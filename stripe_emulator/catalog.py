@@ -340,6 +340,10 @@ class Catalog(Resource):
             filters = self.list_filters(
                 params, ("active", "product", "currency", "type", "lookup_keys")
             )
+            if "active" not in params:
+                # "Returns a list of your active prices ... For the list of inactive prices,
+                # set active to false." (the SDK's PriceService.list): no `active`, active ones.
+                filters.append(("active", "eq", True))
             for key in ("product", "type"):
                 if key in params:
                     filters.append((key, "eq", params[key]))

@@ -38,6 +38,8 @@ EXPIRES_SLACK = 10
 # Checkout takes at most 100 line items, each of a quantity up to 999,999.
 MAX_LINE_ITEMS = 100
 MAX_QUANTITY = 999_999
+# "The shipping rate options to apply to this Session. Up to a maximum of 5." (the SDK)
+MAX_SHIPPING_OPTIONS = 5
 
 
 class Checkout(Paying):
@@ -180,6 +182,12 @@ class Checkout(Paying):
             return []
         if not isinstance(value, list):
             raise ApiError(HTTPStatus.BAD_REQUEST, "Invalid array", param="shipping_options")
+        if len(value) > MAX_SHIPPING_OPTIONS:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"You may only specify up to {MAX_SHIPPING_OPTIONS} shipping options.",
+                param="shipping_options",
+            )
         options = []
         for i, raw in enumerate(value):
             param = f"shipping_options[{i}][shipping_rate]"

@@ -32,7 +32,9 @@ from stripe_emulator.params import (
 from stripe_emulator.store import Store, new_id
 
 DURATIONS = ("once", "forever", "repeating")
-CODE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+# "Valid characters are lower case letters (a-z), upper case letters (A-Z), digits (0-9),
+# and dashes (-)." (the SDK's PromotionCodeCreateParams.code)
+CODE = re.compile(r"^[A-Za-z0-9-]{1,200}$")
 
 
 def coupon(*, now: int, coupon_id: str, **fields: Any) -> Obj:
@@ -235,7 +237,7 @@ class Coupons(Resource):
                 if not CODE.match(code):
                     raise ApiError(
                         HTTPStatus.BAD_REQUEST,
-                        "Invalid code: letters, digits, '-' and '_' only.",
+                        "Invalid code: letters (a-z, A-Z), digits (0-9) and dashes (-) only.",
                         param="code",
                     )
             if self.store.find(

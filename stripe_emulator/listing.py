@@ -35,6 +35,7 @@ ID_PREFIXES = {
     "pi_": "payment_intents",
     "ch_": "charges",
     "re_": "refunds",
+    "dp_": "disputes",
     "evt_": "events",
     "cus_": "customers",
     "shr_": "shipping_rates",
@@ -47,6 +48,7 @@ OBJECT_NAMES = {
     "payment_intents": "payment_intent",
     "charges": "charge",
     "refunds": "refund",
+    "disputes": "dispute",
     "events": "event",
     "customers": "customer",
     "shipping_rates": "shipping_rate",
@@ -99,6 +101,13 @@ class Resource:
                 f"/v1/checkout/sessions/{node['id']}/line_items",
                 copy.deepcopy(items.get("_line_items", [])),
                 False,
+            )
+        elif head == "refunds" and node.get("object") == "charge":
+            refunds = self.store.find("refunds", [("charge", "eq", node["id"])], limit=11)
+            value = objects.list_object(
+                f"/v1/charges/{node['id']}/refunds",
+                [public(r) for r in refunds[:10]],
+                len(refunds) > 10,
             )
         elif head in node:
             value = node[head]

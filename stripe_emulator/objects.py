@@ -225,7 +225,7 @@ def checkout_session(
         "subscription": None,
         "success_url": None,
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted",
+        "ui_mode": "hosted_page",
         "url": f"{public_url}/pay/{session_id}",
         "wallet_options": None,
         # Line items are not a field of the session; they are only expandable.

@@ -36,6 +36,8 @@ class ApiError(Exception):
         self.type = type
         self.code = code
         self.param = param
+        # More fields of the error (a card error's `decline_code`, `payment_intent`).
+        self.extra: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {
@@ -46,6 +48,7 @@ class ApiError(Exception):
         }
         if self.code:
             error["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
+        error.update(self.extra)
         return {"error": error}
 
 

@@ -8,6 +8,7 @@ expires. Creating, reading and listing sessions is checkout.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 
 from stripe_emulator import payment_objects
@@ -15,7 +16,7 @@ from stripe_emulator.cards import Card, CardError, charge_card
 from stripe_emulator.coupons import Coupons
 from stripe_emulator.events import Events
 from stripe_emulator.listing import Resource
-from stripe_emulator.params import AUTOMATIC, ApiError, Obj, RequestContext
+from stripe_emulator.params import AUTOMATIC, ApiError, Obj, RequestContext, format_amount
 from stripe_emulator.pricing import apply_choices, shipping_details
 from stripe_emulator.store import Store, new_id
 
@@ -37,6 +38,8 @@ class Paying(Resource):
         self.emit = events.emit
         self.public_url = public_url.rstrip("/")
         self.coupons = coupons or Coupons(store)
+        # Set by Api: what follows a charge (a test card's dispute).
+        self.on_charge: Callable[[Obj], None] = lambda charge: None
 
     def session(self, session_id: str, param: str = "id") -> Obj:
         """The stored session (private fields included), expired first if due."""
@@ -89,8 +92,14 @@ class Paying(Resource):
         shipping: dict[str, str] | None = None,
         shipping_rate: str | None = None,
         promotion_code: str | None = None,
+        shown_total: int | None = None,
     ) -> Obj:
         """Pay an open session; raises CardError when refused.
+
+        `shown_total` is the total the page showed the shopper: when the chosen rate or code
+        makes it another amount, nothing is charged; the choices are kept and CardError
+        (409 `amount_changed`) asks to confirm the new total. A session whose total is 0
+        completes with `payment_status` `no_payment_required`, without a payment.
 
         `method` is a test card (``card``, the default) or a US bank account
         (``bank_transfer``), which completes the session unpaid and settles
@@ -122,7 +131,19 @@ class Paying(Resource):
                 raise CardError("payment_method_invalid", "Choose a way to pay.", 400)
             apply_choices(self.coupons, session, shipping_rate, promotion_code)
             details = shipping_details(session, shipping)
-            if method == BANK_TRANSFER:
+            if shown_total is not None and int(session["amount_total"]) != shown_total:
+                self.store.put("checkout_sessions", session)
+                self.store.save()
+                total = format_amount(int(session["amount_total"]), session["currency"])
+                raise CardError(
+                    "amount_changed",
+                    f"The total is now {total} (your shipping method or code changed it). "
+                    "Check it and pay again.",
+                    HTTPStatus.CONFLICT,
+                )
+            if int(session["amount_total"]) == 0:
+                self._complete_free(session, email, name, details)
+            elif method == BANK_TRANSFER:
                 self._complete(session, None, email, name, details)
             else:
                 try:
@@ -185,6 +206,29 @@ class Paying(Resource):
         self.emit("customer.created", customer, AUTOMATIC)
         return str(customer["id"])
 
+    def _complete_free(
+        self, session: Obj, email: str, name: str | None, shipping: Obj | None
+    ) -> None:
+        """A session with nothing to pay (a 100 % code): no PaymentIntent, no charge."""
+        customer = self._customer(session, email, name)
+        session.update(
+            status="complete",
+            payment_status="no_payment_required",
+            payment_intent=None,
+            customer=customer,
+            url=None,
+            customer_details=payment_objects.customer_details(email=email, name=name),
+            collected_information={
+                "business_name": None,
+                "individual_name": None,
+                "shipping_details": shipping,
+            },
+        )
+        for discount in session.get("discounts") or []:
+            self.coupons.redeem(discount["promotion_code"])
+        self.store.put("checkout_sessions", session)
+        self.emit("checkout.session.completed", session, AUTOMATIC)
+
     def _complete(
         self, session: Obj, card: Card | None, email: str, name: str | None, shipping: Obj | None
     ) -> None:
@@ -206,6 +250,7 @@ class Paying(Resource):
             receipt_url=f"{self.public_url}/pay/{session['id']}",
         )
         charge["_session"] = session["id"]
+        charge["_behaviour"] = card.behaviour if card is not None else ""
         charge["customer"] = customer
         if shipping is not None:
             charge["shipping"] = {
@@ -259,6 +304,8 @@ class Paying(Resource):
             self.emit("charge.pending", charge, AUTOMATIC)
             self.emit("payment_intent.processing", intent, AUTOMATIC)
         self.emit("checkout.session.completed", session, AUTOMATIC)
+        if card is not None:
+            self.on_charge(charge)
 
     def session_settle(self, session_id: str, *, succeeded: bool) -> Obj:
         """A bank transfer paid at Checkout arrives (or bounces), as days later at Stripe."""

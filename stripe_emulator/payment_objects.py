@@ -179,7 +179,7 @@ def charge(
     payment_intent_id: str,
     payment_method: str,
     card: dict[str, Any],
-    email: str,
+    email: str | None,
     name: str | None,
     receipt_url: str,
 ) -> dict[str, Any]:
@@ -234,13 +234,8 @@ def charge(
         "receipt_number": None,
         "receipt_url": receipt_url,
         "refunded": False,
-        "refunds": {
-            "object": "list",
-            "data": [],
-            "has_more": False,
-            "total_count": 0,
-            "url": f"/v1/charges/{charge_id}/refunds",
-        },
+        # No `refunds`: API 2022-11-15 stopped embedding them; `expand[]=refunds` still does
+        # (listing.py).
         "review": None,
         "shipping": None,
         "source": None,

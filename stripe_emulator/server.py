@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import json
 import re
 import threading
@@ -19,7 +18,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from stripe_emulator import API_VERSION, testing
 from stripe_emulator.api import Api
+from stripe_emulator.faults import Faults
 from stripe_emulator.forms import FormError, parse_form, parse_pairs
+from stripe_emulator.idempotency import Idempotency, run_endpoint
 from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import dashboard as dashboard_page
 from stripe_emulator.params import ApiError, RequestContext
@@ -65,6 +66,8 @@ class Emulator:
         self._record_lock = threading.Lock()
         self.deliverer = deliverer
         self.api = Api(store, public_url=public_url, on_event=deliverer.enqueue)
+        self.idempotency = Idempotency(store)
+        self.faults = Faults(store)
         self.routes = compile_routes(self.api.routes())
         # Every request is checked against the SDK's type for it before it runs.
         self.schema = Schema([(r.method, r.template) for r in self.routes])
@@ -94,7 +97,7 @@ class Emulator:
         # Expiry is also checked on every access; this makes the expired event
         # fire on time even when nobody looks at the session.
         while not self._stop.wait(1.0):
-            self.api.checkout.expire_due_sessions()
+            self.api.catch_up()
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -173,7 +176,13 @@ class RequestHandler(BaseHTTPRequestHandler):
                 emulator = self.emulator
                 self.send_json(
                     *testing.handle(
-                        emulator.api, emulator.deliverer, method, path, url.query, self._body()
+                        emulator.api,
+                        emulator.deliverer,
+                        emulator.faults,
+                        method,
+                        path,
+                        url.query,
+                        self._body(),
                     )
                 )
             elif path == "/" or path.startswith(("/pay/", "/dashboard/")):
@@ -249,20 +258,30 @@ class RequestHandler(BaseHTTPRequestHandler):
             idempotency_key = self.headers.get("Idempotency-Key") if method == "POST" else None
             ctx = RequestContext(request_id, idempotency_key)
             handler = functools.partial(route.handler, params, ctx, **match.groupdict())
+            emulator = self.emulator
 
-            def call() -> Any:
-                self.emulator.schema.check(route.method, route.template, params)
-                return handler()
+            def validate() -> None:
+                emulator.schema.check(route.method, route.template, params)
+
+            def endpoint() -> Any:
+                return emulator.faults.run(method, path, route.template, handler)
 
             if idempotency_key:
-                status, data, replayed = self._idempotent(
-                    api_key, idempotency_key, method, path, params, call
+                status, data, replayed = emulator.idempotency.run(
+                    api_key=api_key,
+                    key=idempotency_key,
+                    method=method,
+                    path=path,
+                    params=params,
+                    validate=validate,
+                    endpoint=endpoint,
                 )
                 if replayed:
                     headers["Idempotent-Replayed"] = "true"
                 headers["Idempotency-Key"] = idempotency_key
             else:
-                status, data = HTTPStatus.OK, call()
+                validate()
+                status, data = run_endpoint(endpoint)
         except ApiError as exc:
             status, data = exc.status, exc.body()
         except FormError as exc:
@@ -270,56 +289,6 @@ class RequestHandler(BaseHTTPRequestHandler):
         if "params" in record:
             self.emulator.record_request({**record, "status": int(status)})
         self.send_json(status, data, headers)
-
-    def _idempotent(
-        self,
-        api_key: str,
-        key: str,
-        method: str,
-        path: str,
-        params: dict[str, Any],
-        call: Callable[[], Any],
-    ) -> tuple[int, Any, bool]:
-        """Replay the stored answer for a known key, refuse it for another request.
-
-        The whole check-run-store happens under the store lock, so two requests
-        racing with one key cannot both run. Only successful answers are kept:
-        Stripe does not save a result when the parameters failed validation.
-        """
-        store = self.emulator.store
-        fingerprint = hashlib.sha256(
-            json.dumps([method, path, params], sort_keys=True).encode()
-        ).hexdigest()
-        scope = hashlib.sha256(api_key.encode()).hexdigest()[:16]
-        with store.lock:
-            record = store.idempotency_get(scope, key)
-            if record is not None:
-                first = record.get("path", path)
-                if first != path:
-                    raise ApiError(
-                        HTTPStatus.BAD_REQUEST,
-                        "Keys for idempotent requests can only be used for the same endpoint "
-                        f"they were first used for ('{first}' vs '{path}'). Try using a key "
-                        f"other than '{key}' if you meant to execute a different request.",
-                        type="idempotency_error",
-                    )
-                if record["fingerprint"] != fingerprint:
-                    raise ApiError(
-                        HTTPStatus.BAD_REQUEST,
-                        "Keys for idempotent requests can only be used with the same "
-                        "parameters they were first used with. Try using a key other than "
-                        f"'{key}' if you meant to execute a different request.",
-                        type="idempotency_error",
-                    )
-                return record["status"], record["body"], True
-            data = call()
-            store.idempotency_put(
-                scope,
-                key,
-                {"fingerprint": fingerprint, "path": path, "status": 200, "body": data},
-            )
-            store.save()
-            return HTTPStatus.OK, data, False
 
     # -- HTML pages ------------------------------------------------------------------
 

@@ -36,14 +36,13 @@ COLLECTIONS = (
     "payment_intents",
     "charges",
     "refunds",
+    "disputes",
     "events",
 )
 
-# Stripe keeps idempotency keys for at least 24 hours.
-IDEMPOTENCY_TTL = 24 * 3600
-
 # Fields that lists filter on, each with an index that also gives the order.
-INDEXED_FIELDS = ("product", "payment_intent", "charge", "status", "type", "lookup_key")
+# (`_due`: when a test card's refund changes by itself, refunds.py.)
+INDEXED_FIELDS = ("product", "payment_intent", "charge", "status", "type", "lookup_key", "_due")
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -188,11 +187,19 @@ class Store:
     def advance_clock(self, seconds: int) -> int:
         with self.lock:
             self._clock_offset += seconds
-            self._set_meta("clock_offset", self._clock_offset)
+            self.set_meta("clock_offset", self._clock_offset)
             return self.now()
 
-    def _set_meta(self, key: str, value: Any) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
+            )
+
+    def get_meta(self, key: str) -> Any:
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     # -- objects -----------------------------------------------------------
 
@@ -200,7 +207,7 @@ class Store:
         """A strictly increasing number that breaks ties between equal `created`."""
         with self.lock:
             self._seq += 1
-            self._set_meta("seq", self._seq)
+            self.set_meta("seq", self._seq)
             return self._seq
 
     def get(self, collection: str, obj_id: str) -> dict[str, Any] | None:
@@ -293,25 +300,6 @@ class Store:
         if ending_before:
             items.reverse()
         return items, len(rows) > limit
-
-    # -- idempotency -------------------------------------------------------
-
-    def idempotency_get(self, scope: str, key: str) -> dict[str, Any] | None:
-        with self.lock:
-            row = self.conn.execute(
-                "SELECT record FROM idempotency WHERE key = ? AND created >= ?",
-                (f"{scope}:{key}", time.time() - IDEMPOTENCY_TTL),
-            ).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def idempotency_put(self, scope: str, key: str, record: dict[str, Any]) -> None:
-        now = time.time()
-        with self.lock:
-            self.conn.execute("DELETE FROM idempotency WHERE created < ?", (now - IDEMPOTENCY_TTL,))
-            self.conn.execute(
-                "INSERT OR REPLACE INTO idempotency (key, created, record) VALUES (?, ?, ?)",
-                (f"{scope}:{key}", now, json.dumps({**record, "created": now})),
-            )
 
     # -- webhook deliveries --------------------------------------------------
 

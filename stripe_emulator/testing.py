@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from stripe_emulator.api import Api
 from stripe_emulator.cards import CardError
+from stripe_emulator.faults import Faults
 from stripe_emulator.forms import parse_form, parse_pairs
 from stripe_emulator.pages import checkout as checkout_page
 from stripe_emulator.pages import fill_session_id
@@ -23,9 +24,30 @@ from stripe_emulator.webhooks import Deliverer
 Answer = tuple[int, Any]
 
 
-def handle(api: Api, deliverer: Deliverer, method: str, path: str, query: str, body: str) -> Answer:
+def handle(
+    api: Api, deliverer: Deliverer, faults: Faults, method: str, path: str, query: str, body: str
+) -> Answer:
     """Answer a request to /_emulator/...; ApiError (404) for an unknown one."""
     params = parse_form(query)
+    if path == "/_emulator/faults" and method == "GET":
+        return HTTPStatus.OK, {"object": "list", "data": faults.pending()}
+    if path == "/_emulator/faults" and method == "POST":
+        form = parse_form(body)
+        try:
+            count, seconds = int(form.get("count", 1)), float(form.get("seconds", 0))
+        except (TypeError, ValueError):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "count and seconds are numbers.") from None
+        data = faults.add(
+            method=str(form.get("method", "POST")),
+            path=str(form.get("path", "")),
+            when=str(form.get("when", "after")),
+            count=count,
+            seconds=seconds,
+        )
+        return HTTPStatus.OK, {"object": "list", "data": data}
+    if path == "/_emulator/faults/clear" and method == "POST":
+        faults.clear()
+        return HTTPStatus.OK, {"object": "list", "data": []}
     if method == "GET" and path == "/_emulator/deliveries":
         rows = deliverer.listing(params.get("event"))
         return HTTPStatus.OK, {"object": "list", "data": rows}
@@ -35,8 +57,35 @@ def handle(api: Api, deliverer: Deliverer, method: str, path: str, query: str, b
     if method == "POST" and path == "/_emulator/clock/advance":
         seconds = int(params.get("seconds", parse_form(body).get("seconds", 0)))
         now = api.store.advance_clock(seconds)
-        expired = api.checkout.expire_due_sessions()
-        return HTTPStatus.OK, {"now": now, "expired_sessions": expired}
+        with api.store.lock:
+            expired = api.checkout.expire_due_sessions()
+            settled = api.refunds.settle_due()
+        return HTTPStatus.OK, {"now": now, "expired_sessions": expired, "refunds": settled}
+    match = re.fullmatch(r"/_emulator/refunds/([^/]+)/transition", path)
+    if method == "POST" and match:
+        form = parse_form(body)
+        refund = api.refunds.refund_transition(
+            match.group(1),
+            str(form.get("to", "")),
+            failure_reason=str(form["failure_reason"]) if form.get("failure_reason") else None,
+        )
+        return HTTPStatus.OK, {"refund": api.refunds.render(refund)}
+    match = re.fullmatch(r"/_emulator/charges/([^/]+)/dispute", path)
+    if method == "POST" and match:
+        form = parse_form(body)
+        dispute = api.disputes.dispute_open(
+            match.group(1),
+            reason=str(form.get("reason", "fraudulent")),
+            inquiry=str(form.get("inquiry", "")) == "true",
+        )
+        return HTTPStatus.OK, {"dispute": api.disputes.render(dispute)}
+    match = re.fullmatch(r"/_emulator/disputes/([^/]+)/decide", path)
+    if method == "POST" and match:
+        outcome = str(parse_form(body).get("outcome", ""))
+        if outcome not in ("won", "lost"):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "outcome is won or lost.")
+        dispute = api.disputes.dispute_decide(match.group(1), won=outcome == "won")
+        return HTTPStatus.OK, {"dispute": api.disputes.render(dispute)}
     match = re.fullmatch(r"/_emulator/sessions/([^/]+)/pay", path)
     if method == "POST" and match:
         return pay(api, match.group(1), body)
@@ -67,6 +116,7 @@ def pay(api: Api, session_id: str, body: str) -> Answer:
             email=str(form.get("email", "buyer@example.com")),
             name=str(form.get("name", "")) or None,
             method=str(form.get("method", "card")),
+            shown_total=_shown_total(form),
             **checkout_page.choices(form),
         )
     except CardError as exc:
@@ -85,3 +135,8 @@ def pay(api: Api, session_id: str, body: str) -> Answer:
         "redirect": fill_session_id(session["success_url"], session_id),
         "session": checkout.render(session),
     }
+
+
+def _shown_total(form: dict[str, Any]) -> int | None:
+    shown = str(form.get("shown_total", ""))
+    return int(shown) if shown.isdigit() else None

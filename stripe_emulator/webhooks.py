@@ -3,8 +3,10 @@
 One background thread sends deliveries in the order their events were
 created; an API call only records the delivery and wakes the thread, so it
 never waits on the receiver. A failed attempt (non-2xx, refused connection,
-timeout) is retried with exponential backoff; after ``max_attempts`` the
-delivery is marked failed (the dashboard can resend it). Deliveries live in
+timeout) is retried on Stripe's test-mode schedule (three retries over hours,
+STRIPE_TEST_RETRIES) or, for tests, a fast one (``retry_base * 2^n`` seconds up
+to ``max_attempts``); then the delivery is marked failed (the dashboard can
+resend it). Deliveries live in
 the store, so the ones still pending when the process stops resume after a
 restart.
 
@@ -36,6 +38,9 @@ from stripe_emulator.store import Store
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 MAX_DELAY = 300.0
+# "In a sandbox, Stripe retries three times over a few hours" (Stripe's webhook docs; the
+# intervals are not published): the emulator's choice, 10 min, 1 h, then 3 h.
+STRIPE_TEST_RETRIES = (600.0, 3600.0, 10800.0)
 # A held-back event waits for a later one to be sent first, but not forever.
 HOLD_MAX = 1.0
 
@@ -56,6 +61,7 @@ class Deliverer:
         *,
         forward_to: str,
         secret: str,
+        retry_schedule: str = "stripe",
         retry_base: float = 0.5,
         max_attempts: int = 8,
         timeout: float = 10.0,
@@ -68,8 +74,14 @@ class Deliverer:
         self.store = store
         self.forward_to = forward_to
         self.secret = secret
+        if retry_schedule not in ("stripe", "fast"):
+            raise ValueError("retry_schedule is stripe or fast")
+        self.retry_schedule = retry_schedule
         self.retry_base = retry_base
-        self.max_attempts = max_attempts
+        # Stripe's schedule: the first attempt and one per retry delay.
+        self.max_attempts = (
+            len(STRIPE_TEST_RETRIES) + 1 if retry_schedule == "stripe" else max_attempts
+        )
         self.timeout = timeout
         self.chaos = chaos
         self.chaos_seed = chaos_seed
@@ -262,13 +274,18 @@ class Deliverer:
             delivery["attempts"].append(attempt)
             tries = len(delivery["attempts"]) - delivery["round_start"]
             if not ok and tries < self.max_attempts:
-                delay = min(self.retry_base * 2 ** (tries - 1), MAX_DELAY)
-                delivery["next_attempt_at"] = time.time() + delay
+                delivery["next_attempt_at"] = time.time() + self.retry_delay(tries)
             self.store.delivery_put(delivery)
             if ok:
                 self._finish(event_id, "delivered")
             elif tries >= self.max_attempts:
                 self._finish(event_id, "failed")
+
+    def retry_delay(self, tries: int) -> float:
+        """Seconds before the next attempt, after `tries` failed ones."""
+        if self.retry_schedule == "stripe":
+            return STRIPE_TEST_RETRIES[tries - 1]
+        return min(self.retry_base * 2 ** (tries - 1), MAX_DELAY)
 
     def _finish(self, event_id: str, status: str) -> None:
         with self.store.lock:

@@ -11,6 +11,7 @@ from django.db import connection
 from tests.support import tasks
 from tests.support.emulator import Emulator, running_emulator
 from tests.support.stripe_events import WebhookPoster
+from tests.support.transactions import stripe_calls_checked
 
 
 @pytest.fixture
@@ -51,8 +52,10 @@ def _shipping_rates(request):
     from payments import shipping
 
     shipping.cache_clear()
+    # Markers only: `request.keywords` also holds the names of the test's folders (a
+    # checkout in a folder called "emulator" would look like an emulator test).
     real = "emulated_stripe" in request.fixturenames or any(
-        marker in request.keywords for marker in ("emulator", "browser")
+        request.node.get_closest_marker(marker) for marker in ("emulator", "browser")
     )
     if real:
         yield
@@ -63,6 +66,25 @@ def _shipping_rates(request):
         ):
             yield
     shipping.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_refunds_at_stripe(request):
+    """Fulfilment reads a payment's refunds and disputes from Stripe as it fills an order.
+    Tests that patch Stripe's module are told there are none (a test patching these itself
+    says otherwise); tests against the emulator ask it."""
+    from unittest import mock
+
+    if "emulated_stripe" in request.fixturenames or any(
+        marker in request.keywords for marker in ("emulator", "browser")
+    ):
+        yield
+        return
+    with (
+        mock.patch("payments.stripe_api.refunds_of_payment", return_value=[]),
+        mock.patch("payments.stripe_api.disputes_of_payment", return_value=[]),
+    ):
+        yield
 
 
 @pytest.fixture
@@ -79,6 +101,17 @@ def _stop_live_broker(django_db_setup):
     from live.broker import get_broker
 
     get_broker().stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """No Stripe request inside a database transaction, in any test (tests/support/
+    transactions.py): a test that makes one fails, naming the request."""
+    with stripe_calls_checked() as found:
+        result = yield
+    if found:
+        raise AssertionError("Stripe was called inside a transaction:\n" + "\n".join(found))
+    return result
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -23,6 +23,9 @@ GETS = [
     "/cart/?x=%ff",
     "/dashboard/",
     "/accounts/login/?next=//evil.example",
+    "/?page=%C2%B2",  # a digit int() does not read
+    "/?q=%00",  # PostgreSQL refuses a NUL in a query
+    "/category/kitchen/?q=%00&page=%D9%A1",
 ]
 POSTS = [
     ("/cart/add/", {"product": "1 OR 1=1", "quantity": "1"}),

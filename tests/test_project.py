@@ -16,6 +16,7 @@ PRODUCTION = {
     "SITE_URL": "https://shop.example.com",
     "STRIPE_SECRET_KEY": "sk_live_51Habcdefghijklmnop",
     "STRIPE_WEBHOOK_SECRET": "whsec_0123456789abcdefghijklmnopqrstuv",
+    "EMAIL_URL": "smtp+tls://shop:secret@smtp.example.com:587",
 }
 
 
@@ -53,7 +54,12 @@ def test_deploy_check_is_clean_with_production_values(tmp_path):
         ({"SITE_URL": ""}, "amazin.E003"),
         ({"SITE_URL": "http://localhost:8000"}, "amazin.E003"),
         ({"SITE_URL": "http://127.0.0.1"}, "amazin.E003"),
-        ({"DELAYED_PAYMENT_MAX_DAYS": "0"}, "amazin.E004"),
+        ({"DELAYED_PAYMENT_HOLD_HOURS": "0"}, "amazin.E004"),
+        ({"TRUSTED_PROXY_HOPS": "-1"}, "amazin.E005"),
+        ({"SHIPPING_RATES": ",".join(f"r{i}:Rate {i}:{i}00" for i in range(6))}, "amazin.E006"),
+        ({"SHIPPING_RATES": "standard:Standard"}, "amazin.E006"),
+        ({"SHIPPING_COUNTRIES": "US,CU,GB"}, "amazin.E007"),
+        ({"SHIPPING_COUNTRIES": "US,USA"}, "amazin.E007"),
     ],
 )
 @pytest.mark.parametrize("args", [("--deploy",), ()])
@@ -64,6 +70,33 @@ def test_production_refuses_development_stripe_secrets_and_a_local_site_url(
 
     assert result.returncode != 0
     assert check_id in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("unsafe", "check_id"),
+    [
+        ({"SITE_URL": "http://shop.example.com"}, "amazin.W001"),
+        ({"ALLOWED_HOSTS": "*"}, "amazin.W002"),
+        ({"EMAIL_URL": "consolemail://"}, "amazin.W003"),
+        ({"STRIPE_WEBHOOK_SECRET": "whsec_x"}, "amazin.W004"),
+        ({"STRIPE_API_BASE": "http://api.stripe.example.com"}, "amazin.W005"),
+    ],
+)
+def test_the_deploy_check_warns_of_values_unsafe_in_production(tmp_path, unsafe, check_id):
+    result = manage_check(tmp_path, PRODUCTION | unsafe, "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode != 0
+    assert check_id in result.stderr
+    assert manage_check(tmp_path, PRODUCTION | unsafe).returncode == 0  # it still runs
+
+
+def test_an_unset_email_url_is_a_deploy_warning(tmp_path):
+    configured = {k: v for k, v in PRODUCTION.items() if k != "EMAIL_URL"}
+
+    result = manage_check(tmp_path, configured, "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode != 0
+    assert "amazin.W003" in result.stderr
 
 
 def test_an_unset_webhook_secret_never_falls_back_to_the_emulators(tmp_path):

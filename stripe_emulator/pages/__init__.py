@@ -1,8 +1,10 @@
 """HTML: the hosted Checkout page (checkout.py) and the small dashboard (dashboard.py).
 
-Plain server-rendered forms with inline CSS: no JavaScript, no external
-assets. Every value that comes from state or from a form goes through
-``esc`` (html.escape) before it reaches the page.
+Plain server-rendered forms with inline CSS, no external assets; the only
+script (the Checkout page's live total) is an enhancement: without it the page
+still never charges another total than it showed. Every value that comes from
+state or from a form goes through ``esc`` (html.escape) before it reaches the
+page.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ margin-top:14px}
 table{width:100%;border-collapse:collapse}
 th,td{text-align:left;padding:8px 6px;border-bottom:1px solid #e3e8ee;vertical-align:top}
 th{font-size:12px;text-transform:uppercase;color:#697386;font-weight:600}
-.pill{font-size:12px;border-radius:10px;padding:1px 8px;background:#e3e8ee}
+.pill{font-size:12px;border-radius:10px;padding:1px 8px;background:#e3e8ee;color:#1a1f36}
 .pill.delivered,.pill.active{background:#d7f7c2;color:#05690d}
 .pill.failed{background:#ffe7f2;color:#b3093c}
 .pill.pending{background:#fcedb9;color:#a82c00}
@@ -66,7 +68,7 @@ def page(title: str, body: str) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>{esc(title)}</title><style>{CSS}</style></head>"
-        f"<body><div class='wrap'>{body}</div></body></html>"
+        f"<body><main class='wrap'>{body}</main></body></html>"
     )
 
 

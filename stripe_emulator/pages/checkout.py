@@ -69,9 +69,11 @@ def checkout_post(checkout: Checkout, session_id: str, form: dict[str, Any]) -> 
             session = checkout.session(session_id)
             return Outcome(exc.status, _checkout(checkout, session, form, exc.message))
         return Outcome(HTTPStatus.OK, _checkout(checkout, session, form, None))
+    shown = field("shown_total")
     try:
         session = checkout.session_pay(
             session_id,
+            shown_total=int(shown) if shown.isdigit() else None,
             card_number=field("card"),
             expiry=field("expiry"),
             cvc=field("cvc"),
@@ -116,16 +118,17 @@ def _checkout(
         rows.append(("Shipping", totals.get("amount_shipping") or 0))
     breakdown = "".join(
         f"<div class='sum muted' data-amount='{esc(label)}'><span>{esc(label)}</span>"
-        f"<span>{'-' if amount < 0 else ''}{esc(format_amount(abs(amount), currency))}</span>"
+        f"<span{' data-shows=shipping' if label == 'Shipping' else ''}>"
+        f"{'-' if amount < 0 else ''}{esc(format_amount(abs(amount), currency))}</span>"
         "</div>"
         for label, amount in rows
     )
+    total = esc(format_amount(session["amount_total"], currency))
     summary = (
         f"<div class='muted'>Pay Amazin<span class='badge'>Test mode</span></div>"
-        f"<div class='total'>{esc(format_amount(session['amount_total'], currency))}</div>"
+        f"<div class='total' data-shows='total'>{total}</div>"
         f"{items}{breakdown}"
-        f"<div class='sum'><span>Total due</span>"
-        f"<span>{esc(format_amount(session['amount_total'], currency))}</span></div>"
+        f"<div class='sum'><span>Total due</span><span data-shows='total'>{total}</span></div>"
     )
     back = fill_session_id(session["cancel_url"], session["id"])
     back_link = f"<p><a href='{esc(back)}'>&larr; Back</a></p>" if back else ""
@@ -208,16 +211,24 @@ def _shipping_fields(checkout: Checkout, session: dict[str, Any], value: Any) ->
         current = (session.get("shipping_cost") or {}).get("shipping_rate")
         picked = value("shipping_rate", current or "")
         radios = ""
+        # What the total is with each rate (a coupon never applies to shipping), so that
+        # the page's script shows it the moment a rate is picked.
+        currency = session["currency"]
+        before_shipping = int(session["amount_total"]) - int(
+            (session.get("total_details") or {}).get("amount_shipping") or 0
+        )
         for option in rates:
             rate = checkout.store.get("shipping_rates", option["shipping_rate"]) or {}
             rate_id = option["shipping_rate"]
-            amount = format_amount(option["shipping_amount"], session["currency"])
+            amount = format_amount(option["shipping_amount"], currency)
+            total = before_shipping + int(option["shipping_amount"])
             checked = " checked" if rate_id == picked else ""
             radios += (
                 "<label class='choice' style='display:flex;gap:8px;align-items:center'>"
                 f"<input type='radio' name='shipping_rate' style='width:auto;margin:0' "
-                f"value='{esc(rate_id)}'{checked}> {esc(rate.get('display_name') or rate_id)}"
-                f" &middot; {esc(amount)}</label>"
+                f"data-total='{total}' data-total-text='{esc(format_amount(total, currency))}' "
+                f"data-shipping-text='{esc(amount)}' value='{esc(rate_id)}'{checked}> "
+                f"{esc(rate.get('display_name') or rate_id)} &middot; {esc(amount)}</label>"
             )
         html += f"<fieldset {FIELDSET}><legend>Shipping method</legend>{radios}</fieldset>"
     if session.get("allow_promotion_codes"):
@@ -246,6 +257,17 @@ def _payment_form(
     email = value("email", session.get("customer_email") or "")
     error_html = f"<div class='error' role='alert'>{esc(error)}</div>" if error else ""
     pay = format_amount(session["amount_total"], session["currency"])
+    shown = f"<input type='hidden' name='shown_total' value='{int(session['amount_total'])}'>"
+    if int(session["amount_total"]) == 0:
+        return (
+            f"<form method='post' action='/pay/{esc(session['id'])}'>{shown}"
+            "<h1>Nothing to pay</h1>"
+            f"<label for='email'>Email</label><input id='email' name='email' type='email' "
+            f"value='{email}' autocomplete='email'>"
+            f"{_shipping_fields(checkout, session, value)}{error_html}"
+            "<button class='wide' type='submit' data-shows='pay'>Complete order</button>"
+            f"</form>{LIVE_TOTAL}"
+        )
     chosen = value("method", CARD)
     methods = "".join(
         f"<label class='choice'><input type='radio' name='method' value='{key}'"
@@ -253,7 +275,7 @@ def _payment_form(
         for key, label in ((CARD, "Card"), (BANK_TRANSFER, "Bank transfer (settles later)"))
     )
     return (
-        f"<form method='post' action='/pay/{esc(session['id'])}'>"
+        f"<form method='post' action='/pay/{esc(session['id'])}'>{shown}"
         "<h1>Pay with card</h1>"
         f"<label for='email'>Email</label><input id='email' name='email' type='email' "
         f"value='{email}' autocomplete='email'>"
@@ -267,10 +289,33 @@ def _payment_form(
         f"autocomplete='cc-csc' value='{value('cvc')}'></div></div>"
         "<label for='name'>Name on card</label><input id='name' name='name' "
         f"autocomplete='cc-name' value='{value('name')}'>"
-        f"{error_html}<button class='wide' type='submit'>Pay {esc(pay)}</button>"
+        f"{error_html}<button class='wide' type='submit' data-shows='pay'>Pay {esc(pay)}</button>"
         "<p class='hint'>Test mode: 4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined; "
         "4000 0000 0000 9995 has insufficient funds. Any future expiry, any 3-digit CVC. "
         "A bank transfer needs no card: the session completes unpaid and settles later "
         "(from the dashboard, or POST /_emulator/sessions/{id}/settle).</p>"
-        "</form>"
+        f"</form>{LIVE_TOTAL}"
     )
+
+
+# With JavaScript, the total follows the shipping rate as soon as one is picked; the
+# form then sends the total it shows (`shown_total`). Without, the form sends the total
+# the page was rendered with, and a payment whose rate or code changes it is not charged:
+# the page comes back with the new total to confirm (Paying.session_pay).
+LIVE_TOTAL = """<script>
+document.querySelectorAll("input[name=shipping_rate]").forEach(function (radio) {
+  radio.addEventListener("change", function () {
+    if (!radio.checked) return;
+    document.querySelectorAll("[data-shows=total]").forEach(function (el) {
+      el.textContent = radio.dataset.totalText;
+    });
+    document.querySelectorAll("[data-shows=shipping]").forEach(function (el) {
+      el.textContent = radio.dataset.shippingText;
+    });
+    document.querySelectorAll("[data-shows=pay]").forEach(function (el) {
+      if (el.textContent.indexOf("Pay ") === 0) el.textContent = "Pay " + radio.dataset.totalText;
+    });
+    document.querySelector("input[name=shown_total]").value = radio.dataset.total;
+  });
+});
+</script>"""

@@ -1,4 +1,5 @@
-"""The dashboard: products (create, edit, archive), recent sessions and events."""
+"""The dashboard: products (create, edit, archive), recent sessions, payments (payments.py)
+and events."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import quote
 from stripe_emulator.api import Api
 from stripe_emulator.objects import ZERO_DECIMAL
 from stripe_emulator.pages import esc, page
+from stripe_emulator.pages.payments import payments_action, payments_card
 from stripe_emulator.pages.promotions import create_promotion_code, promotion_codes_card
 from stripe_emulator.params import ApiError, RequestContext, format_amount
 from stripe_emulator.store import new_id
@@ -47,6 +49,7 @@ def dashboard(api: Api, deliverer: Deliverer, notice: str) -> str:
         event_rows = "".join(_event_row(e, deliveries.get(e["id"])) for e in events)
         session_rows = "".join(_session_row(api, s) for s in sessions)
         promotions = promotion_codes_card(api)
+        payments = payments_card(api)
     forward = deliverer.forward_to or "(delivery off)"
     notice_html = f"<div class='ok'>{esc(notice)}</div>" if notice else ""
     return page(
@@ -60,8 +63,8 @@ def dashboard(api: Api, deliverer: Deliverer, notice: str) -> str:
         "<h2>Checkout sessions</h2><div class='card'><table><tr><th>Session</th>"
         "<th>Total</th><th>Status</th></tr>"
         f"{session_rows or '<tr><td colspan=3 class=muted>None yet.</td></tr>'}</table></div>"
-        "<h2>Events</h2><div class='card'><table><tr><th>Event</th><th>Created</th>"
-        "<th>Delivery</th><th></th></tr>"
+        f"{payments}<h2>Events</h2><div class='card'><table><tr><th>Event</th><th>Created</th>"
+        "<th>Delivery</th><th>Actions</th></tr>"
         f"{event_rows or '<tr><td colspan=4 class=muted>No events yet.</td></tr>'}</table></div>",
     )
 
@@ -85,11 +88,14 @@ def _product_row(api: Api, product: dict[str, Any]) -> str:
         f"<div class='muted'>{esc(product['description'] or '')}</div></td>"
         f"<td>{esc(shown)}</td><td><span class='pill {state}'>{state}</span></td><td>"
         f"<details><summary>Edit</summary><form method='post' action='/dashboard/products/{pid}'>"
-        f"<label>Name</label><input name='name' value='{esc(product['name'])}'>"
-        f"<label>Description</label><input name='description' "
-        f"value='{esc(product['description'] or '')}'>"
-        f"<div class='row'><div><label>Price</label><input name='amount' value='{esc(amount)}'>"
-        f"</div><div><label>Currency</label><input name='currency' value='{esc(currency)}'>"
+        f"<label for='name-{pid}'>Name</label>"
+        f"<input id='name-{pid}' name='name' value='{esc(product['name'])}'>"
+        f"<label for='description-{pid}'>Description</label><input id='description-{pid}' "
+        f"name='description' value='{esc(product['description'] or '')}'>"
+        f"<div class='row'><div><label for='amount-{pid}'>Price</label>"
+        f"<input id='amount-{pid}' name='amount' value='{esc(amount)}'></div>"
+        f"<div><label for='currency-{pid}'>Currency</label>"
+        f"<input id='currency-{pid}' name='currency' value='{esc(currency)}'>"
         "</div></div><button style='margin-top:10px'>Save</button></form></details>"
         f"<form class='inline' method='post' action='/dashboard/products/{pid}/toggle'>"
         f"<button class='plain'>{toggle}</button></form></td></tr>"
@@ -99,11 +105,16 @@ def _product_row(api: Api, product: dict[str, Any]) -> str:
 def _create_form() -> str:
     return (
         "<h2>New product</h2><form method='post' action='/dashboard/products'>"
-        "<div class='row'><div><label>Name</label><input name='name' required></div>"
-        "<div><label>Image URL</label><input name='image' type='url'></div></div>"
-        "<label>Description</label><input name='description'>"
-        "<div class='row'><div><label>Price</label><input name='amount' placeholder='19.99' "
-        "required></div><div><label>Currency</label><input name='currency' value='usd'>"
+        "<div class='row'><div><label for='new-name'>Name</label>"
+        "<input id='new-name' name='name' required></div>"
+        "<div><label for='new-image'>Image URL</label>"
+        "<input id='new-image' name='image' type='url'></div></div>"
+        "<label for='new-description'>Description</label>"
+        "<input id='new-description' name='description'>"
+        "<div class='row'><div><label for='new-amount'>Price</label>"
+        "<input id='new-amount' name='amount' placeholder='19.99' required></div>"
+        "<div><label for='new-currency'>Currency</label>"
+        "<input id='new-currency' name='currency' value='usd'>"
         "</div></div><button style='margin-top:14px'>Create product</button></form>"
     )
 
@@ -186,7 +197,7 @@ def dashboard_action(api: Api, deliverer: Deliverer, path: str, form: dict[str, 
             found = deliverer.resend(parts[2])
             notice = "Event queued for delivery." if found else "Delivery is off."
         else:
-            notice = "Unknown action."
+            notice = payments_action(api, ctx, parts, text, to_minor) or "Unknown action."
     except (ApiError, ValueError) as exc:
         notice = f"Error: {exc}"
     return "/?notice=" + quote(notice)

@@ -166,20 +166,68 @@ def test_failures_below_the_limit_do_not_lock(client, make_user):
 def test_lockout_of_one_account_follows_its_email_in_any_case(client, make_user):
     make_user(username="lock@example.com", email="lock@example.com")
     for i in range(settings.AXES_FAILURE_LIMIT):
-        # Vary the case and the address: the account itself is what gets locked.
+        # Vary the case: the account itself (from this address) is what gets locked.
         client.post(
             "/accounts/login/",
             {"username": "LOCK@example.com" if i % 2 else "lock@example.com", "password": "x"},
-            REMOTE_ADDR=f"10.0.0.{i}",
+            REMOTE_ADDR="10.0.0.9",
         )
 
     response = client.post(
         "/accounts/login/",
         {"username": "lock@example.com", "password": "correct horse battery"},
-        REMOTE_ADDR="10.0.0.200",
+        REMOTE_ADDR="10.0.0.9",
     )
 
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_staff_out_from_another(client, make_user):
+    """Anyone who knows a staff email could otherwise lock staff out of refunds and shipping."""
+    make_user(username="staff@example.com", email="staff@example.com", is_staff=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT + 2):
+        client.post(
+            "/accounts/login/",
+            {"username": "staff@example.com", "password": "wrong"},
+            REMOTE_ADDR="198.51.100.66",
+        )
+
+    response = client.post(
+        "/accounts/login/",
+        {"username": "staff@example.com", "password": "correct horse battery"},
+        REMOTE_ADDR="203.0.113.10",
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert client.get("/").context["user"].is_authenticated
+
+
+def test_behind_a_proxy_the_lockout_is_per_client_not_per_proxy(settings, client, make_user):
+    settings.TRUSTED_PROXY_HOPS = 1
+    make_user(username="staff@example.com", email="staff@example.com", is_staff=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            "/accounts/login/",
+            {"username": "staff@example.com", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="198.51.100.66",
+        )
+
+    locked = client.post(
+        "/accounts/login/",
+        {"username": "staff@example.com", "password": "correct horse battery"},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.66",
+    )
+    staff = client.post(
+        "/accounts/login/",
+        {"username": "staff@example.com", "password": "correct horse battery"},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="203.0.113.10",
+    )
+
+    assert locked.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert staff.status_code == HTTPStatus.FOUND
 
 
 def test_password_reset_sends_a_working_link(client, make_user):

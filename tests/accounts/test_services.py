@@ -9,8 +9,8 @@ from django.db import connection
 from accounts import services
 from accounts.models import Entitlement
 from payments import signals
+from payments.fulfilment import fulfil_checkout_session
 from payments.models import Order
-from payments.services import fulfil_checkout_session
 from tests.factories import ProductFactory
 from tests.support.orders import paid_session, pending_order
 
@@ -140,13 +140,13 @@ def test_anonymous_has_no_access_and_costs_no_query(django_assert_num_queries):
 
 
 def test_order_refunded_from_stripe_revokes(make_user, make_order):
-    from payments import services as payments
+    from payments import refund_sync
 
     user = make_user()
     order = make_order(user, stripe_payment_intent_id="pi_test_refund")
     services.entitlement_grant_for_order(order=order)
 
-    payments.order_refunded(payment_intent_id="pi_test_refund")
+    refund_sync.order_refunded(payment_intent_id="pi_test_refund")
 
     assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
     assert not services.user_has_access(user)
@@ -191,58 +191,59 @@ def test_concurrent_grants_for_one_order_make_one_entitlement(make_user, make_or
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_double_click_on_purchase_opens_one_session(make_user) -> None:
-    from unittest import mock
-
-    from payments import stripe_api
-    from tests.factories import ProductFactory
-    from tests.support.emulator import wait_until
+    from tests.support.fake_checkout import FakeCheckout
 
     ProductFactory(with_price__lookup_key="amazin_access_pass", stock=0)
     user = make_user()
-    calls: list[dict] = []
-
-    def waiting_on_a_lock() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            return cursor.fetchone()[0] > 0
-
-    def create(**kwargs):
-        calls.append(kwargs)
-        if len(calls) == 1:
-            # Hold the first session open until the second click is either blocked on the
-            # user's lock (right) or creating a session of its own (the bug).
-            wait_until(lambda: len(calls) > 1 or waiting_on_a_lock(), timeout=10)
-        n = len(calls)
-        return {"id": f"cs_test_{n}", "url": f"https://pay.test/{n}", "status": "open"}
-
-    open_session = {"id": "cs_test_1", "url": "https://pay.test/1", "status": "open"}
-    outcomes: list[services.PurchaseOutcome] = []
+    fake = FakeCheckout()
+    results: list[services.AccessPurchase] = []
     barrier = threading.Barrier(2)
 
     def click() -> None:
         try:
             barrier.wait(timeout=10)
-            outcomes.append(services.access_purchase_start(user=user).outcome)
+            results.append(services.access_purchase_start(user=user))
         finally:
             connection.close()
 
-    with (
-        mock.patch.object(stripe_api, "checkout_session_create", side_effect=create),
-        mock.patch.object(stripe_api, "checkout_session_retrieve", return_value=open_session),
-    ):
+    with fake.patched():
         threads = [threading.Thread(target=click) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
 
-    assert len(calls) == 1
-    assert set(outcomes) == {services.PurchaseOutcome.STARTED, services.PurchaseOutcome.RESUMED}
+    assert len(fake.sessions) == 1
+    assert len({result.url for result in results}) == 1
+    assert {result.outcome for result in results} <= {
+        services.PurchaseOutcome.STARTED,
+        services.PurchaseOutcome.RESUMED,
+    }
     assert Order.objects.filter(user=user, kind=Order.Kind.ACCESS).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purchase_asks_stripe_with_no_transaction_open(make_user) -> None:
+    """No network call inside a database transaction: the user's row lock that serialises
+    two clicks is released before Stripe is asked."""
+    from tests.support.fake_checkout import FakeCheckout
+
+    ProductFactory(with_price__lookup_key="amazin_access_pass", stock=0)
+    user = make_user()
+    fake = FakeCheckout()
+    in_transaction: list[bool] = []
+
+    def create(**kwargs):
+        in_transaction.append(connection.in_atomic_block)
+        return fake.create(**kwargs)
+
+    with fake.patched(), mock.patch("payments.stripe_api.checkout_session_create", create):
+        first = services.access_purchase_start(user=user)
+        again = services.access_purchase_start(user=user)
+
+    assert in_transaction == [False]
+    assert first.outcome is services.PurchaseOutcome.STARTED
+    assert again.outcome is services.PurchaseOutcome.RESUMED and again.url == first.url
 
 
 # --- payments announces, accounts listens ----------------------------------------------------

@@ -172,11 +172,12 @@ def test_price_list_filters_and_a_cursor_outside_the_filter(
     def ids(**params: Unpack[PriceListParams]) -> list[str]:
         return [p.id for p in stripe_client.v1.prices.list(params=params).data]
 
-    assert ids(product=tea.id) == [eur.id, usd.id]
+    assert ids(product=tea.id) == [usd.id]  # active prices only unless `active` is given
+    assert ids(product=tea.id, active=False) == [eur.id]
     assert ids(active=False) == [eur.id]
     assert ids(currency="USD") == [other.id, usd.id]
     assert ids(lookup_keys=["tea", "none"]) == [usd.id]
-    assert ids(product=tea.id, limit=1, starting_after=eur.id) == [usd.id]
+    assert ids(product=tea.id, active=False, limit=1, starting_after=eur.id) == []
     with pytest.raises(stripe.InvalidRequestError) as excinfo:
         ids(product=tea.id, starting_after=other.id)
     assert excinfo.value.param == "starting_after"

@@ -73,3 +73,99 @@ def test_archive_and_unarchive(emulator: Emulator, stripe_client: stripe.StripeC
 
     assert archived is False
     assert stripe_client.v1.products.retrieve(product.id).active is True
+
+
+def paid_charge(emulator: Emulator, client: stripe.StripeClient, card: str) -> stripe.Charge:
+    price = client.v1.prices.create(
+        params={"unit_amount": 5000, "currency": "usd", "product_data": {"name": "Kettle"}}
+    )
+    session = client.v1.checkout.sessions.create(
+        params={"mode": "payment", "line_items": [{"price": price.id, "quantity": 1}]}
+    )
+    intent = emulator.pay(session.id, card=card)["session"]["payment_intent"]
+    return client.v1.charges.retrieve(str(client.v1.payment_intents.retrieve(intent).latest_charge))
+
+
+def post(emulator: Emulator, path: str, data: dict[str, str]) -> requests.Response:
+    return requests.post(f"{emulator.api_base}{path}", data=data, timeout=10)
+
+
+def test_payments_list_refunds_in_part_and_in_full(
+    emulator: Emulator, stripe_client: stripe.StripeClient
+) -> None:
+    charge = paid_charge(emulator, stripe_client, "4242424242424242")
+
+    page = requests.get(emulator.api_base + "/", timeout=10).text
+    partly = post(emulator, f"/dashboard/charges/{charge.id}/refund", {"amount": "12.50"})
+    rest = post(emulator, f"/dashboard/charges/{charge.id}/refund", {"amount": ""})
+    after = requests.get(emulator.api_base + "/", timeout=10).text
+    refunds = stripe_client.v1.refunds.list(params={"charge": charge.id}).data
+
+    assert charge.id in page and f"/dashboard/charges/{charge.id}/refund" in page
+    assert "Refunded" in partly.url and "Refunded" in rest.url
+    assert [r.amount for r in refunds] == [3750, 1250]
+    assert all(r.id in after for r in refunds) and ">refunded<" in after
+    assert f"/dashboard/charges/{charge.id}/refund" not in after  # nothing left to refund
+
+
+def test_a_pending_refund_succeeds_or_fails_from_the_dashboard(
+    emulator: Emulator, stripe_client: stripe.StripeClient
+) -> None:
+    charge = paid_charge(emulator, stripe_client, "4000000000007726")
+    first = stripe_client.v1.refunds.create(params={"charge": charge.id, "amount": 1000})
+    second = stripe_client.v1.refunds.create(params={"charge": charge.id, "amount": 1000})
+
+    page = requests.get(emulator.api_base + "/", timeout=10).text
+    post(emulator, f"/dashboard/refunds/{first.id}/transition", {"to": "succeeded"})
+    post(emulator, f"/dashboard/refunds/{second.id}/transition", {"to": "failed"})
+
+    assert f"/dashboard/refunds/{first.id}/transition" in page
+    assert stripe_client.v1.refunds.retrieve(first.id).status == "succeeded"
+    assert stripe_client.v1.refunds.retrieve(second.id).status == "failed"
+    assert stripe_client.v1.charges.retrieve(charge.id).amount_refunded == 1000
+
+
+def test_open_a_dispute_and_close_it_won_or_lost(
+    emulator: Emulator, stripe_client: stripe.StripeClient
+) -> None:
+    won_charge = paid_charge(emulator, stripe_client, "4242424242424242")
+    lost_charge = paid_charge(emulator, stripe_client, "4242424242424242")
+
+    post(emulator, f"/dashboard/charges/{won_charge.id}/dispute", {"reason": "fraudulent"})
+    post(emulator, f"/dashboard/charges/{lost_charge.id}/dispute", {"reason": "duplicate"})
+    won, lost = (
+        stripe_client.v1.disputes.list(params={"charge": c.id}).data[0]
+        for c in (won_charge, lost_charge)
+    )
+    page = requests.get(emulator.api_base + "/", timeout=10).text
+    post(emulator, f"/dashboard/disputes/{won.id}/decide", {"outcome": "won"})
+    post(emulator, f"/dashboard/disputes/{lost.id}/decide", {"outcome": "lost"})
+
+    assert (won.reason, lost.reason) == ("fraudulent", "duplicate")
+    assert f"/dashboard/disputes/{won.id}/decide" in page
+    assert stripe_client.v1.disputes.retrieve(won.id).status == "won"
+    assert stripe_client.v1.disputes.retrieve(lost.id).status == "lost"
+
+
+def test_the_dashboard_passes_axe(emulator: Emulator, stripe_client: stripe.StripeClient) -> None:
+    from tests.support.browser import chromium_page
+    from tests.test_accessibility import AXE
+
+    stripe_client.v1.products.create(
+        params={"name": "Kettle", "default_price_data": {"unit_amount": 100, "currency": "usd"}}
+    )
+    charge = paid_charge(emulator, stripe_client, "4000000000007726")
+    stripe_client.v1.refunds.create(params={"charge": charge.id, "amount": 100})
+    emulator.open_dispute(paid_charge(emulator, stripe_client, "4242424242424242").id)
+
+    with chromium_page() as browser:
+        browser.page.goto(emulator.api_base + "/")
+        browser.page.add_script_tag(path=str(AXE))
+        results = browser.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+
+    found = [
+        f"{v['id']} ({v['impact']}): {' '.join(n['target'])}"
+        for v in results["violations"]
+        for n in v["nodes"]
+    ]
+    assert found == []

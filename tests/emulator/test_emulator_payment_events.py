@@ -34,11 +34,16 @@ def last_event_id(client: stripe.StripeClient) -> str | None:
     return data[0].id if data else None
 
 
+# Fields of a sample that the pinned API version no longer sends: charges stopped
+# embedding `refunds` in API 2022-11-15 (`expand[]=refunds` brings them back).
+REMOVED = {"charge": {"refunds"}}
+
+
 def assert_shapes(events: list[dict[str, Any]]) -> None:
     for event in events:
         obj = event["data"]["object"]
         sample = SAMPLES[obj["object"]]
-        missing = set(sample) - set(obj)
+        missing = set(sample) - set(obj) - REMOVED.get(obj["object"], set())
         assert not missing, f"{event['type']} lacks {sorted(missing)}"
         assert not set(SAMPLES["event"]) - set(event), event["type"]
 
@@ -187,9 +192,14 @@ def test_refund_fires_created_refunded_then_updated(
     refund = stripe_client.v1.refunds.create(params={"payment_intent": str(intent)})
 
     events = events_since(stripe_client, before)
-    assert [e["type"] for e in events] == ["refund.created", "charge.refunded", "refund.updated"]
+    assert [e["type"] for e in events] == [
+        "refund.created",
+        "charge.refunded",
+        "refund.updated",
+        "charge.refund.updated",
+    ]
     assert_shapes(events)
-    updated = events[-1]["data"]
+    updated = events[-2]["data"]
     assert updated["object"]["destination_details"]["card"]["reference_status"] == "available"
     assert updated["previous_attributes"]["destination_details"]["card"]["reference"] is None
     assert refund.status == "succeeded"
@@ -215,35 +225,28 @@ def test_dashboard_settles_a_bank_transfer(
     assert types == ["checkout.session.async_payment_failed"]
 
 
-def test_a_bank_transfer_canceled_before_it_arrives_can_no_longer_settle(
+def test_a_checkout_payment_intent_cannot_be_canceled_even_while_processing(
     emulator: Emulator, stripe_client: stripe.StripeClient, session_for: Any
 ) -> None:
+    """PaymentIntentService.cancel: "You can directly cancel the PaymentIntent for a
+    Checkout Session only when the PaymentIntent has a status of requires_capture."
+    """
     session = session_for()
     paid = emulator.pay(session.id, method="bank_transfer")
     intent_id = paid["session"]["payment_intent"]
     before = last_event_id(stripe_client)
 
-    canceled = stripe_client.v1.payment_intents.cancel(
-        intent_id, params={"cancellation_reason": "abandoned"}
-    )
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.payment_intents.cancel(
+            intent_id, params={"cancellation_reason": "abandoned"}
+        )
 
-    events = events_since(stripe_client, before)
-    assert canceled.status == "canceled"
-    assert canceled.cancellation_reason == "abandoned"
-    assert canceled.canceled_at is not None
-    assert [e["type"] for e in events] == ["payment_intent.canceled"]
-    assert events[0]["data"]["object"]["status"] == "canceled"
-    assert_shapes(events)
-    after = stripe_client.v1.checkout.sessions.retrieve(session.id)
-    assert (after.status, after.payment_status) == ("complete", "unpaid")
-    status, refused = emulator.request(
-        "POST", f"/_emulator/sessions/{session.id}/settle", {"outcome": "succeeded"}
-    )
-    assert status == 400, refused
-    assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_status == "unpaid"
-    _, dashboard = emulator.request("GET", "/")
-    assert "complete, payment canceled" in dashboard
-    assert f"/dashboard/sessions/{session.id}/settle" not in dashboard
+    assert refused.value.code == "payment_intent_unexpected_state"
+    assert session.id in refused.value.user_message
+    assert stripe_client.v1.payment_intents.retrieve(intent_id).status == "processing"
+    assert events_since(stripe_client, before) == []
+    settled = emulator.settle(session.id)  # the transfer can still arrive
+    assert settled["payment_status"] == "paid"
 
 
 def test_cancel_refuses_a_payment_intent_it_cannot_cancel(
@@ -252,12 +255,11 @@ def test_cancel_refuses_a_payment_intent_it_cannot_cancel(
     by_card, by_transfer, still_open = session_for(), session_for(), session_for()
     succeeded = emulator.pay(by_card.id)["session"]["payment_intent"]
     on_its_way = emulator.pay(by_transfer.id, method="bank_transfer")["session"]["payment_intent"]
-    stripe_client.v1.payment_intents.cancel(on_its_way)
     emulator.pay(still_open.id, card="4000000000000002")  # declined: its session stays open
     declined = stripe_client.v1.payment_intents.list(params={"limit": 1}).data[0]
     before = last_event_id(stripe_client)
 
-    # Succeeded, already canceled, and one whose Checkout Session is open (expire that).
+    # Succeeded, and two of Checkout Sessions (processing; open: expire the session).
     for intent_id in (succeeded, on_its_way, declined.id):
         with pytest.raises(stripe.InvalidRequestError) as refused:
             stripe_client.v1.payment_intents.cancel(intent_id)

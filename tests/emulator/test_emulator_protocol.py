@@ -174,13 +174,27 @@ def emulated_objects(emulator: Emulator) -> dict[str, dict[str, Any]]:
     intent = client.v1.payment_intents.retrieve(paid["payment_intent"])
     refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 100})
     lonely = client.v1.products.create(params={"name": "Gone"})
+    disputed = emulator.pay(
+        client.v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "line_items": [{"price": product.default_price, "quantity": 1}],
+            }
+        ).id,
+        card="4000000000000259",
+    )["session"]
+    dispute = client.v1.disputes.list(params={"payment_intent": disputed["payment_intent"]}).data[0]
     return {
         "product": product.to_dict(),
         "price": client.v1.prices.retrieve(product.default_price).to_dict(),
         "checkout.session": client.v1.checkout.sessions.retrieve(session.id).to_dict(),
         "item": client.v1.checkout.sessions.line_items.list(session.id).data[0].to_dict(),
         "payment_intent": intent.to_dict(),
-        "charge": client.v1.charges.retrieve(intent.latest_charge).to_dict(),
+        # fixtures3 has `refunds` on the charge: since API 2022-11-15 only when expanded.
+        "charge": client.v1.charges.retrieve(
+            intent.latest_charge, params={"expand": ["refunds"]}
+        ).to_dict(),
+        "dispute": dispute.to_dict(),
         "refund": refund.to_dict(),
         "event": client.v1.events.list(params={"limit": 1}).data[0].to_dict(),
         "deleted_product": client.v1.products.delete(lonely.id).to_dict(),

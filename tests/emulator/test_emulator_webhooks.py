@@ -8,6 +8,8 @@ import pytest
 import requests
 import stripe
 
+from stripe_emulator.store import Store
+from stripe_emulator.webhooks import Deliverer
 from tests.emulator.conftest import SECRET, Receiver
 from tests.support.emulator import Emulator, running_emulator, wait_until
 
@@ -143,3 +145,29 @@ def test_drop_loses_some_events_for_good_repeatably(receiver: Receiver) -> None:
     assert received == {d["event"] for d in deliveries if d["status"] == "delivered"}
     assert again == statuses  # the same seed drops the same events
     assert other != statuses
+
+
+def test_by_default_retries_follow_stripes_test_mode_schedule() -> None:
+    deliverer = Deliverer(Store(None), forward_to="http://127.0.0.1:9/", secret="whsec_x")
+    fast = Deliverer(
+        Store(None), forward_to="http://127.0.0.1:9/", secret="whsec_x", retry_schedule="fast"
+    )
+
+    # Three retries over a few hours, as Stripe's sandbox; the fast one is for tests.
+    assert deliverer.max_attempts == 4
+    assert [deliverer.retry_delay(n) for n in (1, 2, 3)] == [600, 3600, 10800]
+    assert fast.max_attempts == 8 and fast.retry_delay(1) == 0.5
+
+
+def test_the_emulator_waits_ten_minutes_before_the_first_retry(receiver: Receiver) -> None:
+    receiver.statuses.extend([500] * 3)
+    with running_emulator(
+        forward_to=receiver.url, webhook_secret=SECRET, retry_schedule="stripe"
+    ) as emulator:
+        emulator.client().v1.products.create(params={"name": "Later"})
+        wait_until(lambda: emulator.deliveries()[0]["attempts"])
+        [delivery] = emulator.deliveries()
+
+    attempt = delivery["attempts"][0]
+    assert delivery["status"] == "pending" and len(receiver.requests) == 1
+    assert 590 <= delivery["next_attempt_at"] - attempt["at"] <= 610

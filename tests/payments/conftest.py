@@ -34,7 +34,46 @@ def stripe_sessions() -> Iterator[dict[str, dict]]:
 
 @pytest.fixture
 def refunds():
-    with mock.patch(
-        "payments.stripe_api.refund_create", return_value={"id": "re_test_1", "object": "refund"}
-    ) as create:
+    """Stripe makes every refund asked for, at once (`succeeded`)."""
+    answer = {"id": "re_test_1", "object": "refund", "status": "succeeded"}
+    with mock.patch("payments.stripe_api.refund_create", return_value=answer) as create:
         yield create
+
+
+@pytest.fixture
+def stripe_money():
+    """Stripe's refunds and disputes in memory, as Stripe keeps them (tests/support)."""
+    from tests.support.stripe_money import stripe_money as fake_stripe_money
+
+    with fake_stripe_money() as fake:
+        yield fake
+
+
+@pytest.fixture
+def paid_order(db, stripe_money):
+    """A paid order as fulfilment leaves it, its payment known to `stripe_money`:
+    `paid_order(amount=5000, kind="goods", user=None, lines=[(product, quantity, unit)])`."""
+    from django.utils import timezone
+
+    from payments.models import Order
+    from tests.factories import OrderFactory, OrderLineFactory, ProductFactory
+
+    def make(amount=5000, kind=Order.Kind.GOODS, lines=None, **fields):
+        order = OrderFactory(
+            email="kim@example.com",
+            status=Order.Status.PAID,
+            kind=kind,
+            amount_total=amount,
+            amount_subtotal=amount,
+            paid_at=timezone.now(),
+            **fields,
+        )
+        order.stripe_payment_intent_id = f"pi_test_paid{order.pk}"
+        order.save(update_fields=["stripe_payment_intent_id"])
+        for product, quantity, unit in lines or [(ProductFactory(stock=3), 2, amount // 2)]:
+            OrderLineFactory(order=order, product=product, quantity=quantity, unit_amount=unit)
+        if amount:
+            stripe_money.pay(order.stripe_payment_intent_id, amount)
+        return order
+
+    return make

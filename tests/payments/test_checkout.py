@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from cart.models import Cart, CartItem
-from payments import checkout, services
+from payments import checkout, sessions
 from payments.models import Order
 from store.models import Product, Reservation
 from tests.factories import ProductFactory, UserFactory
@@ -112,7 +112,7 @@ def test_a_new_order_under_a_reused_id_never_meets_the_old_orders_key(
     Order.objects.filter(pk=old.pk).delete()  # the database forgets it; Stripe does not
     reused = pending_order((product, 1), pk=old.pk, stripe_session_id=None)
 
-    services.order_session(order=reused)
+    sessions.order_session(order=reused)
 
     keys = [call.kwargs["idempotency_key"] for call in stripe_create.call_args_list]
     assert fake_stripe.created == 2  # with a key from the id alone, Stripe answers the old one

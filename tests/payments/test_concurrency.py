@@ -19,7 +19,7 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 
-from payments import checkout, services
+from payments import checkout, fulfilment
 from payments.models import Order
 from store.models import Product
 from tests.factories import ProductFactory
@@ -28,6 +28,9 @@ from tests.support.fake_checkout import FakeCheckout
 from tests.support.orders import paid_session, pending_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+# Stripe's answer to a refund it made at once (a refund is money back only once it says so).
+REFUNDED = {"id": "re_1", "object": "refund", "status": "succeeded"}
 
 
 def run_at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
@@ -145,7 +148,7 @@ def test_ten_fulfilments_and_the_webhook_at_once_fulfil_once():
     def call(i: int) -> Any:
         if i == 10:
             return post_webhook(session)
-        return services.fulfil_checkout_session(session_id=session["id"])
+        return fulfilment.fulfil_checkout_session(session_id=session["id"])
 
     with mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session):
         results = run_at_once(11, call)
@@ -167,10 +170,10 @@ def test_racing_fulfilments_of_an_unfillable_order_refund_once():
 
     with (
         mock.patch("payments.stripe_api.checkout_session_retrieve", return_value=session),
-        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}) as refund,
+        mock.patch("payments.stripe_api.refund_create", return_value=REFUNDED) as refund,
     ):
         results = run_at_once(
-            10, lambda i: services.fulfil_checkout_session(session_id=session["id"])
+            10, lambda i: fulfilment.fulfil_checkout_session(session_id=session["id"])
         )
 
     assert all(isinstance(r, Order) for r in results), results
@@ -188,11 +191,11 @@ def test_two_orders_for_the_last_unit_fulfilled_at_once_one_is_refunded():
 
     with (
         mock.patch("payments.stripe_api.checkout_session_retrieve", side_effect=sessions.get),
-        mock.patch("payments.stripe_api.refund_create", return_value={"id": "re_1"}),
+        mock.patch("payments.stripe_api.refund_create", return_value=REFUNDED),
     ):
         run_at_once(
             10,
-            lambda i: services.fulfil_checkout_session(
+            lambda i: fulfilment.fulfil_checkout_session(
                 session_id=(first_session, second_session)[i % 2]["id"]
             ),
         )
@@ -244,7 +247,7 @@ def test_a_transfer_leaving_the_cart_while_the_same_browser_checks_out_again():
 
     def call(i: int) -> Any:
         if i < 4:
-            return services.fulfil_checkout_session(session_id=first.stripe_session_id)
+            return fulfilment.fulfil_checkout_session(session_id=first.stripe_session_id)
         tab = Client()
         tab.cookies = cookies
         return tab.post("/checkout/")["Location"]

@@ -135,3 +135,28 @@ def test_refund_everything_left_refunds_the_rest(
     assert create.call_args.kwargs["amount"] == 4800 - 800
     order.refresh_from_db()
     assert (order.status, order.amount_refunded) == (Order.Status.REFUNDED, 4800)
+
+
+def test_a_refund_form_sent_again_after_its_refund_was_made_gets_that_refund(
+    admin_client, order, refunds
+):
+    """Issue 19.4: what is left is worked out after the form's token is looked up, so the
+    second submit of a double click that lands after the first finished is told the refund
+    was made, not "Ensure this value is less than or equal to 0."."""
+    order.stripe_payment_intent_id = "pi_test_admin"
+    order.save()
+    refunds.return_value = {"id": "re_all", "amount": 4800, "status": "succeeded"}
+    page = admin_client.get(f"/admin/payments/order/{order.pk}/refund/").content.decode()
+    token = page.split('name="request_token" value="', 1)[1].split('"', 1)[0]
+    line = order.lines.get()
+    form = {"request_token": token, f"line_{line.pk}": "2"}
+
+    first = admin_client.post(f"/admin/payments/order/{order.pk}/refund/", form, follow=True)
+    second = admin_client.post(f"/admin/payments/order/{order.pk}/refund/", form, follow=True)
+
+    for response in (first, second):
+        html = response.content.decode()
+        assert "Refunded $48.00" in html
+        assert "less than or equal to" not in html
+    refunds.assert_called_once()
+    assert order.refunds.count() == 1

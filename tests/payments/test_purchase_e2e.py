@@ -14,12 +14,13 @@ import pytest
 import requests
 from django.core import mail
 from django.core.management import call_command
+from django.db.models import F
 from django.utils import timezone
 
 from cart.models import CartItem
-from payments import services, stripe_api
-from payments.models import Order, StripeEvent
-from store.models import Product
+from payments import sessions, settle, stripe_api
+from payments.models import Order, StripeEvent, reservation_holder
+from store.models import Product, Reservation
 from tests.support.emulator import (
     SHIPPING_ADDRESS,
     Emulator,
@@ -414,38 +415,73 @@ def test_delayed_payment_that_fails_releases_the_reservation(shop):
     assert ignored.status == StripeEvent.Status.IGNORED
 
 
-def test_a_transfer_that_never_arrives_is_canceled_at_stripe_after_the_cap(settings, shop):
-    settings.DELAYED_PAYMENT_MAX_DAYS = 7
+def _a_day_passes(order: Order, hours: float = 25) -> None:
+    """Every moment of the order moves `hours` into the past, and the sweep's look is due."""
+    ago = timedelta(hours=hours)
+    Order.objects.filter(pk=order.pk).update(
+        created_at=F("created_at") - ago, stripe_check_at=timezone.now()
+    )
+    Reservation.objects.filter(holder=reservation_holder(order.pk)).update(
+        expires_at=F("expires_at") - ago
+    )
+
+
+def test_a_transfer_past_its_hold_gives_the_stock_back_and_is_filled_when_it_comes(settings, shop):
+    """Stripe refuses to cancel a Checkout Session's PaymentIntent: the shop ends its own
+    hold, and the order still takes the money when it comes."""
+    settings.DELAYED_PAYMENT_HOLD_HOURS = 24
     kettle, session_id, _ = _bank_transfer_checkout(shop, name="Kettle")
     order = Order.objects.get()
-    Order.objects.filter(pk=order.pk).update(
-        created_at=timezone.now() - timedelta(days=7, hours=1),
-        stripe_check_at=timezone.now(),
-    )
+    _a_day_passes(order)
 
-    services.reservations_release_expired()
+    settle.reservations_release_expired()
 
     order.refresh_from_db()
-    assert order.status == Order.Status.FAILED
-    assert "did not arrive in time" in order.problem
+    assert order.status == Order.Status.PROCESSING
     assert available(kettle) == 3
-    intent = shop.emulator.client().v1.payment_intents.retrieve(order.stripe_payment_intent_id)
-    assert (intent.status, intent.cancellation_reason) == ("canceled", "abandoned")
-    # The shopper's transfer, sent now, can no longer pay the canceled order.
-    status, _ = shop.emulator.request(
-        "POST", f"/_emulator/sessions/{session_id}/settle", {"outcome": "succeeded"}
-    )
-    assert status == HTTPStatus.BAD_REQUEST
-    shop.emulator.flush()
-    wait_until(
-        lambda: StripeEvent.objects.filter(type="payment_intent.canceled").exists(),
-        timeout=15,
-        message="payment_intent.canceled never arrived",
-    )
     wait_until(lambda: len(mail.outbox) == 1, message="the shopper was not told")
-    assert "in time" in mail.outbox[0].subject
-    assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
+    assert "no longer held" in mail.outbox[0].subject
+    intent = shop.emulator.client().v1.payment_intents.retrieve(order.stripe_payment_intent_id)
+    assert intent.status != "canceled"
+
+    shop.emulator.settle(session_id, succeeded=True)
+    shop.emulator.flush()
+
+    wait_until(
+        lambda: Order.objects.get(pk=order.pk).status == Order.Status.PAID,
+        timeout=15,
+        message="the transfer that came late was not filled",
+    )
+    assert (stock(kettle), available(kettle)) == (1, 1)
     _every_event_is_handled_or_knowingly_ignored()
+
+
+def test_a_transfer_that_comes_after_its_stock_was_sold_is_refunded(settings, shop):
+    settings.DELAYED_PAYMENT_HOLD_HOURS = 24
+    kettle, session_id, _ = _bank_transfer_checkout(shop, name="Kettle")
+    order = Order.objects.get()
+    _a_day_passes(order)
+    settle.reservations_release_expired()
+    other = Shopper(shop)  # the units, back on sale, are bought by someone else
+    other.add(kettle, 3)
+    shop.emulator.pay(session_id_of(other.checkout()), card=PAYS)
+    shop.emulator.flush()
+    wait_until(lambda: stock(kettle) == 0, timeout=15, message="the other sale never landed")
+
+    shop.emulator.settle(session_id, succeeded=True)
+    shop.emulator.flush()
+
+    wait_until(
+        lambda: Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED,
+        timeout=15,
+        message="the transfer that came too late was not refunded",
+    )
+    order.refresh_from_db()
+    refunds = shop.emulator.client().v1.refunds.list(
+        {"payment_intent": order.stripe_payment_intent_id}
+    )
+    assert [r.amount for r in refunds.data] == [order.amount_total]  # the transfer, whole
+    assert stock(kettle) == 0
 
 
 def test_events_that_never_arrive_are_caught_up_by_reconcile(settings, live_server, shop_factory):
@@ -498,7 +534,7 @@ def test_a_reset_database_never_meets_the_old_orders_session(settings, live_serv
         Order.objects.all().delete()  # the reset: Stripe still has the old session and key
         reused = pending_order((kettle, 3), pk=old.pk, stripe_session_id=None, minutes=31)
 
-        session = services.order_session(order=reused)
+        session = sessions.order_session(order=reused)
 
         items = stripe_api.checkout_session_retrieve(session["id"])["line_items"]["data"]
         assert session["id"] != old_session

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
-from payments import services
+from payments import fulfilment
 from payments.emails import order_email
 from payments.models import Order, StripeEvent
 from tests.factories import ProductFactory
@@ -184,7 +184,7 @@ def test_fulfilment_queues_the_confirmation_instead_of_sending_it(database_queue
     with mock.patch(
         "payments.stripe_api.checkout_session_retrieve", return_value=paid_session(order)
     ):
-        services.fulfil_checkout_session(session_id=order.stripe_session_id)
+        fulfilment.fulfil_checkout_session(session_id=order.stripe_session_id)
 
     queued = DBTaskResult.objects.get(task_path__endswith="order_email_send")
     assert queued.args_kwargs["kwargs"] == {

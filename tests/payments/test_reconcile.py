@@ -49,11 +49,14 @@ def test_catalog_events_that_never_arrived_are_applied(silent_stripe):
 
 def test_a_second_run_changes_nothing(silent_stripe):
     seed(silent_stripe)
-    stripe_reconcile()
+    # Both runs at one moment after the seed, whatever the wall clock says meanwhile.
+    now = max(e.created for e in silent_stripe.client().v1.events.list().data) + 1
+    first = stripe_reconcile(now=now)
     events = StripeEvent.objects.count()
 
-    again = stripe_reconcile()
+    again = stripe_reconcile(now=now)
 
+    assert first.recorded == events == 3
     assert again.recorded == 0
     assert StripeEvent.objects.count() == events
 

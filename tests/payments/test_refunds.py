@@ -59,7 +59,9 @@ def test_an_interrupted_request_is_finished_by_the_same_request_again(
 
 def test_a_request_in_flight_is_not_sent_twice(order):
     key = refunds.refund_idempotency_key(order_id=order.pk, request_token="t2")
-    Refund.objects.create(order=order, amount=1000, currency="usd", idempotency_key=key)
+    Refund.objects.create(
+        order=order, amount=1000, currency="usd", idempotency_key=key, sent_at=timezone.now()
+    )
 
     with mock.patch("payments.stripe_api.refund_create") as create:
         refund = refunds.order_refund(order_id=order.pk, request_token="t2", amount=1000)

@@ -47,7 +47,7 @@ def make_code(shop, code: str = "WELCOME10", percent_off: int = 10) -> None:
 
 
 def express_rate_id(page_html: str) -> str:
-    found = re.search(r"value='(shr_[^']+)'> Express shipping", page_html)
+    found = re.search(r"value='(shr_[^']+)'[^>]*> Express shipping", page_html)
     assert found, page_html
     return found.group(1)
 

@@ -9,7 +9,7 @@ import pytest
 import stripe
 from django.core.management import call_command
 
-from store.models import Product
+from store.models import Price, Product
 from tests.factories import ProductFactory
 from tests.support.stripe_events import price, product
 
@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 class FakeListAPI(stripe.HTTPClient):
-    """Serves `GET /v1/products` and `/v1/prices` in pages, via the SDK's own paging."""
+    """Serves `GET /v1/products` and `/v1/prices` in pages, via the SDK's own paging, with
+    Stripe's `active` filter: prices are listed active only unless `active=false` is asked
+    (products, all unless filtered)."""
 
     name = "fake"
 
@@ -30,6 +32,9 @@ class FakeListAPI(stripe.HTTPClient):
         parts = urlsplit(url)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         objects = self.objects[parts.path]
+        active = query.get("active", "true" if parts.path == "/v1/prices" else None)
+        if active is not None:
+            objects = [o for o in objects if o["active"] == (active == "true")]
         start = 0
         if "starting_after" in query:
             start = next(i for i, o in enumerate(objects) if o["id"] == query["starting_after"]) + 1
@@ -70,7 +75,8 @@ def test_sync_pages_through_everything_and_second_run_changes_nothing(fake_strip
 
     call_command("sync_stripe", stdout=out)
 
-    assert fake_stripe.pages_served == 6  # 3 pages of 100 for each of the two lists
+    # 3 pages of 100 for each of the two lists, and one (empty) of archived prices
+    assert fake_stripe.pages_served == 7
     assert Product.objects.exclude(stripe_id="prod_gone").count() == 250
     assert Product.objects.visible().count() == 249
     assert Product.objects.get(stripe_id="prod_042").price.unit_amount == 142
@@ -83,3 +89,19 @@ def test_sync_pages_through_everything_and_second_run_changes_nothing(fake_strip
     call_command("sync_stripe", stdout=again)
 
     assert "0 created, 0 updated, 500 unchanged, 0 archived" in again.getvalue()
+
+
+def test_a_price_archived_while_the_shop_was_not_listening_is_archived_here(
+    fake_stripe, frozen_clock
+):
+    """Stripe lists only active prices unless asked for the others: a listing that did not
+    ask would never see this one go."""
+    call_command("sync_stripe", stdout=io.StringIO())
+    assert Product.objects.visible().filter(stripe_id="prod_007").exists()
+    archived = next(p for p in fake_stripe.objects["/v1/prices"] if p["id"] == "price_007")
+    archived["active"] = False
+
+    call_command("sync_stripe", stdout=io.StringIO())
+
+    assert Price.objects.get(stripe_id="price_007").active is False
+    assert not Product.objects.visible().filter(stripe_id="prod_007").exists()

@@ -17,7 +17,7 @@ import stripe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments import stripe_api
+from payments import stripe_api, webhook_verify
 from payments.models import StripeEvent
 from store.models import Product
 from tests.support.stripe_events import event, price, product, sign
@@ -61,7 +61,7 @@ def test_absurd_nesting_is_rejected_cheaply(webhook):
 
 def test_moderate_nesting_past_the_limit_is_rejected(webhook) -> None:
     deep: Any = "x"
-    for _ in range(stripe_api.MAX_EVENT_DEPTH + 1):
+    for _ in range(webhook_verify.MAX_EVENT_DEPTH + 1):
         deep = {"a": deep}
     payload = event("product.created", product("prod_deep", metadata=deep))
 
@@ -214,3 +214,51 @@ def test_a_nul_character_is_rejected_not_stored(webhook, where):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert not StripeEvent.objects.exists()
+
+
+def with_raw(payload: dict[str, Any], raw: str) -> bytes:
+    """The event as JSON with the string "RAW" replaced by `raw`, as written (not escaped)."""
+    return json.dumps(payload).replace('"RAW"', raw).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", '"\\ud800"', '"a\\udfffb"'],
+    ids=["nan", "infinity", "minus-infinity", "1e999", "minus-1e999", "surrogate", "low-surrogate"],
+)
+def test_a_value_no_database_can_store_is_a_400(webhook, raw):
+    """Python reads them; JSON has no NaN or infinity, and no database encodes a lone
+    surrogate: PostgreSQL's jsonb refused them, and the webhook answered 500."""
+    payload = event("product.created", product("prod_odd", metadata={"odd": "RAW"}))
+
+    response = webhook.post(with_raw(payload, raw))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert not StripeEvent.objects.exists()
+
+
+def test_a_lone_surrogate_in_a_key_is_a_400(webhook):
+    payload = event("product.created", product("prod_odd", metadata={"k": "v"}))
+    body = json.dumps(payload).replace('"k"', '"\\ud800"').encode()
+
+    assert webhook.post(body).status_code == HTTPStatus.BAD_REQUEST
+
+
+@pytest.mark.parametrize("field", ["id", "type"])
+def test_an_id_or_type_longer_than_any_of_stripes_is_a_400(webhook, field):
+    payload = event("product.created", product("prod_long"))
+    payload[field] = "evt_" + "x" * 296
+
+    response = webhook.post(payload)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert not StripeEvent.objects.exists()
+
+
+def test_an_ordinary_float_still_applies(webhook):
+    payload = event("product.created", product("prod_float", name="Kettle"))
+    payload["data"]["object"]["metadata"] = {"weight": "RAW"}
+
+    response = webhook.post(with_raw(payload, "1.5e3"))
+
+    assert response.status_code == HTTPStatus.OK

@@ -40,7 +40,16 @@ def test_search_with_no_match_is_an_empty_page_not_an_error(client):
 
 
 @pytest.mark.parametrize(
-    "query", ["x" * 5000, "' OR 1=1 --", "!!! & | ( :*", "\u00e9\u00e8\u4e2d", "%", "a\tb\nc"]
+    "query",
+    [
+        "x" * 5000,
+        "' OR 1=1 --",
+        "!!! & | ( :*",
+        "\u00e9\u00e8\u4e2d",
+        "%",
+        "a\tb\nc",
+        "tea\x00pot",  # PostgreSQL refuses a NUL in any query: it was a 500 there
+    ],
 )
 def test_absurd_search_is_an_empty_or_normal_page_never_a_500(client, query):
     ProductFactory(name="Teapot")
@@ -49,6 +58,15 @@ def test_absurd_search_is_an_empty_or_normal_page_never_a_500(client, query):
 
     assert response.status_code == HTTPStatus.OK
     assert "Teapot" not in names(response)
+
+
+def test_a_search_of_a_nul_alone_is_no_search(client):
+    ProductFactory(name="Teapot")
+
+    response = client.get("/?q=%00")
+
+    assert response.status_code == HTTPStatus.OK
+    assert names(response) == ["Teapot"]
 
 
 def test_category_comes_from_stripe_metadata_and_has_its_own_url(client):
@@ -80,6 +98,18 @@ def test_unknown_category_is_a_404(client):
     ProductFactory(name="Mug", category="Kitchen", category_slug="kitchen")
 
     assert client.get("/category/garden/").status_code == HTTPStatus.NOT_FOUND
+    assert client.get("/category/garden/?q=mug").status_code == HTTPStatus.NOT_FOUND
+
+
+def test_a_search_in_a_category_that_finds_nothing_is_an_empty_page(client):
+    ProductFactory(name="Mug", category="Kitchen", category_slug="kitchen")
+
+    response = client.get("/category/kitchen/?q=zzz")
+
+    assert response.status_code == HTTPStatus.OK
+    assert names(response) == []
+    assert b"Nothing found" in response.content
+    assert "<title>Kitchen" in response.content.decode()
 
 
 def test_sorts_by_price_name_and_newest(client):
@@ -111,7 +141,10 @@ def test_pages_of_48_or_24(client):
     assert names(small) == ["P48", "P49"]
 
 
-@pytest.mark.parametrize("page", ["0", "-1", "abc", "3", "99999999999999999999", "1.5", ""])
+@pytest.mark.parametrize(
+    "page",
+    ["0", "-1", "abc", "3", "99999999999999999999", "1.5", "", "\u00b2", "\u0661", "\uff11"],
+)
 def test_bad_page_number_is_a_404(client, page):
     ProductFactory(name="Mug")
 

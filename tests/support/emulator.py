@@ -111,7 +111,10 @@ class Emulator:
         `fields` are the page's other fields: `shipping_name`, `shipping_line1`,
         `shipping_city`, `shipping_postal_code`, `shipping_country` (SHIPPING_ADDRESS by
         default; ignored by a session that collects no address), `shipping_rate`,
-        `promotion_code`.
+        `promotion_code`, and `shown_total` (the total the page showed, in minor units: a
+        payment that would charge another is refused with `amount_changed`, as the page
+        does; left out, nothing is compared). A session whose total is 0 completes with
+        `payment_status` "no_payment_required" whatever the card.
         """
         _, result = self.request(
             "POST",
@@ -146,6 +149,73 @@ class Emulator:
         """Move the emulator's clock forward (expires sessions that fall due)."""
         _, result = self.request("POST", f"/_emulator/clock/advance?seconds={seconds}", {})
         return result
+
+    def fail_next(
+        self, path: str, *, when: str = "after", count: int = 1, method: str = "POST"
+    ) -> None:
+        """The next `count` requests to `path` (`/v1/refunds`, or a route such as
+        `/v1/payment_intents/{id}/cancel`) answer a 500: `when="after"` the endpoint did its
+        work (objects made, events sent), `when="before"` it did nothing. Under an
+        idempotency key the 500 is stored and replayed, as at Stripe."""
+        status, result = self.request(
+            "POST",
+            "/_emulator/faults",
+            {"path": path, "when": when, "count": str(count), "method": method},
+        )
+        assert status == 200, result
+
+    def delay_next(
+        self, path: str, seconds: float, *, count: int = 1, method: str = "POST"
+    ) -> None:
+        """The next `count` requests to `path` wait `seconds` before they run (to race two
+        requests with one idempotency key: the second gets a 409)."""
+        status, result = self.request(
+            "POST",
+            "/_emulator/faults",
+            {
+                "path": path,
+                "when": "delay",
+                "seconds": str(seconds),
+                "count": str(count),
+                "method": method,
+            },
+        )
+        assert status == 200, result
+
+    def transition_refund(
+        self, refund_id: str, to: str, *, failure_reason: str | None = None
+    ) -> dict[str, Any]:
+        """Move a refund on as the bank would (`pending` -> `requires_action`, `succeeded`,
+        `failed`; `requires_action` -> `pending`, `succeeded`, `failed`, `canceled`;
+        `succeeded` -> `failed`); returns the refund."""
+        data = {"to": to, **({"failure_reason": failure_reason} if failure_reason else {})}
+        status, result = self.request("POST", f"/_emulator/refunds/{refund_id}/transition", data)
+        assert status == 200, result
+        return result["refund"]
+
+    def open_dispute(
+        self, charge_id: str, *, reason: str = "fraudulent", inquiry: bool = False
+    ) -> dict[str, Any]:
+        """The cardholder disputes a charge (a chargeback, or an inquiry); returns it."""
+        status, result = self.request(
+            "POST",
+            f"/_emulator/charges/{charge_id}/dispute",
+            {"reason": reason, "inquiry": "true" if inquiry else "false"},
+        )
+        assert status == 200, result
+        return result["dispute"]
+
+    def decide_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        """The bank decides a dispute; returns it."""
+        outcome = "won" if won else "lost"
+        status, result = self.request(
+            "POST", f"/_emulator/disputes/{dispute_id}/decide", {"outcome": outcome}
+        )
+        assert status == 200, result
+        return result["dispute"]
+
+    def clear_faults(self) -> None:
+        self.request("POST", "/_emulator/faults/clear", {})
 
     def client(self) -> Any:
         """A `stripe.StripeClient` talking to this emulator."""
@@ -211,6 +281,7 @@ def running_emulator(
     data_file: Path | None = None,
     retry_base: float = 0.05,
     max_attempts: int = 5,
+    retry_schedule: str = "fast",
     chaos_seed: int = 0,
     drop: float = 0.0,
 ) -> Iterator[Emulator]:
@@ -230,6 +301,9 @@ def running_emulator(
             webhook_secret,
             "--data",
             str(data),
+            # Stripe's test-mode schedule retries over hours: tests take the fast one.
+            "--retry-schedule",
+            retry_schedule,
             "--retry-base",
             str(retry_base),
             "--max-attempts",

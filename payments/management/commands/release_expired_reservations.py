@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from payments.services import reservations_release_expired
+from payments.settle import reservations_release_expired
 
 
 class Command(BaseCommand):

@@ -35,7 +35,7 @@ def no_notify(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0009_order_processing'),
+        ('payments', '0011_order_text_fields_and_checkout_attempt'),
         ('django_tasks_database', '0021_conditional_partial_index_ordering'),
     ]
 
