@@ -430,8 +430,11 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=20, help="renames, and emails")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="500 events, 1 and 2 workers")
     parser.add_argument("--no-prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.workers, args.rounds = 500, "1,2", 10
     tmp = tempfile.TemporaryDirectory(prefix="amazin-bench-")
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp.name}/bench.sqlite3"
     postgres = database_url.startswith("postgres")

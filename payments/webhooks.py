@@ -206,8 +206,9 @@ def _claim(pk: int) -> StripeEvent | None:
     """Take the event for this process and read it, in one conditional UPDATE; None if it
     is done or someone alive has it.
 
-    Claimable: received, failed or waiting; or taken by a worker whose heartbeat stopped; or
-    taken by anyone longer ago than STALE_CLAIM.
+    Claimable: received, failed or waiting; or taken by a worker whose heartbeat stopped, or
+    by this very worker (an earlier run of its own that a database error cut short: a worker
+    runs one event at a time); or taken by anyone longer ago than STALE_CLAIM.
     """
     meta = StripeEvent._meta
     quote = connection.ops.quote_name
@@ -219,14 +220,16 @@ def _claim(pk: int) -> StripeEvent | None:
         f"{column['claimed_by']} = %s, {column['attempts']} = {column['attempts']} + 1 "
         f"WHERE {column['id']} = %s AND ({column['status']} IN (%s, %s, %s) OR "
         f"({column['status']} = %s AND ({column['claimed_at']} < %s OR "
-        f"({column['claimed_by']} <> '' AND {column['claimed_by']} NOT IN ("
-        f"SELECT {quote(workers.pk.column)} FROM {quote(workers.db_table)} "
-        f"WHERE {quote(workers.get_field('beat_at').column)} >= %s))))) "
+        f"({column['claimed_by']} <> '' AND ({column['claimed_by']} = %s OR "
+        f"{column['claimed_by']} NOT IN (SELECT {quote(workers.pk.column)} "
+        f"FROM {quote(workers.db_table)} "
+        f"WHERE {quote(workers.get_field('beat_at').column)} >= %s)))))) "
         f"RETURNING {', '.join(column.values())}"
     )
+    me = heartbeat.current()
     params = [
-        *[StripeEvent.Status.PROCESSING, now, heartbeat.current(), pk, *CLAIMABLE],
-        *[StripeEvent.Status.PROCESSING, now - STALE_CLAIM, now - heartbeat.lease()],
+        *[StripeEvent.Status.PROCESSING, now, me, pk, *CLAIMABLE],
+        *[StripeEvent.Status.PROCESSING, now - STALE_CLAIM, me, now - heartbeat.lease()],
     ]
     return next(iter(StripeEvent.objects.raw(sql, params)), None)
 

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -61,6 +61,7 @@ SLOW_TASK_SECONDS = 2.0  # a task running this long hands the batch's rest back
 FLUSH_SECONDS = 0.1  # successes are marked done at least this often within a batch
 IDLE_LOOK_SECONDS = 0.02  # a waiting worker looks at most this often (see `_idle`)
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)  # waits while the database is away
+AGAIN_SECONDS = 2.0  # a task that met a database error runs again this much later
 
 READY, RUNNING = TaskResultStatus.READY, TaskResultStatus.RUNNING
 _tasks: dict[str, Task[Any, Any]] = {}
@@ -212,12 +213,15 @@ class Worker:
             else:
                 value = task.call(*args, **kwargs)
         except Exception as exc:
-            if isinstance(exc, OperationalError | InterfaceError) and not database_usable():
-                # Not the task's fault: it stays claimed, and runs again once the database
-                # is back (taken over from this worker's old name).
-                raise
+            if isinstance(exc, OperationalError | InterfaceError):
+                # The database's fault, not the task's (a restart, a deadlock): never failed
+                # for good. Away: it stays claimed, taken over from this worker's old name
+                # once the database is back; back already: queued again a little later.
+                if not database_usable():
+                    raise
+                self._again_later(row, exc)
+                return
             row.set_failed(exc)
-            logger.exception("task %s (%s) failed", row.task_path, row.id)
             task_finished.send(sender=DatabaseBackend, task_result=row.task_result)
             return
         row.status = TaskResultStatus.SUCCESSFUL
@@ -227,6 +231,13 @@ class Worker:
             row.set_successful(value)
         task_finished.send(sender=DatabaseBackend, task_result=row.task_result)
         logger.debug("task %s ran in %.1f ms", row.task_path, (time.monotonic() - started) * 1000)
+
+    def _again_later(self, row: DBTaskResult[Any, Any], exc: Exception) -> None:
+        logger.warning("task %s (%s) met a database error, again in %s s: %s",
+                       row.task_path, row.id, AGAIN_SECONDS, exc)  # fmt: skip
+        DBTaskResult.objects.filter(id=row.id, status=RUNNING).update(
+            status=READY, run_after=timezone.now() + timedelta(seconds=AGAIN_SECONDS)
+        )
 
     def _flush(self) -> None:
         """Mark the tasks that ran successfully done, together."""

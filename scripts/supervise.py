@@ -51,8 +51,10 @@ class Supervisor:
         clock: Callable[[], float] = time.monotonic,
         say: Callable[[str], None] = log,
         prefix: str = "serve",
+        output: int | None = None,
     ) -> None:
         self.cwd, self.env, self.clock, self.say, self.prefix = cwd, dict(env), clock, say, prefix
+        self.output = output  # the children's stdout and stderr (None: this process's)
         self.children: list[Child] = []
         self.stopping = False
 
@@ -63,7 +65,9 @@ class Supervisor:
         return child
 
     def _spawn(self, child: Child) -> None:
-        child.proc = subprocess.Popen(child.argv, cwd=self.cwd, env=self.env)
+        child.proc = subprocess.Popen(
+            child.argv, cwd=self.cwd, env=self.env, stdout=self.output, stderr=self.output
+        )
         child.started_at, child.restart_at = self.clock(), None
         child.pids.append(child.proc.pid)
 
