@@ -193,6 +193,8 @@ def main() -> None:
         print(f"--faults: PostgreSQL of the run's own on {cluster.url}", flush=True)
     # With --faults the shop talks to Stripe through a proxy that loses answers on purpose.
     proxy = FaultProxy(emulator).start() if args.faults else None
+    if proxy is not None:  # requests cut by the faults (and at the end) are no news
+        proxy.server.handle_error = lambda *_: None  # type: ignore[method-assign]
     env = os.environ | {
         "DJANGO_SETTINGS_MODULE": "amazin.settings",
         "ENV_FILE": os.devnull,
@@ -215,7 +217,7 @@ def main() -> None:
         "LIVE_GRID_CACHE": "1",
         "MONEY_LOOK_EVERY_SECONDS": "3",
         "WORKER_LEASE_SECONDS": "5",
-        "LOG_LEVEL": "ERROR",
+        "LOG_LEVEL": "WARNING",  # into the shop's log, kept if the run fails
         "PYTHONPATH": str(REPO),
     }
     os.environ.update(env)
@@ -231,7 +233,10 @@ def main() -> None:
 
     manage = [PY, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env, check=True)
-    supervisor = Supervisor(cwd=REPO, env=env, prefix="chaos", output=subprocess.DEVNULL)
+    # The shop's own output (tracebacks of what the faults cut), kept if the run fails.
+    shop_log = Path(tempfile.mkstemp(prefix="amazin-chaos-shop-", suffix=".log")[1])
+    log_file = shop_log.open("ab")
+    supervisor = Supervisor(cwd=REPO, env=env, prefix="chaos", output=log_file.fileno())
     faults = None
     try:
         supervisor.start(
@@ -381,7 +386,9 @@ def main() -> None:
             print("\nFAILED:")
             for problem in problems[:50]:
                 print(f"  {problem}")
+            print(f"\nthe shop's output: {shop_log}")
             raise SystemExit(1)
+        shop_log.unlink()
         print(
             "\nOK: every paid session is one paid order; every refund made once; stock taken ="
             " units paid; none oversold; nothing left pending"
@@ -390,6 +397,7 @@ def main() -> None:
         if faults is not None:
             faults.stop()
         supervisor.stop()
+        log_file.close()
         if proxy is not None:
             proxy.stop()
         if cluster is not None:

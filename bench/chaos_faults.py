@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -36,6 +37,7 @@ LOSABLE = [
     ("GET", r"^/v1/checkout/sessions/[^/]+$"),
     ("POST", r"^/v1/refunds$"),
     ("GET", r"^/v1/refunds"),
+    ("GET", r"^/v1/disputes"),
     ("POST", r"^/v1/payment_intents/[^/]+/cancel$"),
     ("GET", r"^/v1/events$"),
 ]
@@ -121,7 +123,14 @@ class Faults:
         return True
 
     def _lose_answer(self) -> bool:
-        method, path = self.rng.choice(LOSABLE)
+        """The next answer to a request of a kind the shop has been making lately."""
+        recent = self.proxy.log[-200:]
+        made = [
+            (method, path)
+            for method, path in LOSABLE
+            if any(s.method == method and re.search(path, s.path) for s in recent)
+        ]
+        method, path = self.rng.choice(made or LOSABLE)
         self.proxy.add(Fault.LOSE_ANSWER, path=path, method=method, times=1)
         return True
 
@@ -134,7 +143,8 @@ class Faults:
     def summary(self) -> list[str]:
         lost = sum(1 for seen in self.proxy.log if seen.fault is Fault.LOSE_ANSWER)
         lines = [f"{name:<40} {count}" for name, count in sorted(self.done.items())]
-        lines.append(f"{'  of those lost answers, requests hit':<40} {lost}")
+        lines.append(f"{'  answers lost on the way (requests hit)':<40} {lost}")
+        lines.append(f"{'Stripe requests through the proxy':<40} {len(self.proxy.log)}")
         restarts = sum(len(c.pids) - 1 for c in self.supervisor.children)
         lines.append(f"{'processes started again (supervisor)':<40} {restarts}")
         return lines

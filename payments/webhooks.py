@@ -14,12 +14,13 @@ redeliveries queue it again, and `replay_stripe_events` runs it by hand.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 
@@ -248,7 +249,27 @@ def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
 
 
 def _apply(record: StripeEvent) -> StripeEvent:
-    """Run the handler of an event claimed by this process, and say how it went."""
+    """Run the handler of an event claimed by this process, and say how it went.
+
+    A database error (a restart under the handler) is the database's fault, not the
+    event's: the claim is given back, if the database answers, for whoever runs the event's
+    task again; if it does not, the worker's heartbeat stops under this name and the claim
+    lapses with it.
+    """
+    try:
+        return _handled(record)
+    except (OperationalError, InterfaceError):
+        with contextlib.suppress(DatabaseError):
+            StripeEvent.objects.filter(
+                pk=record.pk,
+                status=StripeEvent.Status.PROCESSING,
+                claimed_at=record.claimed_at,
+                claimed_by=record.claimed_by,
+            ).update(status=StripeEvent.Status.RECEIVED)
+        raise
+
+
+def _handled(record: StripeEvent) -> StripeEvent:
     handler = HANDLERS.get(record.type)
     status, error = StripeEvent.Status.PROCESSED, ""
     if handler is None:
@@ -259,6 +280,8 @@ def _apply(record: StripeEvent) -> StripeEvent:
             handler(obj, record.stripe_created)
         except refund_sync.NoOrderYet as exc:  # kept for the order (payments.money_look)
             status, error = StripeEvent.Status.WAITING, str(exc)
+        except (OperationalError, InterfaceError):
+            raise
         except Exception as exc:  # stored for the retry, the admin and replay_stripe_events
             logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
             status, error = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"

@@ -128,3 +128,20 @@ def test_a_dead_workers_running_tasks_go_back_to_the_queue(database_queue, setti
     assert taken == 1
     assert DBTaskResult.objects.get(pk=orphan.pk).status == TaskResultStatus.READY
     assert DBTaskResult.objects.get(pk=held.pk).status == TaskResultStatus.RUNNING
+
+
+def test_a_database_error_under_a_handler_gives_the_event_back(as_worker):
+    record = webhooks.stripe_event_record(
+        event=event("product.created", product("prod_cut", name="Teapot"))
+    )
+    restart = OperationalError("terminating connection due to administrator command")
+
+    with (
+        mock.patch("payments.catalog.product_apply", side_effect=restart),
+        pytest.raises(OperationalError),
+    ):
+        webhooks.stripe_event_process(record=record)
+
+    record.refresh_from_db()
+    assert record.status == StripeEvent.Status.RECEIVED  # anybody's, for the task's next run
+    assert webhooks.stripe_event_process(record=record).status == StripeEvent.Status.PROCESSED
