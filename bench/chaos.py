@@ -225,6 +225,7 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
+    from django.db.models import Q
 
     from payments.models import Order, StripeEvent
     from scripts.serve import granian_command, shop_workers
@@ -236,7 +237,9 @@ def main() -> None:
     # The shop's own output (tracebacks of what the faults cut), kept if the run fails.
     shop_log = Path(tempfile.mkstemp(prefix="amazin-chaos-shop-", suffix=".log")[1])
     log_file = shop_log.open("ab")
-    supervisor = Supervisor(cwd=REPO, env=env, prefix="chaos", output=log_file.fileno())
+    supervisor = Supervisor(  # the faults kill its children young on purpose: never give up
+        cwd=REPO, env=env, prefix="chaos", output=log_file.fileno(), give_up_after=10**6
+    )
     faults = None
     try:
         supervisor.start(
@@ -300,14 +303,17 @@ def main() -> None:
                 client.v1.checkout.sessions.expire(session.id)
         paid_ids = {s.id for s in sessions if s.payment_status == "paid"}
         done = (Order.Status.PAID, Order.Status.REFUNDED)
-        unsettled = (Order.Status.PENDING, Order.Status.PROCESSING, Order.Status.REFUND_PENDING)
+        unsettled = Order.objects.filter(
+            status__in=[Order.Status.PENDING, Order.Status.PROCESSING, Order.Status.REFUND_PENDING]
+        ).exclude(  # a checkout whose session never reached the shop: its hold ends by the clock
+            Q(stripe_session_id__isnull=True) | Q(stripe_session_id=""),
+            status=Order.Status.PENDING,
+        )
         deadline = time.monotonic() + args.settle_timeout
         while time.monotonic() < deadline:
             with database_back():
                 settled = Order.objects.filter(stripe_session_id__in=paid_ids, status__in=done)
-                if settled.count() == len(paid_ids) and not Order.objects.filter(
-                    status__in=unsettled
-                ):
+                if settled.count() == len(paid_ids) and not unsettled.exists():
                     break
             time.sleep(1)
         converged = time.monotonic() - began - shopping
@@ -330,17 +336,14 @@ def main() -> None:
             orders = list(Order.objects.filter(stripe_session_id=session_id))
             if len(orders) != 1 or orders[0].status not in done:
                 problems.append(f"paid session {session_id}: orders {orders!r}")
-        for order in Order.objects.filter(status__in=unsettled):
+        for order in unsettled:
             problems.append(f"{order} is still {order.status}")
+        sessionless = Order.objects.filter(
+            Q(stripe_session_id__isnull=True) | Q(stripe_session_id=""), status=Order.Status.PENDING
+        )
         for order in Order.objects.filter(status=Order.Status.PAID):
             if order.stripe_session_id not in paid_ids:
                 problems.append(f"{order} is paid but Stripe took no money for it")
-        for order in Order.objects.filter(status=Order.Status.REFUNDED):
-            made = client.v1.refunds.list(
-                params={"payment_intent": order.stripe_payment_intent_id}
-            ).data
-            if order.stripe_payment_intent_id and len(made) != 1:
-                problems.append(f"{order} refunded {len(made)} times at Stripe")
         taken: Counter[int] = Counter()
         for order in Order.objects.filter(status=Order.Status.PAID).prefetch_related("lines"):
             for line in order.lines.all():
@@ -365,6 +368,16 @@ def main() -> None:
             problems += more
         if faults is not None:
             faults.stop()
+        # Every refund once: no order is refunded twice at Stripe (each is refunded at most
+        # once in this run: unfillable, or by staff in --money), and each the shop shows as
+        # refunded has its one refund there.
+        refunded = (Order.Status.REFUNDED, Order.Status.PARTIALLY_REFUNDED)
+        refunds_made = 0
+        for order in Order.objects.exclude(stripe_payment_intent_id=""):
+            made = client.v1.refunds.list(params={"payment_intent": order.stripe_payment_intent_id})
+            refunds_made += len(made.data)
+            if len(made.data) > 1 or (order.status in refunded and len(made.data) != 1):
+                problems.append(f"{order} ({order.status}): {len(made.data)} refunds at Stripe")
         statuses = Counter(Order.objects.values_list("status", flat=True))
 
         flags = " --faults" if faults else ""
@@ -378,8 +391,10 @@ def main() -> None:
         print(f"  {'  never delivered (dropped)':<40} {len(dropped)}")
         print(f"  {'  of those, in the shop log anyway':<40} {len(dropped & logged)}")
         print(f"  {'units paid for / stock taken':<40} {sum(taken.values())}")
+        print(f"  {'refunds at Stripe (none twice)':<40} {refunds_made}")
         print(f"  {'shopping took':<40} {shopping:.1f} s")
         print(f"  {'all settled (none pending) after':<40} {converged:.1f} s more")
+        print(f"  {'  pending with no session (hold to end)':<40} {sessionless.count()}")
         for said in [*(faults.summary() if faults else []), *money]:
             print(f"  {said}")
         if problems:

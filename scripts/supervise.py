@@ -52,9 +52,11 @@ class Supervisor:
         say: Callable[[str], None] = log,
         prefix: str = "serve",
         output: int | None = None,
+        give_up_after: int = GIVE_UP_AFTER,
     ) -> None:
         self.cwd, self.env, self.clock, self.say, self.prefix = cwd, dict(env), clock, say, prefix
         self.output = output  # the children's stdout and stderr (None: this process's)
+        self.give_up_after = give_up_after
         self.children: list[Child] = []
         self.stopping = False
 
@@ -81,7 +83,7 @@ class Supervisor:
             if child.restart_at is None and proc is not None and proc.poll() is not None:
                 lived = now - child.started_at
                 child.young_deaths = child.young_deaths + 1 if lived < HEALTHY_AFTER_SECONDS else 1
-                if child.young_deaths >= GIVE_UP_AFTER:
+                if child.young_deaths >= self.give_up_after:
                     raise GaveUp(
                         f"{child.name} died {child.young_deaths} times in a row within "
                         f"{HEALTHY_AFTER_SECONDS:.0f} s of starting (last: {describe(proc)})"
