@@ -148,12 +148,13 @@ def product_upsert_from_stripe(
     `NEEDS_CURRENT`.
     """
     product = Product.objects.select_for_update().filter(stripe_id=obj["id"]).first()
+    created = False
     if product is None:
         new = _product_insert(obj["id"], _product_fields(obj), at=event_created)
         if new is not None:
             live.publish_on_commit([new.pk], listing=True)
             return Applied.CREATED
-    product, created = _product_locked(obj["id"])  # another event created it meanwhile
+        product, created = _product_locked(obj["id"])  # another event created it meanwhile
     if event_created < product.stripe_event_created:
         return Applied.STALE
     if event_created == product.stripe_event_created and not (created or current):
