@@ -66,7 +66,7 @@ def main() -> None:
     workers = serve_workers(postgres=postgres, configured=env)
     raise_open_files_limit()
 
-    shop_count = int(shop_workers(configured=env))
+    shop_count = int(shop_workers(configured=configured))
     print(
         f"serve: http://{host}:{port}/  ({workers} web worker(s), {shop_count} shop_worker(s); "
         "Ctrl-C stops)",
