@@ -106,11 +106,14 @@ class Heartbeat:
             connection.close()  # this thread's own
 
     def beat(self) -> None:
+        name = self.name
+        if not name:  # between two names: the worker takes its next one when it can
+            return
         try:
             close_old_connections()
-            if not Worker.objects.filter(pk=self.name).update(beat_at=timezone.now()):
+            if not Worker.objects.filter(pk=name).update(beat_at=timezone.now()):
                 # Deleted as long gone: what it held is anybody's already. Start afresh.
-                logger.warning("worker %s: its row was gone; renaming", self.name)
+                logger.warning("worker %s: its row was gone; renaming", name)
                 self.renew()
             self.on_beat()
         except DatabaseError as exc:
