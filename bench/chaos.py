@@ -408,16 +408,21 @@ def main() -> None:
             "\nOK: every paid session is one paid order; every refund made once; stock taken ="
             " units paid; none oversold; nothing left pending"
         )
-    finally:
-        if faults is not None:
-            faults.stop()
-        supervisor.stop()
-        log_file.close()
-        if proxy is not None:
-            proxy.stop()
-        if cluster is not None:
-            cluster.stop()
-        tmp.cleanup()
+    finally:  # every step, whatever the one before it raised: nothing outlives the run
+        steps = [
+            faults.stop if faults is not None else None,
+            supervisor.stop,
+            log_file.close,
+            proxy.stop if proxy is not None else None,
+            cluster.stop if cluster is not None else None,
+            tmp.cleanup,
+        ]
+        for step in steps:
+            if step is not None:
+                try:
+                    step()
+                except Exception as exc:
+                    print(f"chaos: stopping: {exc!r}", file=sys.stderr)
 
 
 @contextlib.contextmanager
