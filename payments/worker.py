@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 BATCH = 32  # tasks claimed at once
 SLOW_TASK_SECONDS = 2.0  # a task running this long hands the batch's rest back
 FLUSH_SECONDS = 0.1  # successes are marked done at least this often within a batch
-IDLE_LOOK_SECONDS = 0.02  # a waiting worker looks at most this often (see `_idle`)
+IDLE_LOOK_SECONDS = 0.05  # a waiting worker looks at most this often (see `_idle`)
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)  # waits while the database is away
 AGAIN_SECONDS = 2.0  # a task that met a database error runs again this much later
 
@@ -95,6 +95,7 @@ class Worker:
         self._done: list[uuid.UUID] = []  # ran successfully, not marked yet
         self._waiting = False
         self._idle_since: float | None = None  # when the last look found nothing
+        self._full = False  # the last claim took a whole batch
         self._later: datetime | None = None  # the next deferred task's run_after
         self._away_since: float | None = None
         self._failures = 0
@@ -125,8 +126,13 @@ class Worker:
         """Claim a batch and run it; False if nothing was due."""
         self.wakeup.clear()  # from here on, what commits wakes the next wait
         close_old_connections()
-        due, self._later = self._look()
+        # After a full batch more is likely waiting: claim at once. Else look first (one read,
+        # no lock: on SQLite a claim would take the write lock even to find nothing).
+        due = self._full
+        if not due:
+            due, self._later = self._look()
         claimed = self._claim() if due else []
+        self._full = len(claimed) == self.batch
         if not claimed:
             self._idle_since = time.monotonic()
             return False
@@ -166,8 +172,9 @@ class Worker:
 
         All waiting workers wake at every commit, and only one gets the task: a worker that
         has just found nothing looks again IDLE_LOOK_SECONDS later at the earliest, so that
-        a storm of small commits costs each waiting worker 1/IDLE_LOOK_SECONDS looks a
-        second rather than one per commit (a lone commit is looked at at once)."""
+        a storm of small commits costs each waiting worker at most 1/IDLE_LOOK_SECONDS looks a
+        second rather than one per commit, and each look finds a few tasks to claim together
+        (a lone commit is looked at at once)."""
         self.on_idle()
         timeout = self.interval
         if self._later is not None:
