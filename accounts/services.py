@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Entitlement
-from live.broker import publish_on_commit
+from live.publish import publish_on_commit
 from payments import checkout
 from payments.models import Order
 from store.models import Price

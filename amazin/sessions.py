@@ -10,7 +10,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends import db
 
-from live.broker import publish_on_commit
+from live.publish import publish_on_commit
 from store.visitors import SESSIONS, session_topic_id
 
 

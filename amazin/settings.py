@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "amazin.apps.AmazinConfig",
     "live",
+    "pagecache",
     "store",
     "cart",
     "payments",
@@ -163,7 +164,7 @@ WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
 # still applies below it.
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=4 * 1024 * 1024)
 
-# Cache the rendered grid per catalog version (live.broker): safe only where every change is
+# Keep rendered pages until what they show changes (pagecache): safe only where every change is
 # published, as in `make serve`; off by default so that tests and scripts writing rows
 # directly never see a stale grid.
 LIVE_GRID_CACHE = env.bool("LIVE_GRID_CACHE", default=False)

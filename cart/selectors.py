@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
@@ -72,7 +71,9 @@ def _session_row(request: HttpRequest) -> tuple[int | None, int, datetime] | Non
         return None
     data, expire_date, cart_id, count = row
     if isinstance(expire_date, str):  # SQLite through a raw cursor: the stored text
-        expire_date = datetime.fromisoformat(expire_date).replace(tzinfo=UTC)
+        expire_date = datetime.fromisoformat(expire_date)
+    if expire_date.tzinfo is None:  # SQLite stores UTC, naive
+        expire_date = expire_date.replace(tzinfo=UTC)
     # As SessionStore.load() would (the private cache django-stubs leaves out).
     session._session_cache = session.decode(data)  # type: ignore[attr-defined]
     session.accessed = True  # the response varies by the cookie (Vary: Cookie)
@@ -115,7 +116,7 @@ def _visitor_read(request: HttpRequest, key: str) -> Visitor | None:
             return None
         count = cart_item_count(request)
         return Visitor(shared=shared, count=count, cart_id=session.get(SESSION_CART_ID))
-    expires = min(time.time() + MEMO_SECONDS, row[2].timestamp())
+    expires = min(timezone.now() + timedelta(seconds=MEMO_SECONDS), row[2])
     depends: list[tuple[str, int]] = [(SESSIONS, session_topic_id(key))]
     if SESSION_KEY in session:
         user = request.user

@@ -1,6 +1,6 @@
 """Writes to carts. The forms in cart/forms.py have checked the input; these only apply it.
 
-Every write announces the cart it changed once committed (`live.broker.publish_on_commit`
+Every write announces the cart it changed once committed (`live.publish.publish_on_commit`
 under "carts"): every process's memo of the header's count (`store.visitors`) drops it.
 """
 
@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from cart.models import MAX_LINE_QUANTITY, Cart, CartItem
 from cart.selectors import SESSION_CART_ID, cart_for_request
 from cart.signals import cart_merging
-from live.broker import publish_on_commit
+from live.publish import publish_on_commit
 from store.models import Product
 from store.visitors import CARTS, USERS
 

@@ -7,25 +7,25 @@ A rejected input answers 400, or 409 when only the stock is short; the cart is u
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from cart import services
 from cart.forms import CartAddForm, CartRemoveForm, CartUpdateForm
 from cart.selectors import cart_for_request, cart_view, visitor
-from live.broker import CARDS, get_broker
+from live.channel import CARDS
+from pagecache.cache import caching, pages
+from pagecache.changes import Depends, changes
 from store.views import Build, serve_page
-from store.visitors import CARTS, MEMO_SECONDS, Memo, caching
-
-# Each cart's page, split at the visitor's slots, per process (`cart_detail`).
-_pages: Memo[Any] = Memo(size=1000)  # a page is ~20 kB: ~20 MB at most
+from store.visitors import CARTS, MEMO_SECONDS
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -56,8 +56,8 @@ def _rejected(
 def cart_detail(request: HttpRequest) -> HttpResponse:
     """The cart, served like the grid (`store.views.serve_page`): its page is rendered once
     per cart and kept while neither the cart, nor any of its products, changed and none of
-    their reservations ended (`_pages`); the visitor's token, count and account part are
-    spliced in. A flash message means a full render."""
+    their reservations ended (`pagecache.cache.pages`); the visitor's token, count and
+    account part are spliced in. A flash message means a full render."""
     if not caching():
         return render(request, "cart/detail.html", {"cart": cart_view(cart_for_request(request))})
     shown = visitor(request)
@@ -72,23 +72,24 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
         )
         return {"cart": view, "expires": view.expires}
 
-    def cache(build: Build) -> Any:
-        found = _pages.get(cart_id)
+    def keep(build: Build) -> Any:
+        key = ("cart", cart_id)
+        found = pages.get(key)
         if found is not None:
             return found
-        stamp = get_broker().stamp  # before reading: a change meanwhile makes it stale
+        stamp = changes.stamp  # before reading: a change meanwhile makes it stale
         page, expires = build()
         if built["cart"] == cart_id:  # the memo and the session agree on the cart
-            depends = [(CARDS, pk) for pk in built["products"]]
+            ids = [(CARDS, pk) for pk in built["products"]]
             if cart_id is not None:
-                depends.append((CARTS, cart_id))
-            until = time.time() + MEMO_SECONDS
+                ids.append((CARTS, cart_id))
+            until = timezone.now() + timedelta(seconds=MEMO_SECONDS)
             if expires is not None:
-                until = min(until, expires.timestamp())
-            _pages.put(cart_id, page, stamp=stamp, depends=depends, expires=until)
+                until = min(until, expires)
+            pages.put(key, page, stamp=stamp, depends=Depends(ids=tuple(ids)), expires=until)
         return page
 
-    return serve_page(request, ("cart", cart_id), "cart/detail.html", context, cache=cache)
+    return serve_page(request, "cart/detail.html", context, keep=keep)
 
 
 @require_POST

@@ -15,16 +15,12 @@ The clock. Some fragments change with no commit to announce it (a reservation ru
 the dispatcher asks the source when the next such change is due and announces the ids
 that changed once that time passes.
 
-The page cache (`LIVE_GRID_CACHE`): the whole set of fragments, kept until the next change
-or the next change by the clock, so a page is one join instead of one render per fragment.
-What depends on some changes only (a page of cards, the list of a page's ids) is cached
-under a `CacheKey` naming them: it survives every other change.
-
 Topics. A change to `cards` (the default) is rendered and streamed; a change under any
-other topic (cart ids under `carts`, say) only tells every process's caches: an app that
-caches something per id takes `stamp` before reading it, and asks `changed_at(topic, id)`
-whether its copy is older than the last change, in this process or any other. Only card
-changes move `version`, which the page caches follow: a cart changing keeps every page.
+other topic (cart ids under `carts`, say) is only told to the listeners
+(`live.registry.listen`: the page caches, `pagecache`), as every change is: a publish in
+this process at once, before it is sent; a change from the channel before it is rendered;
+and "anything" (ids None) when the channel failed or fell behind. live keeps no copy of
+anything: what it renders comes from the registered source, which may keep its own.
 """
 
 from __future__ import annotations
@@ -36,14 +32,11 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from live import channel, registry
@@ -56,161 +49,7 @@ logger = logging.getLogger(__name__)
 RING_SIZE = 512  # messages remembered for reconnecting viewers
 START_TIMEOUT = 5.0  # seconds `start` waits for the channel to listen
 CLOCK_LOOK_SECONDS = 30.0  # how often the dispatcher re-reads when the clock next changes
-PAGE_CACHE_SIZE = 2000  # cached pages (or page id lists) per process before starting over
-# Nothing cached is older than this, whatever the channel says: a change committed but never
-# announced (its publisher killed between the two) shows for at most this long.
-MAX_AGE = timedelta(minutes=5)
-TRACKED_IDS = 100_000  # ids whose last change a topic remembers, before it forgets them all
 CARDS = channel.CARDS
-
-
-def publish(ids: Iterable[int], topic: str = CARDS) -> None:
-    """Tell every listener that these ids changed (this process's caches at once).
-
-    A failure here is logged, never raised: the change is committed already, and viewers
-    catch up on their next reconnect. Within `publishes_coalesced` (the queue worker),
-    the message leaves with the others of its burst.
-    """
-    ids = channel.normalise(ids)
-    if not ids:
-        return
-    logger.debug("live: changed %s %s", topic, ids)
-    broker = get_broker()
-    broker.invalidate(ids, topic)
-    if _coalescer is not None:
-        _coalescer.add(ids, topic)
-        return
-    _send(broker, ids, topic)
-
-
-def _send(broker: Broker, ids: list[int], topic: str) -> None:
-    try:
-        broker.send(ids, topic)
-    except Exception:
-        logger.exception("live: could not publish %s %s", topic, ids)
-
-
-class Coalescer:
-    """Publishes held for up to `seconds` and sent together, one message per topic: a
-    worker applying a burst of webhooks announces each product once per burst, so every
-    process renders its card once per burst, not once per event."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._lock = threading.Lock()
-        self._pending: dict[str, set[int]] = {}
-        self._wake = threading.Event()  # set exactly while something is pending, or closing
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="live-coalescer", daemon=True)
-        self._thread.start()
-
-    def add(self, ids: list[int], topic: str) -> None:
-        with self._lock:
-            self._pending.setdefault(topic, set()).update(ids)
-            self._wake.set()
-
-    def flush(self) -> None:
-        """Send what is held: other topics first, so a process that renders the cards
-        already knows what else changed."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            if not self._closing.is_set():
-                self._wake.clear()
-        broker = get_broker()
-        for topic in sorted(pending, key=lambda t: t == CARDS):
-            _send(broker, sorted(pending[topic]), topic)
-
-    def close(self) -> None:
-        """Send what is held and stop."""
-        with self._lock:
-            self._closing.set()
-            self._wake.set()
-        self._thread.join(timeout=START_TIMEOUT)
-        self.flush()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                self._wake.wait()
-                if self._closing.is_set():
-                    return
-                self._closing.wait(self.seconds)  # the window: what else changes joins it
-                self.flush()
-                close_old_connections()  # this thread's own connection, kept between bursts
-        finally:
-            connection.close()
-
-
-_coalescer: Coalescer | None = None
-
-
-@contextmanager
-def publishes_coalesced(seconds: float) -> Iterator[None]:
-    """Within this block, this process sends its publishes in bursts of `seconds` (the
-    queue worker does: its changes come in bursts, and nobody views its process); what is
-    held is sent when the block ends."""
-    global _coalescer
-    if _coalescer is not None:  # already coalescing
-        yield
-        return
-    coalescer = _coalescer = Coalescer(seconds)
-    try:
-        yield
-    finally:
-        _coalescer = None
-        coalescer.close()
-
-
-def publishes_flush() -> None:
-    """Send what `publishes_coalesced` holds, now: the queue worker calls it when its queue
-    runs dry, so a lone change leaves at once and only a burst waits for the window."""
-    if _coalescer is not None:
-        _coalescer.flush()
-
-
-def publish_on_commit(ids: Iterable[int], topic: str = CARDS) -> None:
-    """`publish` once the current transaction commits; never for one rolled back."""
-    ids = list(ids)
-    if ids:
-        transaction.on_commit(lambda: publish(ids, topic))
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Every fragment on the page in order, valid until `expires` (a change by the clock)."""
-
-    version: int
-    order: list[int]
-    html: dict[int, str]
-    expires: datetime | None
-    body: str = field(repr=False, default="")
-    cached: bool = False
-
-    def fresh(self, version: int) -> bool:
-        return self.version == version and (self.expires is None or timezone.now() < self.expires)
-
-
-@dataclass(frozen=True)
-class CacheKey:
-    """A `Broker.cached` key whose value depends on these changes only: any id under each of
-    `topics`, and each of `cards` (ids under the cards topic). A plain key depends on every
-    change."""
-
-    name: Any
-    topics: tuple[str, ...] = ()
-    cards: tuple[int, ...] = ()
-
-
-def snapshot_build(version: int, *, cached: bool = False) -> Snapshot:
-    page = registry.source().page()
-    return Snapshot(
-        version=version,
-        order=list(page.order),
-        html=page.html,
-        expires=page.expires,
-        body="".join(page.html[pk] for pk in page.order),
-        cached=cached,
-    )
 
 
 def for_stream(html: str) -> str:
@@ -222,13 +61,6 @@ class Broker:
     def __init__(self) -> None:
         self.boot = secrets.token_hex(4)
         self.seq = 0
-        # Counts every change, of any topic (local publishes at once, others as they
-        # arrive): `changed_at` answers in it, and a per-id copy is stamped with it.
-        self.stamp = 0
-        # The stamp at the last change of cards (or of anything unknown): what a cached value
-        # with no named dependencies (not a `CacheKey`) and the snapshot follow. A cart or a
-        # session changing leaves them alone.
-        self.version = 0
         self.channel = channel.for_database()
         self._lock = threading.Lock()
         self._ring: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=RING_SIZE)
@@ -237,19 +69,8 @@ class Broker:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
-        self._snapshot: Snapshot | None = None
-        self._page: tuple[Snapshot, list[bytes]] | None = None
         self._next_change: datetime | None = None
         self._clock_checked: datetime | None = None
-        # Per-fragment cache: id -> (stamp when rendering began, valid until, html).
-        self._fragments: dict[int, tuple[int, datetime | None, str]] = {}
-        self._changed: dict[str, dict[int, int]] = {}  # topic -> id -> stamp at its last change
-        self._floors: dict[str, int] = {}  # topic -> stamp at its last change of unknown ids
-        self._all_changed = 0  # stamp at the last change of anything (ids unknown)
-        self._topics: dict[str, int] = {}  # topic -> stamp at its last change of any id
-        # key -> (stamp when building began, valid until, value, stamp when last found fresh)
-        self._pages: dict[Any, tuple[int, datetime | None, Any, int]] = {}
-        self._order: tuple[int, list[int] | None] | None = None  # (stamp, source.order())
         self._failed_at = -60.0  # time.monotonic() of the last failure logged
 
     # ---- state shared with pages
@@ -266,151 +87,13 @@ class Broker:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def invalidate(self, ids: Iterable[int] | None = None, topic: str = CARDS) -> None:
-        """A change: to these ids of `topic`, or (None) to anything of any topic."""
-        with self._lock:
-            self.stamp += 1
-            if ids is None or topic == CARDS:
-                self.version = self.stamp
-            if ids is None:
-                self._all_changed = self.stamp
-                return
-            self._topics[topic] = self.stamp
-            changed = self._changed.setdefault(topic, {})
-            for pk in ids:
-                changed[pk] = self.stamp
-                if topic == CARDS:
-                    self._fragments.pop(pk, None)
-            if len(changed) > TRACKED_IDS:  # forget them: everything older is stale once
-                changed.clear()
-                self._floors[topic] = self.stamp
-
-    def changed_at(self, topic: str, pk: int) -> int:
-        """The stamp at the last change to `pk` under `topic` (what a copy made at an
-        older stamp has missed), or at the last change the broker cannot place. For cards
-        it is also a version."""
-        return max(
-            self._changed.get(topic, {}).get(pk, 0),
-            self._floors.get(topic, 0),
-            self._all_changed,
-        )
-
-    def topic_changed_at(self, topic: str) -> int:
-        """The stamp at the last change to any id under `topic` (or to anything)."""
-        return max(self._topics.get(topic, 0), self._all_changed)
-
-    def _unchanged_since(self, stamp: int, key: Any) -> bool:
-        """Has nothing `key` depends on changed after `stamp`? A `CacheKey` names what it
-        depends on; any other key depends on every card (and on anything unknown)."""
-        if not isinstance(key, CacheKey):
-            return self.version <= stamp
-        return (
-            self._all_changed <= stamp
-            and all(self.topic_changed_at(topic) <= stamp for topic in key.topics)
-            and all(self.changed_at(CARDS, pk) <= stamp for pk in key.cards)
-        )
-
-    def _caching(self) -> bool:
-        if not getattr(settings, "LIVE_GRID_CACHE", False) or connection.in_atomic_block:
-            return False
-        return self.listening()
-
     def listening(self) -> bool:
-        """Is this process hearing every change? Caches are only as fresh as that: while the
-        channel does not listen (starting, or reconnecting after a failure), nothing is
-        cached, and what was cached before is dropped once it listens again."""
+        """Is this process hearing every change? A copy kept by a listener is only as fresh
+        as that: while the channel does not listen (starting, or reconnecting after a
+        failure) nothing should be kept, and listeners are told that anything may have
+        changed before it listens again."""
         self.start()
         return self._ready.is_set()
-
-    def fragments(
-        self,
-        ids: list[int],
-        render: Callable[[list[int]], dict[int, tuple[str, datetime | None]]],
-    ) -> dict[int, str]:
-        """The current fragment of each id (missing: not on any page now), from the
-        per-fragment cache; `render(missing)` answers `{id: (html, valid until)}` for the
-        rest. A change costs the changed fragments, never the others.
-        """
-        if not self._caching():
-            return {pk: html for pk, (html, _) in render(ids).items()}
-        stamp = self.stamp  # before rendering: a change meanwhile marks it stale
-        now = timezone.now()
-        found: dict[int, str] = {}
-        missing: list[int] = []
-        for pk in ids:
-            entry = self._fragments.get(pk)
-            if (
-                entry is not None
-                and entry[0] >= self.changed_at(CARDS, pk)
-                and (entry[1] is None or now < entry[1])
-            ):
-                found[pk] = entry[2]
-            else:
-                missing.append(pk)
-        if missing:
-            latest = now + MAX_AGE
-            for pk, (html, expires) in render(missing).items():
-                found[pk] = html
-                self._fragments[pk] = (stamp, min(expires or latest, latest), html)
-        return found
-
-    def cached(
-        self,
-        key: Any,
-        build: Callable[[], tuple[Any, datetime | None]],
-        *,
-        across_changes: bool = False,
-    ) -> Any:
-        """`build()`'s value for `key`, kept until the next change that it depends on (a
-        `CacheKey` names them; any change, for another key) or until the time it returns.
-        For what depends on many fragments: a page's list of ids, a whole page's bytes.
-        `across_changes`: kept until that time only, whatever changes (what may be a little
-        late, and costs too much to build on every change)."""
-        if not self._caching():
-            return build()[0]
-        stamp = self.stamp  # before building: a change meanwhile makes it stale
-        entry = self._pages.get(key)
-        if entry is not None and (entry[1] is None or timezone.now() < entry[1]):
-            built, expires, value, checked = entry
-            if across_changes or checked == stamp:
-                return value
-            if self._unchanged_since(built, key):
-                # Checked once per change (of any topic), not once per request.
-                self._pages[key] = (built, expires, value, stamp)
-                return value
-        value, expires = build()
-        if len(self._pages) > PAGE_CACHE_SIZE:
-            self._pages.clear()  # searches are unbounded; pages are cheap to build again
-        latest = timezone.now() + MAX_AGE
-        self._pages[key] = (stamp, min(expires or latest, latest), value, stamp)
-        return value
-
-    def snapshot(self) -> Snapshot:
-        """Every fragment, cached until the next change or change by the clock.
-
-        Only with LIVE_GRID_CACHE on, outside a transaction: the cache trusts that every
-        change is published, which `make serve` guarantees but a test creating rows with
-        factories does not.
-        """
-        version = self.version
-        if not self._caching():
-            return snapshot_build(version)
-        current = self._snapshot
-        if current is not None and current.fresh(version):
-            return current
-        snap = snapshot_build(version, cached=True)
-        self._snapshot = snap
-        return snap
-
-    def cached_page(self, snap: Snapshot, render: Callable[[], str]) -> list[bytes]:
-        """A page built from `snap` (the same for every first-time visitor), kept as long as
-        it, as bytes split at the CSRF placeholder: `token.join(parts)` is the response."""
-        page = self._page
-        if page is not None and page[0] is snap:
-            return page[1]
-        parts = render().encode().split(CSRF_PLACEHOLDER.encode())
-        self._page = (snap, parts)
-        return parts
 
     # ---- subscribing
 
@@ -486,37 +169,21 @@ class Broker:
                 "removed": [pk for pk in ids if pk not in rendered],
             }
             return encode("reset", data, last)
-        snap = self.snapshot()
-        html = {str(pk): for_stream(snap.html[pk]) for pk in snap.order}
-        return encode("reset", {"html": html, "order": snap.order}, self.last_id)
+        last = self.last_id
+        page = registry.source().page()
+        html = {str(pk): for_stream(page.html[pk]) for pk in page.order}
+        return encode("reset", {"html": html, "order": page.order}, last)
 
     def _cards_message(self, ids: list[int], event_id: str) -> bytes:
         source = registry.source()
-        if source.render_timed is not None:  # rendered once for the stream and the pages
-            rendered = self.fragments(ids, source.render_timed)
-        else:
-            rendered = source.render(ids)
+        rendered = source.render(ids)
         html = {str(pk): for_stream(fragment) for pk, fragment in rendered.items()}
         removed = [pk for pk in ids if pk not in rendered]
         data: dict[str, Any] = {"html": html, "removed": removed}
-        order = self._source_order(source)
+        order = source.order()
         if order is not None:  # a source may leave it out (too many ids to send each time)
             data["order"] = order
         return encode("cards", data, event_id)
-
-    def _source_order(self, source: registry.Source) -> list[int] | None:
-        """`source.order()`; with the cache on and a source that names the topic its order
-        depends on, read again only after a change under that topic (not for each change:
-        at 100,000 products it is a query of its own)."""
-        if source.order_topic is None or not getattr(settings, "LIVE_GRID_CACHE", False):
-            return source.order()
-        stamp = self.stamp
-        cached = self._order
-        if cached is not None and cached[0] >= self.topic_changed_at(source.order_topic):
-            return cached[1]
-        order = source.order()
-        self._order = (stamp, order)
-        return order
 
     # ---- the channel and the dispatcher thread
 
@@ -554,7 +221,7 @@ class Broker:
                 # may have been lost since the failure: everyone gets a fresh state.
                 self._ready.clear()
                 connection.close()
-                self.invalidate(None)
+                registry.changed(None, CARDS)
                 self._fan_out(RESET)
                 self._stop.wait(1)
         connection.close()
@@ -593,7 +260,7 @@ class Broker:
         """The channel says changes were published that it can no longer tell: every cache
         and every viewer starts afresh."""
         logger.warning("live: changes were lost (the listener fell behind); starting afresh")
-        self.invalidate(None)
+        registry.changed(None, CARDS)
         self._fan_out(RESET)
 
     def _failed(self, what: str) -> None:
@@ -610,21 +277,21 @@ class Broker:
             self._clock_checked = timezone.now()
 
     def receive(self, changes: channel.Changes) -> None:
-        """A burst from the channel: other topics invalidate caches, cards are dispatched."""
+        """A burst from the channel: other topics are only told, cards are dispatched."""
         for topic, ids in changes.items():
             if topic != CARDS:
-                self.invalidate(ids, topic)
+                registry.changed(ids, topic)
         if changes.get(CARDS):
             try:
                 self.dispatch(changes[CARDS])
-            except Exception:  # caches are invalidated already; viewers start afresh
+            except Exception:  # listeners were told already; viewers start afresh
                 self._failed("live: cannot render a change for the stream")
                 self._fan_out(RESET)
 
     def dispatch(self, ids: Iterable[int]) -> None:
         """Render the changed fragments once and hand the same bytes to every viewer."""
         ids = sorted(ids)
-        self.invalidate(ids)
+        registry.changed(ids, CARDS)  # before rendering: no listener's copy is used
         with self._lock:
             self.seq += 1
             seq = self.seq

@@ -7,18 +7,23 @@ app (store) calls `register(Source(...))` from its `AppConfig.ready()`:
   page order (`{id: html}`); an id missing from the answer is removed from open pages.
 - `order()`: every id on the page, in page order; or None when there are too many to send
   with every message (viewers then never insert a fragment they do not show already).
-  `order_topic`: the topic the app publishes under whenever the order may change (what is
-  on the page, or where); with the page cache on, `order()` is read again only after such
-  a change, not after every change of a fragment.
 - `page()`: every fragment in page order, and when it goes stale by the clock alone.
 - `next_change()`: when the next fragment changes by the clock, with no commit to announce
   it (a reservation running out, say); None when nothing is due.
 - `changed_between(since, until)`: the ids whose fragments changed by the clock in
   (since, until].
 
+live calls these each time it needs them and keeps no copy: the registering app may answer
+from copies it keeps (store's are in pagecache), dropped as changes are heard (`listen`).
+
 Fragments are shared by every viewer, so they must carry nobody's CSRF token: render forms
 with `CSRF_PLACEHOLDER` where the token goes. The stream blanks it out (the page's script
 fills in its own); a page replaces it with its request's token.
+
+Listeners. `listen(listener)` (from an `AppConfig.ready()`): `listener(ids, topic)` hears
+every change this process learns of, of any topic: its own publishes at once, other
+processes' as the channel delivers them, before anything is rendered for them; `ids` None
+when anything may have changed (the channel failed or fell behind).
 """
 
 from __future__ import annotations
@@ -59,10 +64,6 @@ class Source:
     page: Callable[[], Page]
     next_change: Callable[[], datetime | None] = field(default=_nothing_due)
     changed_between: Callable[[datetime, datetime], set[int]] = field(default=_nothing_changed)
-    # `render`, with when each fragment goes stale by the clock: lets the broker keep what
-    # the stream renders in the per-fragment cache pages read, so a change renders once.
-    render_timed: Callable[[list[int]], dict[int, tuple[str, datetime | None]]] | None = None
-    order_topic: str | None = None
 
 
 _source: Source | None = None
@@ -77,3 +78,18 @@ def source() -> Source:
     if _source is None:
         raise ImproperlyConfigured("live: no app registered its fragments (live.registry)")
     return _source
+
+
+Listener = Callable[[Collection[int] | None, str], None]
+_listeners: list[Listener] = []
+
+
+def listen(listener: Listener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def changed(ids: Collection[int] | None, topic: str) -> None:
+    """Tell every listener (None: anything may have changed, of any topic)."""
+    for listener in _listeners:
+        listener(ids, topic)

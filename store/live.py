@@ -11,6 +11,10 @@ upserts apply), is also published under the `listing` topic (`listing=True`); st
 reservations are not, so the cached lists of a page's ids, and the stream's grid order,
 survive them.
 
+What live asks for comes from the page caches (`pagecache`): a card the stream renders for
+a change is the one the pages then show (`cards`), and the stream's grid order and its
+reset are read again only after a change that can alter them.
+
 Cards are rendered with `CSRF_PLACEHOLDER` where a form's token goes: they are shared by
 every viewer. The grid page puts its request's token there; the stream blanks it out.
 """
@@ -26,8 +30,11 @@ from django.db import transaction
 from django.template.loader import render_to_string
 
 from live import registry
-from live.broker import publish
+from live.channel import CARDS
+from live.publish import publish
 from live.registry import CSRF_PLACEHOLDER
+from pagecache.cache import fragments, pages
+from pagecache.changes import Depends
 from store import models
 
 __all__ = [
@@ -84,13 +91,15 @@ def render_card(product: Any) -> str:
     return _INDENT.sub("\n", html).strip()
 
 
-def render(ids: Collection[int]) -> dict[int, str]:
-    return {p.pk: render_card(p) for p in visible_products(ids)}
-
-
 def render_timed(ids: Collection[int]) -> dict[int, tuple[str, datetime | None]]:
     """Each visible card and when it goes stale by the clock (a reservation ends): one query."""
     return {p.pk: (render_card(p), p.next_expiry) for p in visible_products(ids)}
+
+
+def cards(ids: Collection[int]) -> dict[int, str]:
+    """Each visible card, kept one by one (`pagecache.cache.fragments`): one query for
+    those not kept."""
+    return fragments(list(ids), render_timed)
 
 
 # Above this many products the stream's messages carry no `order` (it would be every id):
@@ -126,15 +135,33 @@ def changed_between(since: datetime, until: datetime) -> set[int]:
     return set(models.reservations_ended_product_ids(since=since, until=until))
 
 
+def kept_order() -> list[int] | None:
+    """`order()`, read again only after a change under `listing` (not for each change: at
+    100,000 products it is a query of its own)."""
+    ids: list[int] | None = pages.cached(
+        "live-order", lambda: (order(), None), Depends(topics=(LISTING,))
+    )
+    return ids
+
+
+def kept_page() -> registry.Page:
+    """`page()`, kept until a card changes, or a reservation ends."""
+
+    def build() -> tuple[registry.Page, datetime | None]:
+        built = page()
+        return built, built.expires
+
+    result: registry.Page = pages.cached("live-page", build, Depends(topics=(CARDS,)))
+    return result
+
+
 def register() -> None:
     registry.register(
         registry.Source(
-            render=render,
-            order=order,
-            page=page,
+            render=cards,
+            order=kept_order,
+            page=kept_page,
             next_change=next_change,
             changed_between=changed_between,
-            render_timed=render_timed,
-            order_topic=LISTING,
         )
     )

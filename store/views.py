@@ -2,8 +2,9 @@
 
 Most visitors see the same page: anyone with no flash message waiting, whether a
 stranger, a returning shopper with a cart, or a logged-in user. A page is rendered once
-per catalog version (`Broker.cached`), from cards cached one by one (`Broker.fragments`: a
-change re-renders that card only), and kept as bytes split at unguessable placeholders:
+and kept until its cards or its listing change (`pagecache.cache.pages`), from cards kept
+one by one (`store.live.cards`: a change re-renders that card only), and kept as bytes
+split at unguessable placeholders:
 the visitor's CSRF token, cart count and account part of the header are spliced in. What
 the header shows a returning visitor comes from this process's memo (`store.visitors`):
 a warm visitor costs no query. Someone with a message to show gets a full render around
@@ -12,18 +13,15 @@ the same cached cards.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
-from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH, get_token
 from django.shortcuts import render
 from django.template.engine import Engine
 from django.template.loader import render_to_string
@@ -33,9 +31,12 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from live.broker import CacheKey, get_broker
+from live.broker import get_broker
+from live.channel import CARDS
 from live.registry import CSRF_PLACEHOLDER
-from store import live
+from pagecache.cache import pages
+from pagecache.changes import Depends
+from store import csrf, live
 from store.models import DEFAULT_SORT, MAX_QUERY_LENGTH, SORTS, Product
 from store.visitors import Visitor
 
@@ -182,24 +183,22 @@ Build = Callable[[], tuple[Any, datetime | None]]
 
 def serve_page(
     request: HttpRequest,
-    key: Any,
     template: str,
     context: Callable[[], dict[str, Any]],
     *,
-    cache: Callable[[Build], Any] | None = None,
+    keep: Callable[[Build], Any],
 ) -> HttpResponse:
     """Render `template` with `context()`: from the shared page cache for visitors with no
     flash message (their token, cart count and account part spliced in), else in full.
 
-    The page is kept under `key` until the next change (`Broker.cached`), or as `cache`
-    keeps it: `cache(build)` answers the split page, calling `build()` (value, valid until)
-    when it has none."""
-    token = _csrf_token(request).encode()
+    `keep(build)` answers the split page as the page cache keeps it, calling `build()`
+    (value, valid until) when it has none."""
+    token = csrf.token(request).encode()
     visitor = _visitor(request)
     mine = None if visitor is None or visitor.user_id is None else _user_slots(request, visitor)
     if visitor is not None and (visitor.user_id is None or mine is not None):
         build: Build = lambda: _split(template, context())  # noqa: E731
-        split = get_broker().cached(key, build) if cache is None else cache(build)
+        split = keep(build)
         parts, tokens, counts, users, strangers = split
         page = parts.copy()
         for i in tokens:
@@ -215,43 +214,6 @@ def serve_page(
     response = render(request, template, context())
     response.content = response.content.replace(_CSRF_BYTES, token)
     return response
-
-
-_CSRF_CHARS = CSRF_ALLOWED_CHARS.encode()
-_CSRF_INDEX = {c: i for i, c in enumerate(CSRF_ALLOWED_CHARS)}
-_CSRF_LIMIT = 256 - 256 % len(_CSRF_CHARS)  # bytes at or above it are dropped: no bias
-_CSRF_TABLE = bytes(_CSRF_CHARS[b % len(_CSRF_CHARS)] for b in range(256))
-_CSRF_DROP = bytes(range(_CSRF_LIMIT, 256))
-
-
-def _csrf_string() -> str:
-    """32 random characters from Django's CSRF alphabet, unbiased, from one urandom call
-    (rarely two) instead of Django's 32: a third of a stranger's request went to them."""
-    out = b""
-    while len(out) < CSRF_SECRET_LENGTH:
-        out += os.urandom(48).translate(_CSRF_TABLE, _CSRF_DROP)
-    return out[:CSRF_SECRET_LENGTH].decode()
-
-
-def _csrf_token(request: HttpRequest) -> str:
-    """What `django.middleware.csrf.get_token` answers, drawn faster: the cookie's secret
-    (a new one for a stranger, set as Django sets it) masked with a fresh random mask."""
-    meta = request.META
-    if settings.CSRF_USE_SESSIONS:
-        return get_token(request)  # not this project's setup: Django's own way
-    if "CSRF_COOKIE" not in meta:
-        meta["CSRF_COOKIE"] = _csrf_string()  # as django.middleware.csrf does for a stranger
-    secret = meta["CSRF_COOKIE"]
-    if len(secret) != CSRF_SECRET_LENGTH or not set(secret) <= _CSRF_INDEX.keys():
-        return get_token(request)
-    meta["CSRF_COOKIE_NEEDS_UPDATE"] = True
-    mask = _csrf_string()
-    n = len(CSRF_ALLOWED_CHARS)
-    cipher = "".join(
-        CSRF_ALLOWED_CHARS[(_CSRF_INDEX[x] + _CSRF_INDEX[y]) % n]
-        for x, y in zip(secret, mask, strict=True)
-    )
-    return mask + cipher
 
 
 def _processed(request: HttpRequest) -> dict[str, Any]:
@@ -287,10 +249,17 @@ def _split(template: str, context: dict[str, Any]) -> tuple[Any, datetime | None
 def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
     listing = _listing(request, slug)
     broker = get_broker()
+
+    def read_ids() -> tuple[tuple[list[tuple[int, str]], bool, str | None, Depends], None]:
+        rows, more, category_name = _page_ids(listing)
+        # The page changes with its own cards and with the listing, not with any change.
+        shown = Depends(ids=tuple((CARDS, pk) for pk, _ in rows), topics=(live.LISTING,))
+        return (rows, more, category_name, shown), None
+
     # Stock and reservations never change what a listing holds, or its order: only a
     # change under the listing topic reads the ids again.
-    rows, more, category_name = broker.cached(
-        CacheKey(("ids", listing), topics=(live.LISTING,)), lambda: (_page_ids(listing), None)
+    rows, more, category_name, shown = pages.cached(
+        ("ids", listing), read_ids, Depends(topics=(live.LISTING,))
     )
     # Past the last page, or a category with nothing in it, is no page; a search that finds
     # nothing (in the shop or in a category) is an empty page.
@@ -300,7 +269,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
     def context() -> dict[str, Any]:
         last_id = broker.last_id  # before the cards: the stream replays anything after it
         ids = [pk for pk, _ in rows]
-        cards = broker.fragments(ids, live.render_timed)
+        cards = live.cards(ids)
         return {
             "grid_body": mark_safe("".join(cards[pk] for pk in ids if pk in cards)),
             "has_products": bool(cards),
@@ -310,7 +279,7 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             and listing.sort == DEFAULT_SORT,
             "listing": listing,
             "category_name": category_name,
-            "categories": broker.cached("categories", _categories, across_changes=True),
+            "categories": pages.cached("categories", _categories, Depends()),
             "sorts": [
                 (listing.url(sort=s, page=1), label, s == listing.sort)
                 for s, label in SORT_LABELS.items()
@@ -321,9 +290,12 @@ def product_grid(request: HttpRequest, slug: str = "") -> HttpResponse:
             "expires": timezone.now() + timedelta(seconds=PAGE_SECONDS),
         }
 
-    # The page changes with its own cards and with the listing, not with any change.
-    key = CacheKey(("grid", listing), topics=(live.LISTING,), cards=tuple(pk for pk, _ in rows))
-    return serve_page(request, key, "store/grid.html", context)
+    return serve_page(
+        request,
+        "store/grid.html",
+        context,
+        keep=lambda build: pages.cached(("grid", listing), build, shown),
+    )
 
 
 @require_GET
@@ -341,7 +313,13 @@ def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return {"product": product, "live_last": last_id, "expires": expires}
 
     # The page shows one product: it changes with that product's card alone.
-    return serve_page(request, CacheKey(("detail", pk), cards=(pk,)), "store/detail.html", context)
+    depends = Depends(ids=((CARDS, pk),))
+    return serve_page(
+        request,
+        "store/detail.html",
+        context,
+        keep=lambda build: pages.cached(("detail", pk), build, depends),
+    )
 
 
 @require_GET

@@ -103,6 +103,20 @@ def _stop_live_broker(django_db_setup):
     get_broker().stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _live_broker_per_module() -> Iterator[None]:
+    """A module whose pages started this process's broker stops it when it ends, and the
+    next one that needs it gets a new one: its dispatcher thread does not run, read the
+    database and log, behind unrelated tests. (Its logged tracebacks once raced another
+    test's `ast.parse` into CPython 3.11's "AST constructor recursion depth mismatch".)"""
+    yield
+    from live import broker
+
+    if broker._broker is not None and broker._broker.running:
+        broker._broker.stop()
+        broker._broker = None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """No Stripe request inside a database transaction, in any test (tests/support/

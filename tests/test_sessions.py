@@ -7,14 +7,14 @@ from django.conf import settings
 from django.db import transaction
 
 from amazin.sessions import SessionStore
-from live.broker import get_broker
+from pagecache.changes import changes
 from store.visitors import SESSIONS, session_topic_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def changed(key: str) -> int:
-    return get_broker().changed_at(SESSIONS, session_topic_id(key))
+    return changes.changed_at(SESSIONS, session_topic_id(key))
 
 
 def test_it_is_the_engine():

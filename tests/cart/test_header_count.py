@@ -40,7 +40,7 @@ def as_another_process(monkeypatch):
         other.origin = -1  # written by another process's publisher
         other.inbox = channel.queue.Queue()  # ... whose own queue this process never reads
     monkeypatch.setattr(
-        "live.broker.publish", lambda ids, topic="cards": other.send(channel.normalise(ids), topic)
+        "live.publish.publish", lambda ids, topic="cards": other.send(channel.normalise(ids), topic)
     )
 
 

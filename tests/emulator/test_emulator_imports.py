@@ -12,7 +12,7 @@ from pathlib import Path
 
 PACKAGE = "stripe_emulator"
 ROOT = Path(__file__).resolve().parents[2] / PACKAGE
-APP_PACKAGES = {"amazin", "store", "cart", "payments", "accounts", "live"}
+APP_PACKAGES = {"amazin", "store", "cart", "payments", "accounts", "pagecache", "live"}
 
 
 def module_name(path: Path) -> str:

@@ -126,28 +126,15 @@ def test_messages_leave_out_the_order_when_the_source_has_too_many_ids(
     assert parse(message).json() == {"html": {"7": "<li>7 at False</li>"}, "removed": []}
 
 
-def test_the_stream_and_the_pages_render_a_changed_fragment_once(
-    clock_source, broker, monkeypatch, settings
-):
-    settings.LIVE_GRID_CACHE = True
-    renders: list[list[int]] = []
+def test_a_catch_up_for_a_page_that_names_its_ids_sends_only_those(clock_source, broker):
+    last = broker.last_id
+    broker.dispatch([1])
+    broker.dispatch([7])
 
-    def render_timed(ids):
-        renders.append(sorted(ids))
-        return {pk: (html, None) for pk, html in clock_source.render(ids).items()}
+    event = parse(broker.catch_up(last, [7, 8]))
 
-    source = clock_source.as_source()
-    monkeypatch.setattr(
-        registry, "_source", type(source)(**{**source.__dict__, "render_timed": render_timed})
-    )
-    broker.invalidate([7])
-
-    message = broker._cards_message([7], "b:1")
-    page = broker.fragments([7], render_timed)
-
-    assert parse(message).json()["html"] == {"7": "<li>7 at False</li>"}
-    assert page == {7: "<li>7 at False</li>"}
-    assert renders == [[7]]
+    assert event.json()["html"] == {"7": "<li>7 at False</li>"}  # 1 changed too: not shown
+    assert broker.catch_up(broker.last_id, [7, 8]) == b""
 
 
 def test_an_idle_async_viewer_gets_heartbeats_from_one_timer_that_ends_with_it(broker, monkeypatch):

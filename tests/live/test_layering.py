@@ -6,7 +6,7 @@ import ast
 
 from tests.live.conftest import REPO
 
-APPS = {"store", "cart", "payments", "accounts", "stripe_emulator", "amazin"}
+APPS = {"store", "cart", "payments", "accounts", "pagecache", "stripe_emulator", "amazin"}
 
 
 def imported_packages(source: str) -> set[str]:

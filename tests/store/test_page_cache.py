@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from live.broker import get_broker
+from pagecache.cache import forget_all
 from store import live, reservations, services, views
 from store.models import Product
 from tests.factories import ProductFactory
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def cached(settings):
     settings.LIVE_GRID_CACHE = True
-    get_broker().invalidate(None)  # nothing cached by an earlier test
+    forget_all()  # nothing cached by an earlier test
 
 
 def add_to_cart(client, product, quantity=1):
@@ -193,3 +194,32 @@ def test_a_reservation_ending_by_the_clock_renders_that_card_only(client, cached
     assert b"Only 1 left" in message and "Sold out" not in html
     assert rendered == [held.pk]
     assert id_reads == []
+
+
+def test_the_stream_reads_the_grid_order_again_only_after_a_listing_change(cached, monkeypatch):
+    products = ProductFactory.create_batch(3, stock=3)
+    order_reads = spy(monkeypatch, live, "order")
+    viewer = get_broker().subscribe_sync()
+
+    messages = []
+    for product in products:  # one at a time: none coalesced
+        live.publish_on_commit([product.pk], listing=product == products[2])
+        messages.append(viewer.queue.get(timeout=10))
+
+    get_broker().unsubscribe(viewer)
+    order = ",".join(str(p.pk) for p in sorted(products, key=lambda p: (p.name, p.pk)))
+    assert all(f'"order":[{order}]'.encode() in m for m in messages)
+    assert len(order_reads) == 2  # the first message, and after the listing change
+
+
+def test_without_the_cache_every_message_reads_the_grid_order(monkeypatch):
+    products = ProductFactory.create_batch(2, stock=3)
+    order_reads = spy(monkeypatch, live, "order")
+    viewer = get_broker().subscribe_sync()
+
+    for product in products:
+        live.publish([product.pk])
+        viewer.queue.get(timeout=10)
+
+    get_broker().unsubscribe(viewer)
+    assert len(order_reads) == 2

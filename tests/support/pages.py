@@ -8,9 +8,9 @@ from typing import Any
 
 from django.test import Client
 
-from cart import views as cart_views
 from live.broker import get_broker
-from store import visitors
+from pagecache.cache import forget_all
+from pagecache.changes import changes
 from tests.factories import ProductFactory
 from tests.support.emulator import wait_until
 
@@ -20,19 +20,16 @@ COUNT = re.compile(r'<span id="cart-count"[^>]*>(\d+)</span>')
 def cache_on(settings: Any) -> None:
     """Page caches and memos on, and empty (nothing cached by an earlier test)."""
     settings.LIVE_GRID_CACHE = True
-    get_broker().invalidate(None)
-    visitors.memo.clear()
-    cart_views._pages.clear()
+    forget_all()
 
 
 def settle() -> None:
     """Wait until this process's dispatcher has heard back what was published so far (a
     channel delivers in order: a probe sent now arrives after them). Each echo of a cart or
     session change drops the memo once more; a query count measured after this is exact."""
-    broker = get_broker()
-    before = broker.changed_at("probe", 1)
-    broker.send([1], "probe")
-    wait_until(lambda: broker.changed_at("probe", 1) > before, timeout=10)
+    before = changes.changed_at("probe", 1)
+    get_broker().send([1], "probe")
+    wait_until(lambda: changes.changed_at("probe", 1) > before, timeout=10)
 
 
 def count_on(client: Client, url: str = "/") -> int:

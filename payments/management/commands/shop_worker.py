@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from live.broker import publishes_coalesced, publishes_flush
+from live.publish import publishes_coalesced, publishes_flush
 from payments.tasks import periodic_start
 from payments.worker import BATCH, Worker
 
