@@ -261,6 +261,9 @@ TASKS: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
 }
 TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=10)
+# A worker whose heartbeat is older than this is dead to the others: its running tasks and
+# Stripe events are taken over (payments/heartbeat.py). It beats five times per lease.
+WORKER_LEASE_SECONDS = env.float("WORKER_LEASE_SECONDS", default=10.0)
 TASK_RETRY_BASE_SECONDS = env.float("TASK_RETRY_BASE_SECONDS", default=10.0)
 # How often the worker reads Stripe's Events API for webhooks that never arrived, and
 # sweeps reservations whose time ran out.

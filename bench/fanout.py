@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -80,8 +81,10 @@ def run(
     processes: int = 0,
     timeout: float = 30.0,
     server_pid: int | None = None,
+    gap: float = 0.0,
 ) -> Result:
-    """`clients` viewers of `GET /live/` at `port`; `rounds` changes by `publish(name)`."""
+    """`clients` viewers of `GET /live/` at `port`; `rounds` changes by `publish(name)`,
+    each after a random pause of up to `gap` seconds (so that no poll lines up with them)."""
     processes = processes or max(1, min(4, clients // 2500))
     shares = [clients // processes + (i < clients % processes) for i in range(processes)]
     ctx = multiprocessing.get_context("fork")  # the parent runs no thread here
@@ -117,6 +120,7 @@ def run(
                 pipe.send(("expect", marker.encode(), timeout))
             for pipe in pipes:  # each has its marker before the change is made
                 _recv(pipe, 10)
+            time.sleep(random.uniform(0, gap))
             cpu = _server_cpu(server_pid)
             t0 = time.time()
             try:

@@ -1,7 +1,8 @@
 """`make bench`: every kind of visitor against a trivial view, at three catalog sizes, with
-and without a catalog change a second; live fan-out to 10,000 SSE clients; on PostgreSQL,
-signed webhooks from 16 senders (bench/webhooks.py); on SQLite, the Stripe emulator's
-calls as it fills to 100,000 objects (bench/emulator.py).
+and without a catalog change a second; live fan-out to 10,000 SSE clients; the background
+workers (bench/webhooks.py): signed webhooks from 16 senders applied by 1, 2 and 4 workers,
+a webhook's change to SSE viewers on other processes, an order's commit to its email; on
+SQLite, the Stripe emulator's calls as it fills to 100,000 objects (bench/emulator.py).
 
     .venv/bin/python bench/run.py                        # SQLite (a throwaway file)
     scripts/with-postgres.sh .venv/bin/python bench/run.py   # PostgreSQL (DATABASE_URL)
@@ -514,9 +515,11 @@ def main() -> None:
             live_fanout(
                 env, postgres=postgres, workers=n, clients=args.clients, rounds=args.fanout_rounds
             )
-    if not args.skip_webhooks and postgres:  # bench/webhooks.py: on PostgreSQL only
+    if not args.skip_webhooks:  # the background workers: bench/webhooks.py
+        print("\nThe workers (bench/webhooks.py): applied events/s, change to viewer, email")
         subprocess.run(
-            [PY, str(REPO / "bench" / "webhooks.py"), "--no-prepare"],
+            [PY, str(REPO / "bench" / "webhooks.py"), "--no-prepare"]
+            + (["--quick"] if args.quick else []),
             cwd=REPO,
             env=os.environ | {"DATABASE_URL": database_url},
             check=True,

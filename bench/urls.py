@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 
 from django.db import transaction
@@ -7,6 +8,8 @@ from django.urls import include, path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from payments.emails import order_email
+from payments.models import Order
 from store import live
 from store.models import Product, Reservation
 
@@ -43,8 +46,20 @@ def change(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
 
 
+@csrf_exempt
+def order_paid_email(request: HttpRequest) -> HttpResponse:
+    """An order and its confirmation email, committed together as fulfilment commits them;
+    answers the commit's `time.time()` (bench/webhooks.py: the email's latency)."""
+    with transaction.atomic():
+        order = Order.objects.create(currency="usd", email="bench@example.com", status="paid")
+        order_email(order=order, template="order_confirmation")
+    committed = time.time()
+    return HttpResponse(f"{order.pk} {committed}\n", content_type="text/plain")
+
+
 urlpatterns = [
     path("bench/hello", hello),
     path("bench/change", change),
+    path("bench/order-email", order_paid_email),
     path("", include("amazin.urls")),
 ]

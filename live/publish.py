@@ -122,6 +122,13 @@ def publishes_coalesced(seconds: float) -> Iterator[None]:
         coalescer.close()
 
 
+def publishes_flush() -> None:
+    """Send what `publishes_coalesced` holds, now: the queue worker calls it when its queue
+    runs dry, so a lone change leaves at once and only a burst waits for the window."""
+    if _coalescer is not None:
+        _coalescer.flush()
+
+
 def publish_on_commit(ids: Iterable[int], topic: str = CARDS) -> None:
     """`publish` once the current transaction commits; never for one rolled back."""
     ids = list(ids)

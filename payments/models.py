@@ -50,8 +50,11 @@ class StripeEvent(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(auto_now_add=True)
-    # When a worker took it: a claim older than STALE_CLAIM (the worker died) is taken again.
+    # When and by whom it was taken: a `shop_worker` (`Worker.id`) whose heartbeat stopped
+    # loses its claims at once; a claim by anyone else (the admin's replay, a command) is
+    # taken again after STALE_CLAIM.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -409,6 +412,24 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} (order #{self.order_id})"
+
+
+class Worker(models.Model):
+    """A running `shop_worker` and its heartbeat (payments/worker.py).
+
+    What a worker claims (a task, a Stripe event) names it; once its `beat_at` is older than
+    `WORKER_LEASE_SECONDS` (killed, frozen, cut off from the database), another worker takes
+    its claims over.
+    """
+
+    id = models.CharField(max_length=64, primary_key=True)
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.host}:{self.pid})"
 
 
 # Disputes and the books' differences live in their own module (this one is long enough);

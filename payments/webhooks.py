@@ -14,18 +14,18 @@ redeliveries queue it again, and `replay_stripe_events` runs it by hand.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection
-from django.db.models import F, Q
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 
-from payments import catalog, disputes, fulfilment, refund_sync, settle
-from payments.models import StripeEvent
+from payments import catalog, disputes, fulfilment, heartbeat, refund_sync, settle
+from payments.models import StripeEvent, Worker
 from payments.queue import retry_later
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,9 @@ IGNORED: frozenset[str] = frozenset(
 )
 
 
-# A worker that took an event this long ago without finishing it has died.
+# A claim by anyone but a `shop_worker` (the admin's replay, a command) is taken again after
+# this: they have no heartbeat. A worker's claim is taken as soon as its heartbeat stops
+# (WORKER_LEASE_SECONDS, payments/heartbeat.py).
 STALE_CLAIM = timedelta(minutes=5)
 DONE = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
 
@@ -185,7 +187,10 @@ def stripe_event_receive(*, event: dict[str, Any]) -> StripeEvent:
 
 @task()
 def stripe_event_handle(*, record_id: int, attempt: int = 1) -> None:
-    record = stripe_event_process(record=StripeEvent.objects.get(pk=record_id))
+    record = _claim(record_id)
+    if record is None:  # done, or a live worker has it
+        return
+    record = _apply(record)
     if record.status == StripeEvent.Status.FAILED:
         retry_later(
             stripe_event_handle,
@@ -195,25 +200,39 @@ def stripe_event_handle(*, record_id: int, attempt: int = 1) -> None:
         )
 
 
-def _claim(record: StripeEvent) -> bool:
-    """Take the event for this worker (one conditional UPDATE); False if it is done or
-    another worker has it."""
+CLAIMABLE = (StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED, StripeEvent.Status.WAITING)
+
+
+def _claim(pk: int) -> StripeEvent | None:
+    """Take the event for this process and read it, in one conditional UPDATE; None if it
+    is done or someone alive has it.
+
+    Claimable: received, failed or waiting; or taken by a worker whose heartbeat stopped, or
+    by this very worker (an earlier run of its own that a database error cut short: a worker
+    runs one event at a time); or taken by anyone longer ago than STALE_CLAIM.
+    """
+    meta = StripeEvent._meta
+    quote = connection.ops.quote_name
+    column = {f.name: quote(f.column) for f in meta.concrete_fields}
+    workers = Worker._meta
     now = timezone.now()
-    claimed = StripeEvent.objects.filter(
-        Q(
-            status__in=[
-                StripeEvent.Status.RECEIVED,
-                StripeEvent.Status.FAILED,
-                StripeEvent.Status.WAITING,
-            ]
-        )
-        | Q(status=StripeEvent.Status.PROCESSING, claimed_at__lt=now - STALE_CLAIM),
-        pk=record.pk,
-    ).update(status=StripeEvent.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
-    if claimed:  # what the UPDATE wrote, without reading the row again
-        record.status, record.claimed_at = StripeEvent.Status.PROCESSING, now
-        record.attempts += 1
-    return bool(claimed)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {column['status']} = %s, {column['claimed_at']} = %s, "
+        f"{column['claimed_by']} = %s, {column['attempts']} = {column['attempts']} + 1 "
+        f"WHERE {column['id']} = %s AND ({column['status']} IN (%s, %s, %s) OR "
+        f"({column['status']} = %s AND ({column['claimed_at']} < %s OR "
+        f"({column['claimed_by']} <> '' AND ({column['claimed_by']} = %s OR "
+        f"{column['claimed_by']} NOT IN (SELECT {quote(workers.pk.column)} "
+        f"FROM {quote(workers.db_table)} "
+        f"WHERE {quote(workers.get_field('beat_at').column)} >= %s)))))) "
+        f"RETURNING {', '.join(column.values())}"
+    )
+    me = heartbeat.current()
+    params = [
+        *[StripeEvent.Status.PROCESSING, now, me, pk, *CLAIMABLE],
+        *[StripeEvent.Status.PROCESSING, now - STALE_CLAIM, me, now - heartbeat.lease()],
+    ]
+    return next(iter(StripeEvent.objects.raw(sql, params)), None)
 
 
 def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
@@ -222,9 +241,35 @@ def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
     The claim is one conditional UPDATE, so of two callers at once one runs the handler and
     the other returns at once. The handler itself runs in no transaction of ours.
     """
-    if not _claim(record):
+    claimed = _claim(record.pk)
+    if claimed is None:
         record.refresh_from_db()
         return record
+    return _apply(claimed)
+
+
+def _apply(record: StripeEvent) -> StripeEvent:
+    """Run the handler of an event claimed by this process, and say how it went.
+
+    A database error (a restart under the handler) is the database's fault, not the
+    event's: the claim is given back, if the database answers, for whoever runs the event's
+    task again; if it does not, the worker's heartbeat stops under this name and the claim
+    lapses with it.
+    """
+    try:
+        return _handled(record)
+    except (OperationalError, InterfaceError):
+        with contextlib.suppress(DatabaseError):
+            StripeEvent.objects.filter(
+                pk=record.pk,
+                status=StripeEvent.Status.PROCESSING,
+                claimed_at=record.claimed_at,
+                claimed_by=record.claimed_by,
+            ).update(status=StripeEvent.Status.RECEIVED)
+        raise
+
+
+def _handled(record: StripeEvent) -> StripeEvent:
     handler = HANDLERS.get(record.type)
     status, error = StripeEvent.Status.PROCESSED, ""
     if handler is None:
@@ -235,12 +280,17 @@ def stripe_event_process(*, record: StripeEvent) -> StripeEvent:
             handler(obj, record.stripe_created)
         except refund_sync.NoOrderYet as exc:  # kept for the order (payments.money_look)
             status, error = StripeEvent.Status.WAITING, str(exc)
+        except (OperationalError, InterfaceError):
+            raise
         except Exception as exc:  # stored for the retry, the admin and replay_stripe_events
             logger.exception("Stripe event %s (%s) failed", record.stripe_id, record.type)
             status, error = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
     now = timezone.now()
-    finished = StripeEvent.objects.filter(  # still our claim: not taken over as stale
-        pk=record.pk, status=StripeEvent.Status.PROCESSING, claimed_at=record.claimed_at
+    finished = StripeEvent.objects.filter(  # still our claim: not taken over meanwhile
+        pk=record.pk,
+        status=StripeEvent.Status.PROCESSING,
+        claimed_at=record.claimed_at,
+        claimed_by=record.claimed_by,
     ).update(status=status, error=error, processed_at=now)
     if finished:
         record.status, record.error, record.processed_at = status, error, now

@@ -3,16 +3,17 @@
 Without a real Stripe key this starts the bundled Stripe emulator, points the app at it,
 migrates, seeds the demo catalog and serves the shop; with `STRIPE_SECRET_KEY=sk_test_...`
 in `.env` (and no `STRIPE_API_BASE`) it talks to real Stripe and starts no emulator.
-Ctrl-C stops everything it started.
+A process that dies is started again, with back-off (scripts/supervise.py); when it gives
+up (the shop did not answer in time, a process keeps dying) it stops everything it started,
+as Ctrl-C does.
 
-Ports: the shop on PORT (8000), the emulator on EMULATOR_PORT (12111), both on 127.0.0.1.
+Ports: the shop on PORT (8000), the emulator on EMULATOR_PORT (12111), both on 127.0.0.1;
+the emulator keeps its state in EMULATOR_DATA (.stripe_emulator.sqlite3).
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,13 +24,21 @@ from pathlib import Path
 import environ
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.supervise import GaveUp, Supervisor, stop_on_signals  # noqa: E402
+
 PY = sys.executable
 PORT = int(os.environ.get("PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
+# How long the emulator and the shop may take to answer before `make run` gives up.
+WAIT_SECONDS = float(os.environ.get("RUN_WAIT_SECONDS", "30"))
 EMULATOR_SECRET = "whsec_amazin_emulator_secret"
 
 
-def wait_for(url: str, timeout: float = 30) -> None:
+def wait_for(url: str, timeout: float = WAIT_SECONDS, supervisor: Supervisor | None = None) -> None:
+    """Until `url` answers; SystemExit after `timeout` (the caller stops what it started).
+    With a `supervisor`, children that die meanwhile are started again."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -38,6 +47,8 @@ def wait_for(url: str, timeout: float = 30) -> None:
         except OSError:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{url} did not come up within {timeout:.0f} s") from None
+            if supervisor is not None:
+                supervisor.check()
             time.sleep(0.2)
 
 
@@ -59,48 +70,42 @@ def main() -> None:
     # The children read .env themselves; they get only what `make run` decides on top of it.
     env = {**launched_with, "DEBUG": configured.get("DEBUG", "1")}
     env.setdefault("SITE_URL", f"http://localhost:{PORT}")
-    children: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        child = subprocess.Popen(args, cwd=ROOT, env=env)
-        children.append(child)
-        return child
-
-    def stop_children() -> None:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-    def stop_all(*_: object, status: int = 0) -> None:
-        stop_children()
-        raise SystemExit(status)
-
-    # However it gives up (a server that never came up, a failed migration, an error), it
-    # leaves nothing it started running: this runs on every exit but a SIGKILL.
-    atexit.register(stop_children)
-
-    signal.signal(signal.SIGINT, stop_all)
-    signal.signal(signal.SIGTERM, stop_all)
-
     if not real_stripe:
-        emulator = f"http://127.0.0.1:{EMULATOR_PORT}"
         env.update(
-            STRIPE_API_BASE=emulator,
+            STRIPE_API_BASE=f"http://127.0.0.1:{EMULATOR_PORT}",
             STRIPE_SECRET_KEY="sk_test_emulator",
             STRIPE_WEBHOOK_SECRET=EMULATOR_SECRET,
         )
-        start(
-            PY, "-m", "stripe_emulator",
-            "--port", str(EMULATOR_PORT),
-            "--forward-to", f"http://127.0.0.1:{PORT}/stripe/webhook/",
-            "--webhook-secret", EMULATOR_SECRET,
-            "--data", str(ROOT / ".stripe_emulator.sqlite3"),
-            "--quiet",
+    supervisor = Supervisor(cwd=ROOT, env=env, prefix="run")
+    stop_on_signals(supervisor)
+    try:
+        serve(supervisor, env, real_stripe=real_stripe)
+    except GaveUp as exc:
+        print(f"run: giving up: {exc}; stopping everything", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    except SystemExit as exc:
+        if exc.code:  # it gave up (something did not come up): say what is stopped
+            print(f"run: {exc.code}; stopping everything", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+        raise
+    finally:
+        supervisor.stop()  # whatever happened, nothing it started outlives it
+
+
+def serve(supervisor: Supervisor, env: dict[str, str], *, real_stripe: bool) -> None:
+    """Start the demo's processes under `supervisor` and watch them until stopped."""
+    if not real_stripe:
+        emulator = env["STRIPE_API_BASE"]
+        supervisor.start(
+            "the Stripe emulator",
+            [
+                PY, "-m", "stripe_emulator",
+                "--port", str(EMULATOR_PORT),
+                "--forward-to", f"http://127.0.0.1:{PORT}/stripe/webhook/",
+                "--webhook-secret", EMULATOR_SECRET,
+                "--data", os.environ.get("EMULATOR_DATA", str(ROOT / ".stripe_emulator.sqlite3")),
+                "--quiet",
+            ],
         )  # fmt: skip
         wait_for(f"{emulator}/healthz")
 
@@ -111,10 +116,10 @@ def main() -> None:
         [*manage, "demo_staff"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     staff_email, staff_password = staff.stdout.split()
-    start(*manage, "runserver", f"127.0.0.1:{PORT}", "--noreload")
+    supervisor.start("the shop", [*manage, "runserver", f"127.0.0.1:{PORT}", "--noreload"])
     # Emails, refunds, webhook events, reconciliation with Stripe, the reservation sweep.
-    start(*manage, "shop_worker", "--verbosity", "0")
-    wait_for(f"http://127.0.0.1:{PORT}/healthz")
+    supervisor.start("the worker", [*manage, "shop_worker", "--verbosity", "0"])
+    wait_for(f"http://127.0.0.1:{PORT}/healthz", supervisor=supervisor)
 
     print()
     print(f"  Amazin is running:  http://localhost:{PORT}/")
@@ -129,11 +134,7 @@ def main() -> None:
         print("                      (4000 0000 0000 0002 is declined)")
     print("  Ctrl-C stops everything.")
     print()
-
-    while all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    print("a process exited (is the port taken?); stopping the rest", file=sys.stderr)
-    stop_all(status=1)
+    supervisor.run()  # a process that dies is started again (scripts/supervise.py)
 
 
 if __name__ == "__main__":

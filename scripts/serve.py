@@ -6,12 +6,14 @@ straight to Django's WSGI handler (no Django ASGI request path); bodies over
 `MAX_REQUEST_BODY_BYTES` are refused before they are read. Several worker processes: on
 PostgreSQL LISTEN/NOTIFY carries changes between them, on SQLite a short log table that
 each polls every 0.2 s (`live.channel.SQLiteLog`). Static files via WhiteNoise with
-far-future cache headers (after collectstatic). Configuration comes from the environment
-and `.env`, as in production; `HTTPS` defaults to off here because this serves plain
-http on a laptop.
+far-future cache headers (after collectstatic). Beside it, `SHOP_WORKERS` (two) background
+workers (`manage.py shop_worker`). A process that dies is started again, with back-off
+(scripts/supervise.py); Ctrl-C or SIGTERM stops them all. Configuration comes from the
+environment and `.env`, as in production; `HTTPS` defaults to off here because this
+serves plain http on a laptop.
 
     make serve                        # http://127.0.0.1:8000
-    HOST=0.0.0.0 PORT=8080 WEB_CONCURRENCY=4 make serve
+    HOST=0.0.0.0 PORT=8080 WEB_CONCURRENCY=4 SHOP_WORKERS=4 make serve
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ import contextlib
 import os
 import resource
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import environ
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.supervise import GaveUp, Supervisor, stop_on_signals  # noqa: E402
+
 PY = sys.executable
 
 
@@ -62,29 +66,32 @@ def main() -> None:
     workers = serve_workers(postgres=postgres, configured=env)
     raise_open_files_limit()
 
-    print(f"serve: http://{host}:{port}/  ({workers} worker(s); Ctrl-C stops)", flush=True)
-    children = [
+    shop_count = int(shop_workers(configured=configured))
+    print(
+        f"serve: http://{host}:{port}/  ({workers} web worker(s), {shop_count} shop_worker(s); "
+        "Ctrl-C stops)",
+        flush=True,
+    )
+    supervisor = Supervisor(cwd=ROOT, env=env)
+    stop_on_signals(supervisor)
+    try:
         # Emails, refunds, Stripe events, reconciliation and the reservation sweep.
-        subprocess.Popen([*manage, "shop_worker"], cwd=ROOT, env=env),
-        subprocess.Popen(granian_command(host=host, port=port, workers=workers), cwd=ROOT, env=env),
-    ]
+        for n in range(shop_count):
+            supervisor.start(f"shop_worker {n + 1}", [*manage, "shop_worker"])
+        supervisor.start("granian", granian_command(host=host, port=port, workers=workers))
+        supervisor.run()
+    except GaveUp as exc:  # a taken port, a broken configuration: restarting will not help
+        print(f"serve: giving up: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    finally:
+        supervisor.stop()
 
-    def stop(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    stop(signal.SIGTERM, None)  # one ended (a taken port, say): stop the other too
-    for child in children:
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    raise SystemExit(max(child.returncode or 0 for child in children))
+def shop_workers(*, configured: dict[str, str]) -> str:
+    """Background workers: `SHOP_WORKERS`, or two. Each applies Stripe's events, sends
+    emails and makes refunds as they are committed; more apply more (bench/README.md,
+    "Workers")."""
+    return configured.get("SHOP_WORKERS") or "2"
 
 
 def serve_workers(*, postgres: bool, configured: dict[str, str]) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from store import live
@@ -127,6 +127,16 @@ def _product_locked(stripe_id: str) -> tuple[Product, bool]:
     return product, created
 
 
+def _product_insert(stripe_id: str, fields: dict[str, Any], *, at: int) -> Product | None:
+    """A product unseen so far, in one INSERT (no price can point at it yet: nothing to
+    refresh); None if another event created it meanwhile."""
+    try:
+        with transaction.atomic():  # a savepoint: losing the race loses nothing else
+            return Product.objects.create(stripe_id=stripe_id, stripe_event_created=at, **fields)
+    except IntegrityError:
+        return None
+
+
 @transaction.atomic
 def product_upsert_from_stripe(
     *, obj: dict[str, Any], event_created: int, current: bool = False
@@ -137,7 +147,14 @@ def product_upsert_from_stripe(
     event. An event from the same second as the one applied changes nothing and answers
     `NEEDS_CURRENT`.
     """
-    product, created = _product_locked(obj["id"])
+    product = Product.objects.select_for_update().filter(stripe_id=obj["id"]).first()
+    created = False
+    if product is None:
+        new = _product_insert(obj["id"], _product_fields(obj), at=event_created)
+        if new is not None:
+            live.publish_on_commit([new.pk], listing=True)
+            return Applied.CREATED
+        product, created = _product_locked(obj["id"])  # another event created it meanwhile
     if event_created < product.stripe_event_created:
         return Applied.STALE
     if event_created == product.stripe_event_created and not (created or current):

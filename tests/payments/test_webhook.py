@@ -113,8 +113,8 @@ def test_unknown_event_type_is_recorded_as_ignored(webhook):
 
 def test_handler_failure_answers_500_then_replay_applies_it(webhook):
     payload = event("product.created", product("prod_A", name="Teapot"))
-    with mock.patch(
-        "store.services._product_refresh_price", side_effect=RuntimeError("database hiccup")
+    with mock.patch(  # after the product's INSERT, within its transaction
+        "store.services.live.publish_on_commit", side_effect=RuntimeError("database hiccup")
     ):
         response = webhook.post(payload)
 
@@ -167,7 +167,7 @@ def test_two_copies_at_once_are_applied_once():
 def test_an_event_a_dead_worker_held_is_run_again_on_redelivery(webhook):
     payload = event("product.created", product("prod_stale", name="Teapot"))
     # The worker dies in the middle of the handler (SystemExit is no Exception to record).
-    with mock.patch("store.services._product_refresh_price", side_effect=SystemExit):
+    with mock.patch("store.services.live.publish_on_commit", side_effect=SystemExit):
         webhook.post(payload)
     StripeEvent.objects.update(claimed_at=timezone.now() - timedelta(minutes=10))
     assert StripeEvent.objects.get().status == StripeEvent.Status.PROCESSING

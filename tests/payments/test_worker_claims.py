@@ -1,0 +1,147 @@
+"""Who may take a Stripe event or a task another claimed, in-process (the processes
+themselves, killed with SIGKILL, are in test_worker.py): a worker whose heartbeat stopped
+loses its claims at once; a live one keeps them; anyone else's claim (the admin's replay)
+lasts STALE_CLAIM; and a task that met a database error runs again instead of failing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.db import OperationalError
+from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from payments import heartbeat, webhooks
+from payments.models import StripeEvent, Worker
+from payments.worker import Worker as QueueWorker
+from store.models import Product
+from tests.support.stripe_events import event, product
+from tests.support.worker_tasks import touch
+
+pytestmark = pytest.mark.django_db
+
+
+def worker_row(name: str, *, beat_ago: float) -> Worker:
+    beat = timezone.now() - timedelta(seconds=beat_ago)
+    return Worker.objects.create(id=name, host="h", pid=1, started_at=beat, beat_at=beat)
+
+
+def held_event(*, by: str, ago: timedelta = timedelta(seconds=1)) -> StripeEvent:
+    record = webhooks.stripe_event_record(
+        event=event("product.created", product("prod_held", name="Teapot"))
+    )
+    StripeEvent.objects.filter(pk=record.pk).update(
+        status=StripeEvent.Status.PROCESSING, claimed_by=by, claimed_at=timezone.now() - ago
+    )
+    return StripeEvent.objects.get(pk=record.pk)
+
+
+@pytest.fixture
+def as_worker(monkeypatch) -> Iterator[str]:
+    """This process runs as the worker `me` (alive)."""
+    worker_row("me", beat_ago=0)
+    monkeypatch.setattr(heartbeat, "_current", "me")
+    yield "me"
+
+
+def test_an_event_held_by_a_worker_whose_heartbeat_stopped_is_taken_over(settings):
+    settings.WORKER_LEASE_SECONDS = 10
+    worker_row("dead", beat_ago=11)
+    record = held_event(by="dead")
+
+    record = webhooks.stripe_event_process(record=record)
+
+    assert record.status == StripeEvent.Status.PROCESSED
+    assert record.attempts == 1
+    assert Product.objects.get(stripe_id="prod_held").name == "Teapot"
+
+
+def test_an_event_held_by_a_worker_that_beats_is_left_to_it(settings):
+    settings.WORKER_LEASE_SECONDS = 10
+    worker_row("alive", beat_ago=9)
+    record = held_event(by="alive", ago=timedelta(minutes=4))
+
+    record = webhooks.stripe_event_process(record=record)
+
+    assert record.status == StripeEvent.Status.PROCESSING
+    assert not Product.objects.filter(stripe_id="prod_held").exists()
+
+
+def test_an_event_held_by_no_worker_is_taken_only_after_the_stale_claim():
+    fresh = held_event(by="", ago=webhooks.STALE_CLAIM - timedelta(seconds=30))
+    assert webhooks.stripe_event_process(record=fresh).status == StripeEvent.Status.PROCESSING
+
+    StripeEvent.objects.filter(pk=fresh.pk).update(
+        claimed_at=timezone.now() - webhooks.STALE_CLAIM - timedelta(seconds=1)
+    )
+
+    assert webhooks.stripe_event_process(record=fresh).status == StripeEvent.Status.PROCESSED
+
+
+def test_a_worker_takes_again_an_event_its_own_earlier_run_left_unfinished(as_worker):
+    record = held_event(by=as_worker)  # a database error cut that run short
+
+    record = webhooks.stripe_event_process(record=record)
+
+    assert record.status == StripeEvent.Status.PROCESSED
+    assert record.claimed_by == as_worker
+
+
+@pytest.fixture
+def database_queue(settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_meets_a_database_error_runs_again_rather_than_failing(
+    database_queue, tmp_path
+):
+    touch.enqueue(path=str(tmp_path / "job"))
+    restart = OperationalError("terminating connection due to administrator command")
+
+    with mock.patch("tests.support.worker_tasks.mark", side_effect=restart):
+        call_command("shop_worker", "--batch", "--no-periodic")
+
+    row = DBTaskResult.objects.get(task_path__endswith="worker_tasks.touch")
+    assert row.status == TaskResultStatus.READY
+    assert row.run_after > timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_workers_running_tasks_go_back_to_the_queue(database_queue, settings, tmp_path):
+    settings.WORKER_LEASE_SECONDS = 10
+    worker_row("dead", beat_ago=11)
+    worker_row("alive", beat_ago=1)
+    touch.enqueue(path=str(tmp_path / "orphan"))
+    touch.enqueue(path=str(tmp_path / "held"))
+    orphan, held = DBTaskResult.objects.order_by("enqueued_at")
+    DBTaskResult.objects.filter(pk=orphan.pk).update(status="RUNNING", worker_ids=["dead"])
+    DBTaskResult.objects.filter(pk=held.pk).update(status="RUNNING", worker_ids=["alive"])
+
+    taken = QueueWorker().take_over()
+
+    assert taken == 1
+    assert DBTaskResult.objects.get(pk=orphan.pk).status == TaskResultStatus.READY
+    assert DBTaskResult.objects.get(pk=held.pk).status == TaskResultStatus.RUNNING
+
+
+def test_a_database_error_under_a_handler_gives_the_event_back(as_worker):
+    record = webhooks.stripe_event_record(
+        event=event("product.created", product("prod_cut", name="Teapot"))
+    )
+    restart = OperationalError("terminating connection due to administrator command")
+
+    with (
+        mock.patch("payments.catalog.product_apply", side_effect=restart),
+        pytest.raises(OperationalError),
+    ):
+        webhooks.stripe_event_process(record=record)
+
+    record.refresh_from_db()
+    assert record.status == StripeEvent.Status.RECEIVED  # anybody's, for the task's next run
+    assert webhooks.stripe_event_process(record=record).status == StripeEvent.Status.PROCESSED
