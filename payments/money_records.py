@@ -1,12 +1,18 @@
-"""Disputes of an order's payment, and the differences `check_books` finds between the shop's
-books and Stripe's. Registered with payments' other models (payments.models imports them).
+"""Refunds and disputes of an order's payment, and the differences `check_books` finds
+between the shop's books and Stripe's. Registered with payments' other models
+(payments.models imports them).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def dashboard_url(stripe_id: str, *, livemode: bool | None = None) -> str:
@@ -18,6 +24,99 @@ def dashboard_url(stripe_id: str, *, livemode: bool | None = None) -> str:
         livemode = settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
     base = settings.STRIPE_DASHBOARD_URL.rstrip("/")
     return f"{base}/{'' if livemode else 'test/'}payments/{stripe_id}"
+
+
+def staff_member() -> models.ForeignKey[User | None, User | None]:
+    """Who on the staff did something recorded on an order (kept if the account goes)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+
+class Refund(models.Model):
+    """One refund of (part of) an order, as staff asked for it and as Stripe reports it.
+
+    Staff refunds are recorded here before Stripe is called (status `requested`, with the
+    idempotency key the call will use), then updated with Stripe's answer; refunds made
+    elsewhere (Stripe's dashboard) are recorded when `charge.refunded` is re-read.
+    """
+
+    class Status(models.TextChoices):
+        # Asked of Stripe, no answer yet (or the answer was lost): counted against what is
+        # left to refund until Stripe's word is known (payments.money_look asks again).
+        REQUESTED = "requested", "Requested (no answer from Stripe yet)"
+        PENDING = "pending", "Pending at Stripe"
+        REQUIRES_ACTION = "requires_action", "Needs action at Stripe"
+        # The only status in which the money is back with the shopper.
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff, in the admin"
+        UNFILLED = "unfilled", "The order could not be filled"
+        STRIPE = "stripe", "Made at Stripe (its dashboard)"
+
+    order = models.ForeignKey("payments.Order", on_delete=models.PROTECT, related_name="refunds")
+    # Zero: lines given back (restocked, a pass revoked) that cost nothing (100 % off); no
+    # Stripe refund is made for them.
+    amount = models.BigIntegerField(help_text="In minor units.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.STAFF)
+    stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # The request's own key (a staff form's token, the unfilled order's key): finds this row
+    # again. What is sent to Stripe is `stripe_key`, a new one after each error answer.
+    idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Which key is in use: 1 is `idempotency_key` itself; each error answer from Stripe (which
+    # Stripe keeps and replays for that key) moves to the next, after asking Stripe first.
+    attempt = models.PositiveIntegerField(default=1)
+    # A request for this refund is on its way to Stripe since then (cleared with its answer):
+    # nobody else sends one meanwhile, unless it is older than money_look.IN_FLIGHT (a dead
+    # process).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Requests sent to Stripe for it so far: after the first, Stripe is asked what exists
+    # before another is sent.
+    requests = models.PositiveIntegerField(default=0)
+    # When the periodic look next asks Stripe about it (while requested, pending, or needing
+    # action); its events normally come first.
+    check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    failure_reason = models.CharField(max_length=64, blank=True)
+    # {order line id (str): quantity} when staff refunded lines; empty for an amount.
+    lines = models.JSONField(default=dict, blank=True)
+    restock = models.BooleanField(default=False, help_text="Put the lines' stock back.")
+    restocked = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_by = staff_member()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Not final: Stripe may still change it (or has not answered yet).
+    OPEN = (Status.REQUESTED, Status.PENDING, Status.REQUIRES_ACTION)
+    # Over: no money moves (any more).
+    NOT_MADE = (Status.FAILED, Status.CANCELED)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_amount_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.stripe_refund_id or self.pk} of order #{self.order_id}"
+
+    @property
+    def stripe_key(self) -> str:
+        """The idempotency key of this refund's next (or current) request to Stripe."""
+        base = self.idempotency_key or f"amazin-refund-{self.pk}"
+        return base if self.attempt <= 1 else f"{base}-retry{self.attempt}"
 
 
 class Dispute(models.Model):
