@@ -31,14 +31,13 @@ from scripts.supervise import GaveUp, Supervisor, stop_on_signals  # noqa: E402
 PY = sys.executable
 PORT = int(os.environ.get("PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "12111"))
-# How long the emulator and the shop may take to answer before `make run` gives up.
-WAIT_SECONDS = float(os.environ.get("RUN_WAIT_SECONDS", "30"))
 EMULATOR_SECRET = "whsec_amazin_emulator_secret"
 
 
-def wait_for(url: str, timeout: float = WAIT_SECONDS, supervisor: Supervisor | None = None) -> None:
-    """Until `url` answers; SystemExit after `timeout` (the caller stops what it started).
-    With a `supervisor`, children that die meanwhile are started again."""
+def wait_for(url: str, supervisor: Supervisor | None = None) -> None:
+    """Until `url` answers; SystemExit after RUN_WAIT_SECONDS (30; the caller stops what it
+    started). With a `supervisor`, children that die meanwhile are started again."""
+    timeout = float(os.environ.get("RUN_WAIT_SECONDS") or 30)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -103,7 +102,7 @@ def serve(supervisor: Supervisor, env: dict[str, str], *, real_stripe: bool) -> 
                 "--port", str(EMULATOR_PORT),
                 "--forward-to", f"http://127.0.0.1:{PORT}/stripe/webhook/",
                 "--webhook-secret", EMULATOR_SECRET,
-                "--data", os.environ.get("EMULATOR_DATA", str(ROOT / ".stripe_emulator.sqlite3")),
+                "--data", os.environ.get("EMULATOR_DATA") or str(ROOT / ".stripe_emulator.sqlite3"),
                 "--quiet",
             ],
         )  # fmt: skip
