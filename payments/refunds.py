@@ -24,6 +24,7 @@ payments.money_look) is safe to repeat, after any failure:
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 # A request to Stripe can take this long at most: the SDK's three tries of up to 80 s each,
 # and its back-off. A claim older than this belongs to a process that died.
 IN_FLIGHT = timedelta(minutes=5)
+# How long a form submitted again (a double click) waits for its first submit's answer from
+# Stripe, so that staff read the refund's outcome rather than "no answer yet".
+ANSWER_WAIT_SECONDS = 10.0
 
 
 class RefundError(Exception):
@@ -146,7 +150,20 @@ def order_refund(
         return refund  # done (or refused, or given back with no money)
     if new:  # made with its claim (`sent_at`) held: this request is the first to send it
         return _refund_request(refund=refund, sent_before=False, actor=actor)
-    return refund_send(refund_id=refund.pk, actor=actor)  # in flight elsewhere: left to it
+    refund = refund_send(refund_id=refund.pk, actor=actor)
+    return _answer_awaited(refund)  # in flight elsewhere: its answer, if it comes soon
+
+
+def _answer_awaited(refund: Refund) -> Refund:
+    """`refund` once Stripe's answer to the request in flight for it is recorded, or as it is
+    after ANSWER_WAIT_SECONDS (still `requested`: the periodic look takes it from there)."""
+    deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+    while refund.status == Refund.Status.REQUESTED and refund.sent_at is not None:
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+        refund = Refund.objects.select_related("order").get(pk=refund.pk)
+    return refund
 
 
 def _refund_new(

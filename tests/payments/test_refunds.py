@@ -57,7 +57,8 @@ def test_an_interrupted_request_is_finished_by_the_same_request_again(
     assert (order.status, order.amount_refunded) == (Order.Status.PARTIALLY_REFUNDED, 1000)
 
 
-def test_a_request_in_flight_is_not_sent_twice(order):
+def test_a_request_in_flight_is_not_sent_twice(order, monkeypatch):
+    monkeypatch.setattr(refunds, "ANSWER_WAIT_SECONDS", 0.1)  # Stripe never answers it here
     key = refunds.refund_idempotency_key(order_id=order.pk, request_token="t2")
     Refund.objects.create(
         order=order, amount=1000, currency="usd", idempotency_key=key, sent_at=timezone.now()
@@ -68,6 +69,33 @@ def test_a_request_in_flight_is_not_sent_twice(order):
 
     create.assert_not_called()
     assert refund.status == Refund.Status.REQUESTED
+
+
+def test_a_form_submitted_again_gets_the_answer_of_its_first_submit(order):
+    """A double click: the second submit finds the first one's request at Stripe and waits
+    for its answer, so that staff read what Stripe said rather than "no answer yet"."""
+    key = refunds.refund_idempotency_key(order_id=order.pk, request_token="t6")
+    first = Refund.objects.create(
+        order=order, amount=1000, currency="usd", idempotency_key=key, sent_at=timezone.now()
+    )
+    looks = []
+
+    def first_submit_answered(seconds):  # the first submit's answer lands meanwhile
+        looks.append(seconds)
+        if len(looks) == 3:
+            Refund.objects.filter(pk=first.pk).update(
+                status=Refund.Status.SUCCEEDED, stripe_refund_id="re_first", sent_at=None
+            )
+
+    with (
+        mock.patch("payments.stripe_api.refund_create") as create,
+        mock.patch("payments.refunds.time.sleep", side_effect=first_submit_answered),
+    ):
+        refund = refunds.order_refund(order_id=order.pk, request_token="t6", amount=1000)
+
+    create.assert_not_called()
+    assert (refund.status, refund.stripe_refund_id) == (Refund.Status.SUCCEEDED, "re_first")
+    assert len(looks) == 3
 
 
 def test_stripe_busy_with_the_same_key_leaves_the_request_to_its_first_caller(order):
