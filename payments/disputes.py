@@ -32,6 +32,16 @@ CLOSING_EVENT = {
 }
 
 
+# Open statuses a closed dispute never goes back to at Stripe (only the appeal ones follow a
+# close).
+REOPENED_NEVER = (
+    Dispute.Status.WARNING_NEEDS_RESPONSE,
+    Dispute.Status.WARNING_UNDER_REVIEW,
+    Dispute.Status.NEEDS_RESPONSE,
+    Dispute.Status.UNDER_REVIEW,
+)
+
+
 def dispute_sync(*, dispute_id: str) -> Order | None:
     """A dispute changed at Stripe: read it again and apply it to its order. None for a
     dispute of no PaymentIntent (not a Checkout payment); NoOrderYet if no order has it."""
@@ -63,6 +73,12 @@ def dispute_apply(*, order: Order, answer: dict[str, Any]) -> Dispute | None:
         logger.error("Dispute %s at Stripe is not of order %s", stripe_id, order.pk)
         return None
     was = dispute.status if dispute is not None else None
+    status = answer.get("status") or Dispute.Status.NEEDS_RESPONSE
+    if dispute is not None and not dispute.is_open and status in REOPENED_NEVER:
+        # A closed dispute opens again only by an appeal: an open status read now is older
+        # than the close applied already (two processes read Stripe at once).
+        logger.info("Dispute %s: a stale read (%s) after it closed, ignored", stripe_id, status)
+        return dispute
     dispute = dispute or Dispute(order=order, stripe_dispute_id=stripe_id)
     dispute.stripe_charge_id = stripe_api.stripe_id_of(answer.get("charge"))
     dispute.stripe_payment_intent_id = (
@@ -70,7 +86,7 @@ def dispute_apply(*, order: Order, answer: dict[str, Any]) -> Dispute | None:
     )
     dispute.amount = int(answer.get("amount") or 0)
     dispute.currency = answer.get("currency") or order.currency
-    dispute.status = answer.get("status") or Dispute.Status.NEEDS_RESPONSE
+    dispute.status = status
     dispute.reason = (answer.get("reason") or "")[:64]
     dispute.evidence_due_by = _when((answer.get("evidence_details") or {}).get("due_by"))
     dispute.livemode = bool(answer.get("livemode"))

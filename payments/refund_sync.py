@@ -87,6 +87,20 @@ def payment_read(payment_intent_id: str) -> PaymentAtStripe:
     )
 
 
+# A refund's statuses in the order Stripe moves it through them (requires_action and pending
+# may alternate; succeeded can still fail, as with test card 4000 0000 0000 5126; failed and
+# canceled are final). A read that would move a refund back is older than one applied
+# already (two processes read Stripe at once, the later answer applied first): it is ignored.
+STAGE: dict[str, int] = {
+    Refund.Status.REQUESTED: 0,
+    Refund.Status.PENDING: 1,
+    Refund.Status.REQUIRES_ACTION: 1,
+    Refund.Status.SUCCEEDED: 2,
+    Refund.Status.FAILED: 3,
+    Refund.Status.CANCELED: 3,
+}
+
+
 def status_of(answer: dict[str, Any]) -> str:
     """Stripe's status of a refund, as one of ours (an unknown one is still open)."""
     status = answer.get("status") or ""
@@ -175,10 +189,14 @@ def refund_apply(
             status=Refund.Status.REQUESTED,  # moved to Stripe's status just below
             reason=(answer.get("reason") or "made at Stripe")[:255],
         )
+    status = status_of(answer)
+    if STAGE[status] < STAGE[refund.status]:
+        logger.info("Refund %s: a stale read (%s) after %s, ignored", stripe_id, status, refund)
+        return refund
     refund_status_set(
         order=order,
         refund=refund,
-        status=status_of(answer),
+        status=status,
         stripe_id=stripe_id,
         amount=int(answer.get("amount") or 0) or refund.amount,
         failure_reason=answer.get("failure_reason") or "",

@@ -5,12 +5,13 @@ money gone (and takes a members' pass back), a won one leaves the money; stock i
 from __future__ import annotations
 
 from http import HTTPStatus
+from unittest import mock
 
 import pytest
 from django.core import mail
 
 from accounts.models import Entitlement
-from payments import webhooks
+from payments import disputes, stripe_api, webhooks
 from payments.models import Dispute, Order
 from tests.factories import ProductFactory, UserFactory
 from tests.support.stripe_events import event
@@ -107,3 +108,26 @@ def test_every_dispute_event_is_handled():
         "charge.dispute.funds_withdrawn",
         "charge.dispute.funds_reinstated",
     } <= set(webhooks.HANDLERS)
+
+
+def test_a_stale_open_read_never_reopens_a_closed_dispute(paid_order, stripe_money):
+    """Two processes read one dispute at once (updated, then closed): the older read, applied
+    last, does not make a lost dispute open again (and its money not lost)."""
+    order = paid_order(amount=2500)
+    dispute = stripe_money.dispute(order.stripe_payment_intent_id, 2500)
+    disputes.dispute_sync(dispute_id=dispute["id"])
+    real_retrieve = stripe_api.dispute_retrieve.side_effect
+
+    def first_read(dispute_id):
+        stale = real_retrieve(dispute_id)  # still open; then it is lost, and another reads it:
+        stripe_money.set_dispute(dispute_id, status="lost")
+        with mock.patch("payments.stripe_api.dispute_retrieve", side_effect=real_retrieve):
+            disputes.dispute_sync(dispute_id=dispute_id)
+        return stale
+
+    with mock.patch("payments.stripe_api.dispute_retrieve", side_effect=first_read):
+        disputes.dispute_sync(dispute_id=dispute["id"])  # the older read, applied last
+
+    order.refresh_from_db()
+    assert Dispute.objects.get().status == Dispute.Status.LOST
+    assert order.amount_disputed == 2500

@@ -5,12 +5,13 @@ refunded; a refund that fails puts the order back, alerts staff and restores a p
 from __future__ import annotations
 
 from http import HTTPStatus
+from unittest import mock
 
 import pytest
 from django.core import mail
 
 from accounts.models import Entitlement
-from payments import refunds, webhooks
+from payments import refund_sync, refunds, stripe_api, webhooks
 from payments.models import Order, Refund
 from tests.factories import UserFactory
 from tests.support.stripe_events import event
@@ -164,3 +165,27 @@ def test_the_charge_is_not_read_for_its_refunds_they_are_listed(paid_order, stri
     assert list(order.refunds.values_list("stripe_refund_id", "amount", "status")) == [
         (made["id"], 700, "succeeded")
     ]
+
+
+def test_a_stale_read_never_undoes_a_newer_one(paid_order, stripe_money):
+    """Two processes read one refund at once (refund.updated and refund.failed): the older
+    read, applied last, does not bring a failed refund back to succeeded."""
+    order = paid_order(amount=5000)
+    made = stripe_money.refund(order.stripe_payment_intent_id, 5000)
+    refund_sync.refund_reread(refund_id=made["id"])
+    real_retrieve = stripe_api.refund_retrieve.side_effect
+
+    def first_read(refund_id):
+        stale = real_retrieve(refund_id)  # "succeeded"; then it fails, and another reads it:
+        stripe_money.set_refund(refund_id, status="failed", failure_reason="lost_or_stolen_card")
+        with mock.patch("payments.stripe_api.refund_retrieve", side_effect=real_retrieve):
+            refund_sync.refund_reread(refund_id=refund_id)
+        return stale
+
+    with mock.patch("payments.stripe_api.refund_retrieve", side_effect=first_read):
+        refund_sync.refund_reread(refund_id=made["id"])  # the older read, applied last
+
+    order.refresh_from_db()
+    assert Refund.objects.get(stripe_refund_id=made["id"]).status == Refund.Status.FAILED
+    assert (order.status, order.amount_refunded) == (Order.Status.PAID, 0)
+    assert kinds(order)[-1] == "refund_failed"
