@@ -101,7 +101,9 @@ def delayed_payment_on_its_way(*, session: dict[str, Any]) -> Order | None:
         if order.cart_id is not None and order.status == Order.Status.PENDING:
             order_cart_lock(order.cart_id)
         if order.kind == Order.Kind.GOODS and order.status == Order.Status.PENDING:
-            # Later only: a hold already over (the shop heard of the checkout late) stays over.
+            # Later only, and to the hold's end at most (DELAYED_PAYMENT_HOLD_HOURS after the
+            # order): once that end has passed (the shop heard of the checkout late), no hold
+            # comes back.
             reservations_extend(
                 holder=reservation_holder(order.pk), expires_at=delayed_payment_hold_end(order)
             )

@@ -168,8 +168,8 @@ def refund_apply(
         return None
     if refund is None:
         refund = Refund.objects.select_for_update().filter(stripe_refund_id=stripe_id).first()
+    ours = str((answer.get("metadata") or {}).get("amazin_refund") or "")
     if refund is None:
-        ours = str((answer.get("metadata") or {}).get("amazin_refund") or "")
         if ours.isdigit():
             refund = (
                 Refund.objects.select_for_update()
@@ -180,6 +180,15 @@ def refund_apply(
         logger.error("Refund %s at Stripe is not of order %s", stripe_id, order.pk)
         return None
     if refund is None:
+        if ours.isdigit() and Refund.objects.filter(pk=int(ours), order=order).exists():
+            # Ours, and its request has its refund already: the one request was refunded
+            # twice. Recorded as made at Stripe (it is money back), and staff are told.
+            staff_alert(
+                order=order,
+                subject=f"Two refunds at Stripe for one request on order #{order.pk}",
+                note=f"Refund {stripe_id} carries the request of refund #{ours}, which has its "
+                "own refund at Stripe already: look at both in Stripe's dashboard.",
+            )
         refund = Refund.objects.create(
             order=order,
             amount=int(answer.get("amount") or 0),
@@ -369,23 +378,3 @@ def _every_line_given_back(order: Order) -> bool:
             given[int(line_id)] = given.get(int(line_id), 0) + int(quantity)
     ordered = list(order.lines.values_list("pk", "quantity"))
     return bool(ordered) and all(given.get(pk, 0) >= quantity for pk, quantity in ordered)
-
-
-def order_refunded(*, payment_intent_id: str) -> Order | None:
-    """Stripe says the payment was refunded in full: mark its order refunded (and revoke
-    what it granted: `signals.order_refunded`). Kept for callers that know only that."""
-    if not payment_intent_id:
-        return None
-    with transaction.atomic():
-        order = (
-            Order.objects.select_for_update()
-            .filter(stripe_payment_intent_id=payment_intent_id)
-            .first()
-        )
-        if order is None:
-            return None
-        if order.status != Order.Status.REFUNDED:
-            order.status = Order.Status.REFUNDED
-            order.save(update_fields=["status"])
-        signals.order_refunded.send(sender=Order, order=order)
-    return order

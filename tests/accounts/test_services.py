@@ -139,19 +139,6 @@ def test_anonymous_has_no_access_and_costs_no_query(django_assert_num_queries):
         assert not services.user_has_access(AnonymousUser())
 
 
-def test_order_refunded_from_stripe_revokes(make_user, make_order):
-    from payments import refund_sync
-
-    user = make_user()
-    order = make_order(user, stripe_payment_intent_id="pi_test_refund")
-    services.entitlement_grant_for_order(order=order)
-
-    refund_sync.order_refunded(payment_intent_id="pi_test_refund")
-
-    assert Order.objects.get(pk=order.pk).status == Order.Status.REFUNDED
-    assert not services.user_has_access(user)
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_grants_for_one_order_make_one_entitlement(make_user, make_order) -> None:

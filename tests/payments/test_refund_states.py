@@ -189,3 +189,21 @@ def test_a_stale_read_never_undoes_a_newer_one(paid_order, stripe_money):
     assert Refund.objects.get(stripe_refund_id=made["id"]).status == Refund.Status.FAILED
     assert (order.status, order.amount_refunded) == (Order.Status.PAID, 0)
     assert kinds(order)[-1] == "refund_failed"
+
+
+def test_a_second_refund_at_stripe_for_one_request_is_recorded_and_told_to_staff(
+    paid_order, stripe_money, committed
+):
+    order = paid_order(amount=5000)
+    with committed():
+        ours = refunds.order_refund(order_id=order.pk, request_token="once", amount=1000)
+    again = stripe_money.refund(order.stripe_payment_intent_id, 1000)
+    stripe_money.set_refund(again["id"], metadata={"amazin_refund": str(ours.pk)})
+
+    with committed():
+        refund_sync.refund_reread(refund_id=again["id"])
+        refund_sync.refund_reread(refund_id=again["id"])  # told once
+
+    order.refresh_from_db()
+    assert order.amount_refunded == 2000  # money back is money back
+    assert staff_mail() == [f"[Amazin] Two refunds at Stripe for one request on order #{order.pk}"]
