@@ -234,6 +234,10 @@ def main() -> None:
 
     manage = [PY, "manage.py"]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=REPO, env=env, check=True)
+    # As make serve does: with DEBUG off the pages (and seed_demo's pictures) need the manifest.
+    subprocess.run(
+        [*manage, "collectstatic", "--no-input", "-v", "0"], cwd=REPO, env=env, check=True
+    )
     # The shop's own output (tracebacks of what the faults cut), kept if the run fails.
     shop_log = Path(tempfile.mkstemp(prefix="amazin-chaos-shop-", suffix=".log")[1])
     log_file = shop_log.open("ab")
