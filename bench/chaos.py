@@ -16,7 +16,8 @@ paid that Stripe did not take money for. Exits 1 if any of that is false.
 Shoppers: one in ten pays with a declined card first, one in ten walks away from the payment
 page, three in ten use the code WELCOME10, and half of those who pay never come back to the
 success page (so only a webhook, or reconciliation, can tell the shop). A shopper whose request
-fails (a web process killed under it) tries again, as a browser's user would. When they are
+fails (a web process killed under it) tries again, as a browser's user would, and one told
+"try again in a moment" at checkout (Stripe failed) does, twice at most. When they are
 done, the sessions left open are expired at Stripe (as Stripe does after 30 minutes), and the
 run waits until nothing is left pending or refund_pending.
 
@@ -111,12 +112,18 @@ def shopper(n: int, shop: str, emulator: str, product_ids: list[int], tally: Tal
                 http.post, f"{shop}/cart/add/", data=line, headers=headers, timeout=30
             )
         )
-    started = patient(
-        lambda: http.post(f"{shop}/checkout/", headers=headers, allow_redirects=False, timeout=60)
-    )
-    location = started.headers.get("Location", "")
-    if not location.startswith(emulator):
-        tally.add("checkout refused (sold out)")
+    for _ in range(3):  # "Please try again in a moment": a shopper does, twice at most
+        started = patient(
+            lambda: http.post(
+                f"{shop}/checkout/", headers=headers, allow_redirects=False, timeout=60
+            )
+        )
+        location = started.headers.get("Location", "")
+        if location.startswith(emulator):
+            break
+        time.sleep(0.5)
+    else:
+        tally.add("checkout refused (sold out, or Stripe failed 3 times)")
         return
     page = http.get(location, timeout=30).text
     session_id = location.rstrip("/").rsplit("/", 1)[-1]
