@@ -211,10 +211,26 @@ class Paying(Resource):
     ) -> None:
         """A session with nothing to pay (a 100 % code): no PaymentIntent, no charge."""
         customer = self._customer(session, email, name)
+        self._session_completed(
+            session, "no_payment_required", None, customer, email, name, shipping
+        )
+        self.emit("checkout.session.completed", session, AUTOMATIC)
+
+    def _session_completed(
+        self,
+        session: Obj,
+        payment_status: str,
+        intent_id: str | None,
+        customer: str | None,
+        email: str,
+        name: str | None,
+        shipping: Obj | None,
+    ) -> None:
+        """The session complete, with who paid and where it ships; its codes redeemed."""
         session.update(
             status="complete",
-            payment_status="no_payment_required",
-            payment_intent=None,
+            payment_status=payment_status,
+            payment_intent=intent_id,
             customer=customer,
             url=None,
             customer_details=payment_objects.customer_details(email=email, name=name),
@@ -227,7 +243,6 @@ class Paying(Resource):
         for discount in session.get("discounts") or []:
             self.coupons.redeem(discount["promotion_code"])
         self.store.put("checkout_sessions", session)
-        self.emit("checkout.session.completed", session, AUTOMATIC)
 
     def _complete(
         self, session: Obj, card: Card | None, email: str, name: str | None, shipping: Obj | None
@@ -280,22 +295,8 @@ class Paying(Resource):
             intent.update(status="succeeded", amount_received=amount)
         self.store.put("payment_intents", intent)
         self.store.put("charges", charge)
-        session.update(
-            status="complete",
-            payment_status="paid" if card is not None else "unpaid",
-            payment_intent=intent["id"],
-            customer=customer,
-            url=None,
-            customer_details=payment_objects.customer_details(email=email, name=name),
-            collected_information={
-                "business_name": None,
-                "individual_name": None,
-                "shipping_details": shipping,
-            },
-        )
-        for discount in session.get("discounts") or []:
-            self.coupons.redeem(discount["promotion_code"])
-        self.store.put("checkout_sessions", session)
+        paid = "paid" if card is not None else "unpaid"
+        self._session_completed(session, paid, intent["id"], customer, email, name, shipping)
         # Stripe's order: the charge, its PaymentIntent, then the session.
         if card is not None:
             self.emit("charge.succeeded", charge, AUTOMATIC)
