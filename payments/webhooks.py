@@ -254,12 +254,15 @@ def _apply(record: StripeEvent) -> StripeEvent:
     A database error (a restart under the handler) is the database's fault, not the
     event's: the claim is given back, if the database answers, for whoever runs the event's
     task again; if it does not, the worker's heartbeat stops under this name and the claim
-    lapses with it.
+    lapses with it. A connection the error broke (a restart, `pg_terminate_backend`) is
+    closed first, so that the claim goes back on a new one rather than failing on the dead one.
     """
     try:
         return _handled(record)
     except (OperationalError, InterfaceError):
         with contextlib.suppress(DatabaseError):
+            if not connection.in_atomic_block:  # a caller's transaction is the caller's
+                connection.close_if_unusable_or_obsolete()
             StripeEvent.objects.filter(
                 pk=record.pk,
                 status=StripeEvent.Status.PROCESSING,

@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -19,6 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from payments import heartbeat, webhooks
 from payments.models import StripeEvent, Worker
 from payments.worker import Worker as QueueWorker
+from payments.worker import database_usable
 from store.models import Product
 from tests.support.stripe_events import event, product
 from tests.support.worker_tasks import touch
@@ -144,4 +145,31 @@ def test_a_database_error_under_a_handler_gives_the_event_back(as_worker):
 
     record.refresh_from_db()
     assert record.status == StripeEvent.Status.RECEIVED  # anybody's, for the task's next run
+    assert webhooks.stripe_event_process(record=record).status == StripeEvent.Status.PROCESSED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the connection really dies: no test transaction
+def test_a_connection_killed_under_a_handler_gives_the_event_back_on_a_new_one(
+    as_worker, monkeypatch
+):
+    worker_row("other", beat_ago=0)
+    record = webhooks.stripe_event_record(
+        event=event("product.created", product("prod_cut", name="Teapot"))
+    )
+
+    def connection_killed(**kwargs: object) -> None:  # a restart, or pg_terminate_backend
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    with (
+        mock.patch("payments.catalog.product_apply", side_effect=connection_killed),
+        pytest.raises(DatabaseError),
+    ):
+        webhooks.stripe_event_process(record=record)
+    assert database_usable()  # so the worker queues the task again, for any worker
+
+    record.refresh_from_db()
+    assert record.status == StripeEvent.Status.RECEIVED
+    monkeypatch.setattr(heartbeat, "_current", "other")
     assert webhooks.stripe_event_process(record=record).status == StripeEvent.Status.PROCESSED
