@@ -275,21 +275,30 @@ class Worker:
         logger.info("a task runs long: %s queued task(s) handed back to other workers", handed)
 
     def take_over(self) -> int:
-        """Put back in the queue the tasks of workers whose heartbeat stopped."""
-        live = set(heartbeat.live_ids())
-        orphans = [
-            pk
-            for pk, names in DBTaskResult.objects.filter(status=RUNNING).values_list(
-                "id", "worker_ids"
-            )
-            if not names or names[-1] not in live
-        ]
+        """Put back in the queue the tasks of workers whose heartbeat stopped.
+
+        A task goes back only while its `worker_ids` are still those read: of two workers
+        taking over the same task at once, the second would otherwise put it back again after
+        a third had claimed it, and it would run twice at once."""
         taken = 0
-        if orphans:
-            taken = DBTaskResult.objects.filter(id__in=orphans, status=RUNNING).update(status=READY)
+        for names, ids in self._orphans().items():
+            taken += DBTaskResult.objects.filter(
+                id__in=ids, status=RUNNING, worker_ids=list(names)
+            ).update(status=READY)
+        if taken:
             logger.warning("took over %s task(s) of worker(s) that stopped", taken)
         heartbeat.forget_old()
         return taken
+
+    def _orphans(self) -> dict[tuple[str, ...], list[uuid.UUID]]:
+        """The running tasks of workers whose heartbeat stopped, by their `worker_ids`."""
+        live = set(heartbeat.live_ids())
+        orphans: dict[tuple[str, ...], list[uuid.UUID]] = {}
+        running = DBTaskResult.objects.filter(status=RUNNING).values_list("id", "worker_ids")
+        for pk, names in running:
+            if not names or names[-1] not in live:
+                orphans.setdefault(tuple(names), []).append(pk)
+        return orphans
 
     # -- the database going away ---------------------------------------------------------------
 

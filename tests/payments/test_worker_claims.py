@@ -173,3 +173,28 @@ def test_a_connection_killed_under_a_handler_gives_the_event_back_on_a_new_one(
     assert record.status == StripeEvent.Status.RECEIVED
     monkeypatch.setattr(heartbeat, "_current", "other")
     assert webhooks.stripe_event_process(record=record).status == StripeEvent.Status.PROCESSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_taking_over_the_same_task_put_it_back_once(database_queue, settings, tmp_path):
+    settings.WORKER_LEASE_SECONDS = 10
+    worker_row("dead", beat_ago=11)
+    worker_row("third", beat_ago=1)
+    touch.enqueue(path=str(tmp_path / "orphan"))
+    DBTaskResult.objects.update(status="RUNNING", worker_ids=["dead"])
+    first, second, third = QueueWorker(), QueueWorker(), QueueWorker()
+    third.heartbeat.name = "third"
+    read = second._orphans
+
+    def first_and_third_meanwhile() -> dict[tuple[str, ...], list[object]]:
+        orphans = read()  # the second has read the dead worker's task; before it puts it back:
+        assert first.take_over() == 1
+        assert len(third._claim()) == 1
+        return orphans
+
+    with mock.patch.object(second, "_orphans", first_and_third_meanwhile):
+        taken = second.take_over()
+
+    assert taken == 0
+    row = DBTaskResult.objects.get()
+    assert (row.status, row.worker_ids) == (TaskResultStatus.RUNNING, ["dead", "third"])
