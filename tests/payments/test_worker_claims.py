@@ -114,6 +114,54 @@ def test_a_task_that_meets_a_database_error_runs_again_rather_than_failing(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_task_that_keeps_meeting_database_errors_backs_off_then_fails(
+    database_queue, tmp_path, caplog
+):
+    touch.enqueue(path=str(tmp_path / "job"))
+    timeout = OperationalError("canceling statement due to statement timeout")
+    waited = []  # each wait between its bounds: measured from before and after the run
+
+    with mock.patch("tests.support.worker_tasks.mark", side_effect=timeout):
+        for _ in range(10):
+            before = timezone.now()
+            call_command("shop_worker", "--batch", "--no-periodic")
+            after = timezone.now()
+            row = DBTaskResult.objects.get()
+            if row.status == TaskResultStatus.READY:
+                waited.append((row.run_after - after, row.run_after - before))
+                DBTaskResult.objects.update(run_after=timezone.now())  # the back-off passes
+
+    waits = [2, 4, 8, 16, 32, 60, 60, 60, 60]
+    assert len(waited) == len(waits)
+    for (least, most), wait in zip(waited, waits, strict=True):
+        assert least <= timedelta(seconds=wait) <= most
+    row = DBTaskResult.objects.get()
+    assert row.status == TaskResultStatus.FAILED
+    assert row.exception_class_path == "django.db.utils.OperationalError"
+    assert len(row.worker_ids) == 10
+    assert "gave up after 10 database errors" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_cut_off_by_a_database_outage_is_never_failed_for_it(database_queue, tmp_path):
+    touch.enqueue(path=str(tmp_path / "job"))
+    DBTaskResult.objects.update(return_value={"database_errors": 9})  # one short of failing
+    worker = QueueWorker()
+    worker.heartbeat.name = "me"
+    (row,) = worker._claim()
+    outage = OperationalError("connection refused")
+
+    with (
+        mock.patch("tests.support.worker_tasks.mark", side_effect=outage),
+        mock.patch("payments.worker.database_usable", return_value=False),
+        pytest.raises(OperationalError),
+    ):
+        worker._run(row)
+
+    assert DBTaskResult.objects.get().status == TaskResultStatus.RUNNING  # taken over later
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_dead_workers_running_tasks_go_back_to_the_queue(database_queue, settings, tmp_path):
     settings.WORKER_LEASE_SECONDS = 10
     worker_row("dead", beat_ago=11)
