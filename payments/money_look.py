@@ -25,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from payments import fulfilment, stripe_api, webhooks
@@ -113,35 +115,49 @@ def _refund_read(*, stripe_id: str) -> bool:
 
 def _events_due(now: datetime) -> list[StripeEvent]:
     """Failed or abandoned payment events whose back-off is over, and waiting ones whose
-    order now exists, oldest first."""
+    order now exists, oldest first. Chosen in the database: however many wait for nothing
+    (refunds of payments no order has, such as another app's on the same Stripe account),
+    a newer one that is due is found."""
     money = Q()
     for prefix in MONEY_EVENTS:
         money |= Q(type__startswith=prefix)
-    stuck = StripeEvent.objects.filter(money).filter(
-        Q(status=StripeEvent.Status.FAILED)
-        | Q(status=StripeEvent.Status.PROCESSING, claimed_at__lt=now - webhooks.STALE_CLAIM)
+    stuck = (
+        StripeEvent.objects.filter(money)
+        .filter(
+            Q(status=StripeEvent.Status.FAILED)
+            | Q(status=StripeEvent.Status.PROCESSING, claimed_at__lt=now - webhooks.STALE_CLAIM)
+        )
+        .alias(since=Coalesce("claimed_at", "received_at"))
+        .filter(_backoff_over(now))
     )
-    due = [
-        record
-        for record in stuck.order_by("stripe_created", "pk")[: BATCH * 10]
-        if (record.claimed_at or record.received_at) <= now - _backoff(record.attempts)
-    ][:BATCH]
-    waiting = list(
-        StripeEvent.objects.filter(status=StripeEvent.Status.WAITING).order_by(
-            "stripe_created", "pk"
-        )[: BATCH * 10]
-    )
-    intents = {_payment_of(record): record for record in waiting}
-    known = set(
-        Order.objects.filter(stripe_payment_intent_id__in=[i for i in intents if i]).values_list(
-            "stripe_payment_intent_id", flat=True
+    # The payment an event is about, as `_payment_of` reads it (the id, or the expanded object's).
+    orders = Order.objects.exclude(stripe_payment_intent_id="")
+    waiting = (
+        StripeEvent.objects.filter(status=StripeEvent.Status.WAITING)
+        .alias(intent=KT("payload__data__object__payment_intent"))
+        .alias(expanded=KT("payload__data__object__payment_intent__id"))
+        .filter(
+            Exists(orders.filter(stripe_payment_intent_id=OuterRef("intent")))
+            | Exists(orders.filter(stripe_payment_intent_id=OuterRef("expanded")))
         )
     )
-    return due + [r for r in waiting if _payment_of(r) in known][:BATCH]
+    return [
+        *stuck.order_by("stripe_created", "pk")[:BATCH],
+        *waiting.order_by("stripe_created", "pk")[:BATCH],
+    ]
 
 
 def _backoff(attempts: int) -> timedelta:
     return min(EVENT_BACKOFF * (1 << max(attempts - 1, 0)), EVENT_BACKOFF_MAX)
+
+
+def _backoff_over(now: datetime) -> Q:
+    """`_backoff(attempts)` has passed since the last try (`since`), as a filter."""
+    over, attempts = Q(), 0
+    while _backoff(attempts) < EVENT_BACKOFF_MAX:
+        over |= Q(attempts=attempts, since__lte=now - _backoff(attempts))
+        attempts += 1
+    return over | Q(attempts__gte=attempts, since__lte=now - EVENT_BACKOFF_MAX)
 
 
 def _payment_of(record: StripeEvent) -> str:

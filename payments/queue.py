@@ -9,11 +9,13 @@ task once; these helpers add what money work needs on top.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks.base import Task
@@ -45,8 +47,23 @@ def periodic_next(task: Task[Any, Any], *, every: float) -> None:
     """
     if not settings.TASKS["default"]["BACKEND"].startswith("django_tasks_db."):
         return  # no stored queue to look in (tests run tasks as they are enqueued)
-    waiting = DBTaskResult.objects.filter(
-        task_path=task.module_path, status=TaskResultStatus.READY
-    ).exists()
-    if not waiting:
-        task.using(run_after=timezone.now() + timedelta(seconds=every)).enqueue()
+    with transaction.atomic():
+        _periodic_lock(task)
+        waiting = DBTaskResult.objects.filter(
+            task_path=task.module_path, status=TaskResultStatus.READY
+        ).exists()
+        if not waiting:
+            task.using(run_after=timezone.now() + timedelta(seconds=every)).enqueue()
+
+
+def _periodic_lock(task: Task[Any, Any]) -> None:
+    """Queue behind anyone enqueueing the same periodic task until this transaction ends:
+    two workers starting together would both find none waiting, and start two chains. On
+    SQLite the IMMEDIATE transaction holds the database's write lock already."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"amazin-periodic:{task.module_path}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)]
+        )

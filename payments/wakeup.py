@@ -1,9 +1,9 @@
 """How a waiting worker learns that a task was committed, without looking every half second.
 
-PostgreSQL: a trigger on the task table (migration `payments.0010`) sends `NOTIFY
-amazin_tasks` whenever a row becomes READY (enqueued, or handed back by a worker), delivered
-when its transaction commits; the worker LISTENs on a connection of its own and wakes at
-once. SQLite has no NOTIFY: the worker asks SQLite every POLL_SECONDS whether anyone
+PostgreSQL: a trigger on the task table (migration `payments.0014_worker_leases`) sends
+`NOTIFY amazin_tasks` whenever a row becomes READY (enqueued, or handed back by a worker),
+delivered when its transaction commits; the worker LISTENs on a connection of its own and
+wakes at once. SQLite has no NOTIFY: the worker asks SQLite every POLL_SECONDS whether anyone
 committed anything (`PRAGMA data_version`, a few microseconds, no lock), and looks at the
 queue when so.
 

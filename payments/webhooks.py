@@ -121,15 +121,18 @@ IGNORED: frozenset[str] = frozenset(
         "payment_intent.succeeded",
         "payment_intent.processing",
         "payment_intent.payment_failed",
-        # The sweep cancels an overdue transfer and settles from Stripe's answer itself.
+        # The shop never cancels a PaymentIntent (payments/delayed.py: Stripe refuses for a
+        # Checkout Session's); one Stripe cancels reaches it as the session's own events.
         "payment_intent.canceled",
     }
 )
 
 
-# A claim by anyone but a `shop_worker` (the admin's replay, a command) is taken again after
-# this: they have no heartbeat. A worker's claim is taken as soon as its heartbeat stops
-# (WORKER_LEASE_SECONDS, payments/heartbeat.py).
+# Any claim older than this is taken again, whoever holds it: a claim by anyone but a
+# `shop_worker` (the admin's replay, a command) lapses only so, as they have no heartbeat,
+# and a live worker's too (a handler that runs this long is taken to be stuck). A worker's
+# claim is taken sooner, as soon as its heartbeat stops (WORKER_LEASE_SECONDS,
+# payments/heartbeat.py).
 STALE_CLAIM = timedelta(minutes=5)
 DONE = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
 
@@ -254,12 +257,15 @@ def _apply(record: StripeEvent) -> StripeEvent:
     A database error (a restart under the handler) is the database's fault, not the
     event's: the claim is given back, if the database answers, for whoever runs the event's
     task again; if it does not, the worker's heartbeat stops under this name and the claim
-    lapses with it.
+    lapses with it. A connection the error broke (a restart, `pg_terminate_backend`) is
+    closed first, so that the claim goes back on a new one rather than failing on the dead one.
     """
     try:
         return _handled(record)
     except (OperationalError, InterfaceError):
         with contextlib.suppress(DatabaseError):
+            if not connection.in_atomic_block:  # a caller's transaction is the caller's
+                connection.close_if_unusable_or_obsolete()
             StripeEvent.objects.filter(
                 pk=record.pk,
                 status=StripeEvent.Status.PROCESSING,

@@ -61,7 +61,13 @@ SLOW_TASK_SECONDS = 2.0  # a task running this long hands the batch's rest back
 FLUSH_SECONDS = 0.1  # successes are marked done at least this often within a batch
 IDLE_LOOK_SECONDS = 0.05  # a waiting worker looks at most this often (see `_idle`)
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 10.0)  # waits while the database is away
-AGAIN_SECONDS = 2.0  # a task that met a database error runs again this much later
+# A task that met a database error while the database answers (a statement or lock timeout,
+# a query too large) runs again AGAIN_SECONDS later, doubling up to AGAIN_MAX_SECONDS, and
+# fails after AGAIN_AT_MOST such errors: the database is fine, the task will not get through.
+AGAIN_SECONDS, AGAIN_MAX_SECONDS, AGAIN_AT_MOST = 2.0, 60.0, 10
+# Where a queued task keeps its count of those errors: `return_value`, unused until it ends
+# (a success or a failure overwrites it).
+DATABASE_ERRORS = "database_errors"
 
 READY, RUNNING = TaskResultStatus.READY, TaskResultStatus.RUNNING
 _tasks: dict[str, Task[Any, Any]] = {}
@@ -221,9 +227,10 @@ class Worker:
                 value = task.call(*args, **kwargs)
         except Exception as exc:
             if isinstance(exc, OperationalError | InterfaceError):
-                # The database's fault, not the task's (a restart, a deadlock): never failed
-                # for good. Away: it stays claimed, taken over from this worker's old name
-                # once the database is back; back already: queued again a little later.
+                # The database's fault, not the task's (a restart, a deadlock). Away: it
+                # stays claimed, taken over from this worker's old name once the database
+                # is back, however long that takes; back already: queued again a little
+                # later, and failed if that keeps happening (`_again_later`).
                 if not database_usable():
                     raise
                 self._again_later(row, exc)
@@ -240,10 +247,20 @@ class Worker:
         logger.debug("task %s ran in %.1f ms", row.task_path, (time.monotonic() - started) * 1000)
 
     def _again_later(self, row: DBTaskResult[Any, Any], exc: Exception) -> None:
-        logger.warning("task %s (%s) met a database error, again in %s s: %s",
-                       row.task_path, row.id, AGAIN_SECONDS, exc)  # fmt: skip
+        errors = _database_errors(row) + 1
+        if errors >= AGAIN_AT_MOST:
+            logger.error("task %s (%s) gave up after %s database errors: %s",
+                         row.task_path, row.id, errors, exc)  # fmt: skip
+            row.set_failed(exc)
+            task_finished.send(sender=DatabaseBackend, task_result=row.task_result)
+            return
+        delay = min(AGAIN_SECONDS * 2 ** (errors - 1), AGAIN_MAX_SECONDS)
+        logger.warning("task %s (%s) met a database error (%s of %s), again in %s s: %s",
+                       row.task_path, row.id, errors, AGAIN_AT_MOST, delay, exc)  # fmt: skip
         DBTaskResult.objects.filter(id=row.id, status=RUNNING).update(
-            status=READY, run_after=timezone.now() + timedelta(seconds=AGAIN_SECONDS)
+            status=READY,
+            run_after=timezone.now() + timedelta(seconds=delay),
+            return_value={DATABASE_ERRORS: errors},
         )
 
     def _flush(self) -> None:
@@ -275,21 +292,30 @@ class Worker:
         logger.info("a task runs long: %s queued task(s) handed back to other workers", handed)
 
     def take_over(self) -> int:
-        """Put back in the queue the tasks of workers whose heartbeat stopped."""
-        live = set(heartbeat.live_ids())
-        orphans = [
-            pk
-            for pk, names in DBTaskResult.objects.filter(status=RUNNING).values_list(
-                "id", "worker_ids"
-            )
-            if not names or names[-1] not in live
-        ]
+        """Put back in the queue the tasks of workers whose heartbeat stopped.
+
+        A task goes back only while its `worker_ids` are still those read: of two workers
+        taking over the same task at once, the second would otherwise put it back again after
+        a third had claimed it, and it would run twice at once."""
         taken = 0
-        if orphans:
-            taken = DBTaskResult.objects.filter(id__in=orphans, status=RUNNING).update(status=READY)
+        for names, ids in self._orphans().items():
+            taken += DBTaskResult.objects.filter(
+                id__in=ids, status=RUNNING, worker_ids=list(names)
+            ).update(status=READY)
+        if taken:
             logger.warning("took over %s task(s) of worker(s) that stopped", taken)
         heartbeat.forget_old()
         return taken
+
+    def _orphans(self) -> dict[tuple[str, ...], list[uuid.UUID]]:
+        """The running tasks of workers whose heartbeat stopped, by their `worker_ids`."""
+        live = set(heartbeat.live_ids())
+        orphans: dict[tuple[str, ...], list[uuid.UUID]] = {}
+        running = DBTaskResult.objects.filter(status=RUNNING).values_list("id", "worker_ids")
+        for pk, names in running:
+            if not names or names[-1] not in live:
+                orphans.setdefault(tuple(names), []).append(pk)
+        return orphans
 
     # -- the database going away ---------------------------------------------------------------
 
@@ -347,6 +373,11 @@ class Worker:
         self.running = False
         if self._waiting:
             raise SystemExit(0)
+
+
+def _database_errors(row: DBTaskResult[Any, Any]) -> int:
+    kept = row.return_value
+    return int(kept.get(DATABASE_ERRORS, 0)) if isinstance(kept, dict) else 0
 
 
 def database_usable() -> bool:

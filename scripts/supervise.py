@@ -67,8 +67,17 @@ class Supervisor:
         return child
 
     def _spawn(self, child: Child) -> None:
+        # A session of its own: Ctrl-C in the terminal signals the terminal's process group,
+        # which would otherwise include every child, and each would get it twice (from the
+        # terminal, then from `stop`): a worker takes a second signal as "stop now", and
+        # never finishes its running task. Only the supervisor signals its children.
         child.proc = subprocess.Popen(
-            child.argv, cwd=self.cwd, env=self.env, stdout=self.output, stderr=self.output
+            child.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self.output,
+            stderr=self.output,
+            start_new_session=True,
         )
         child.started_at, child.restart_at = self.clock(), None
         child.pids.append(child.proc.pid)
@@ -128,11 +137,14 @@ def describe(proc: subprocess.Popen[bytes]) -> str:
 
 
 def stop_on_signals(supervisor: Supervisor) -> None:
-    """SIGTERM and Ctrl-C stop the children (with the same signal) and then this process."""
+    """SIGTERM and Ctrl-C stop the children (with the same signal) and then this process; so
+    does the terminal closing (SIGHUP, sent on as SIGTERM), which no longer reaches the
+    children, in sessions of their own."""
 
     def handler(signum: int, _frame: object) -> None:
-        supervisor.stop(signum)
+        supervisor.stop(signal.SIGTERM if signum == signal.SIGHUP else signum)
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGHUP, handler)

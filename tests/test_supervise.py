@@ -107,6 +107,57 @@ def test_a_child_that_ran_a_while_starts_its_back_off_afresh(supervisor):
     assert delay == BACKOFF_SECONDS[0]
 
 
+# A child that says which stop signals it got and who sent them, then exits.
+TELLER = """
+import os, signal, sys
+from pathlib import Path
+stops = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+Path(sys.argv[1] + ".ready").write_text(str(os.getpid()))
+got = [signal.sigwaitinfo(stops)]
+while (more := signal.sigtimedwait(stops, 0)) is not None:  # sent at once with the first
+    got.append(more)
+Path(sys.argv[1]).write_text(" ".join(f"{signal.Signals(i.si_signo).name}:{i.si_pid}" for i in got))
+"""
+SUPERVISING = """
+import os, sys
+from scripts.supervise import Supervisor, stop_on_signals
+supervisor = Supervisor(cwd=os.getcwd(), env=os.environ)
+stop_on_signals(supervisor)
+supervisor.start("teller", [sys.executable, "-c", sys.argv[1], sys.argv[2]])
+supervisor.run(every=0.05)
+"""
+
+
+@pytest.mark.parametrize(
+    ("terminal_sends", "child_gets"),
+    [("SIGINT", "SIGINT"), ("SIGHUP", "SIGTERM")],  # Ctrl-C; the terminal closed
+)
+def test_a_terminals_signal_reaches_each_child_once_through_the_supervisor(
+    tmp_path, terminal_sends, child_gets
+):
+    told = tmp_path / "told"
+    # In a session of its own, as a terminal's foreground process group.
+    supervising = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISING, TELLER, str(told)], cwd=REPO, start_new_session=True
+    )
+    ready = Path(f"{told}.ready")
+    child = 0
+    try:
+        child = int(wait_until(lambda: ready.exists() and ready.read_text(), timeout=120))
+
+        os.killpg(supervising.pid, signal.Signals[terminal_sends])  # to the whole group
+
+        code = supervising.wait(timeout=120)
+    finally:
+        if supervising.poll() is None:
+            supervising.kill()
+        if child and alive(child):
+            os.kill(child, signal.SIGKILL)
+    assert code == 0
+    assert told.read_text() == f"{child_gets}:{supervising.pid}"
+
+
 def shop_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return (
         os.environ

@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from payments import fulfilment, money_look
+from payments import fulfilment, money_look, webhooks
 from payments.models import Dispute, Order, Refund, StripeEvent
 from store.models import Product
 from tests.factories import ProductFactory
@@ -155,6 +155,56 @@ def test_a_part_refund_and_a_dispute_made_before_the_fill_are_on_the_order(
     assert Dispute.objects.get().order_id == order.pk
     assert Product.objects.get(pk=product.pk).stock == 1  # filled: the goods go out
     assert not StripeEvent.objects.filter(status=StripeEvent.Status.WAITING).exists()
+
+
+def pile_of_events(status: str, **fields: object) -> None:
+    """1,000 older refund events of payments no order has (another app's, on the same
+    Stripe account), more than a look reads at once."""
+    StripeEvent.objects.bulk_create(
+        StripeEvent(
+            stripe_id=f"evt_other_{n}",
+            type="charge.refunded",
+            payload=event("charge.refunded", {"id": f"ch_{n}", "payment_intent": f"pi_{n}"}),
+            stripe_created=1,
+            status=status,
+            **fields,
+        )
+        for n in range(1000)
+    )
+
+
+def test_a_waiting_refund_is_applied_behind_a_thousand_that_wait_for_nothing(
+    paid_order, stripe_money
+):
+    pile_of_events(StripeEvent.Status.WAITING)
+    order = paid_order(amount=5000)
+    intent = order.stripe_payment_intent_id
+    stripe_money.refund(intent, 1000)
+    charge = {"id": f"ch_{intent}", "object": "charge", "payment_intent": intent}
+    kept = webhooks.stripe_event_record(event=event("charge.refunded", charge))
+    StripeEvent.objects.filter(pk=kept.pk).update(status=StripeEvent.Status.WAITING)
+
+    looked = money_look.money_look()
+
+    assert looked.events == 1
+    kept.refresh_from_db()
+    assert kept.status == StripeEvent.Status.PROCESSED
+    order.refresh_from_db()
+    assert (order.status, order.amount_refunded) == (Order.Status.PARTIALLY_REFUNDED, 1000)
+
+
+def test_a_failed_event_is_run_again_behind_a_thousand_still_backing_off(stripe_sessions, webhook):
+    later = timezone.now() + timedelta(hours=2)
+    pile_of_events(StripeEvent.Status.FAILED, attempts=5, claimed_at=later)  # 16 min to wait
+    product = ProductFactory(stock=3)
+    order = pending_order((product, 1))
+    webhook.post(event("checkout.session.completed", paid_session(order)))  # fails: unknown
+    stripe_sessions[order.stripe_session_id] = paid_session(order)
+
+    looked = money_look.money_look(now=later)
+
+    assert looked.events == 1
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PAID
 
 
 def test_staff_look_again_at_stripe_for_one_order(admin_client, paid_order, stripe_money):

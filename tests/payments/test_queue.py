@@ -16,12 +16,13 @@ import pytest
 import requests
 from django.core import mail
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django_tasks_db.models import DBTaskResult
 
-from payments import fulfilment
+from payments import fulfilment, tasks
 from payments.emails import order_email
 from payments.models import Order, StripeEvent
+from payments.queue import periodic_next
 from tests.factories import ProductFactory
 from tests.support.emulator import wait_until
 from tests.support.orders import paid_session, pending_order
@@ -194,3 +195,37 @@ def test_fulfilment_queues_the_confirmation_instead_of_sending_it(database_queue
         "refund_id": None,
     }
     assert not mail.outbox
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # two connections: each sees what the other commits
+def test_two_workers_starting_together_start_one_chain_of_a_periodic_task(database_queue):
+    task = tasks.money_look_periodic
+    other = threading.Thread(target=periodic_start_elsewhere, args=(task,))
+    using = type(task).using
+
+    def other_starts_meanwhile(self, **kwargs):  # the first has found none waiting; then:
+        if threading.current_thread() is threading.main_thread() and not other.ident:
+            other.start()
+            wait_until(lambda: not other.is_alive() or waits_on_a_lock(), timeout=120)
+        return using(self, **kwargs)
+
+    with mock.patch.object(type(task), "using", other_starts_meanwhile):
+        periodic_next(task, every=0)
+        other.join(timeout=120)
+
+    assert DBTaskResult.objects.filter(task_path=task.module_path).count() == 1
+
+
+def periodic_start_elsewhere(task) -> None:
+    """Another worker starting, on a connection of its own."""
+    try:
+        periodic_next(task, every=0)
+    finally:
+        connection.close()
+
+
+def waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return bool(cursor.fetchone()[0])

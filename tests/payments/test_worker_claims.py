@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -19,6 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from payments import heartbeat, webhooks
 from payments.models import StripeEvent, Worker
 from payments.worker import Worker as QueueWorker
+from payments.worker import database_usable
 from store.models import Product
 from tests.support.stripe_events import event, product
 from tests.support.worker_tasks import touch
@@ -113,6 +114,54 @@ def test_a_task_that_meets_a_database_error_runs_again_rather_than_failing(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_task_that_keeps_meeting_database_errors_backs_off_then_fails(
+    database_queue, tmp_path, caplog
+):
+    touch.enqueue(path=str(tmp_path / "job"))
+    timeout = OperationalError("canceling statement due to statement timeout")
+    waited = []  # each wait between its bounds: measured from before and after the run
+
+    with mock.patch("tests.support.worker_tasks.mark", side_effect=timeout):
+        for _ in range(10):
+            before = timezone.now()
+            call_command("shop_worker", "--batch", "--no-periodic")
+            after = timezone.now()
+            row = DBTaskResult.objects.get()
+            if row.status == TaskResultStatus.READY:
+                waited.append((row.run_after - after, row.run_after - before))
+                DBTaskResult.objects.update(run_after=timezone.now())  # the back-off passes
+
+    waits = [2, 4, 8, 16, 32, 60, 60, 60, 60]
+    assert len(waited) == len(waits)
+    for (least, most), wait in zip(waited, waits, strict=True):
+        assert least <= timedelta(seconds=wait) <= most
+    row = DBTaskResult.objects.get()
+    assert row.status == TaskResultStatus.FAILED
+    assert row.exception_class_path == "django.db.utils.OperationalError"
+    assert len(row.worker_ids) == 10
+    assert "gave up after 10 database errors" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_cut_off_by_a_database_outage_is_never_failed_for_it(database_queue, tmp_path):
+    touch.enqueue(path=str(tmp_path / "job"))
+    DBTaskResult.objects.update(return_value={"database_errors": 9})  # one short of failing
+    worker = QueueWorker()
+    worker.heartbeat.name = "me"
+    (row,) = worker._claim()
+    outage = OperationalError("connection refused")
+
+    with (
+        mock.patch("tests.support.worker_tasks.mark", side_effect=outage),
+        mock.patch("payments.worker.database_usable", return_value=False),
+        pytest.raises(OperationalError),
+    ):
+        worker._run(row)
+
+    assert DBTaskResult.objects.get().status == TaskResultStatus.RUNNING  # taken over later
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_dead_workers_running_tasks_go_back_to_the_queue(database_queue, settings, tmp_path):
     settings.WORKER_LEASE_SECONDS = 10
     worker_row("dead", beat_ago=11)
@@ -145,3 +194,55 @@ def test_a_database_error_under_a_handler_gives_the_event_back(as_worker):
     record.refresh_from_db()
     assert record.status == StripeEvent.Status.RECEIVED  # anybody's, for the task's next run
     assert webhooks.stripe_event_process(record=record).status == StripeEvent.Status.PROCESSED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the connection really dies: no test transaction
+def test_a_connection_killed_under_a_handler_gives_the_event_back_on_a_new_one(
+    as_worker, monkeypatch
+):
+    worker_row("other", beat_ago=0)
+    record = webhooks.stripe_event_record(
+        event=event("product.created", product("prod_cut", name="Teapot"))
+    )
+
+    def connection_killed(**kwargs: object) -> None:  # a restart, or pg_terminate_backend
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    with (
+        mock.patch("payments.catalog.product_apply", side_effect=connection_killed),
+        pytest.raises(DatabaseError),
+    ):
+        webhooks.stripe_event_process(record=record)
+    assert database_usable()  # so the worker queues the task again, for any worker
+
+    record.refresh_from_db()
+    assert record.status == StripeEvent.Status.RECEIVED
+    monkeypatch.setattr(heartbeat, "_current", "other")
+    assert webhooks.stripe_event_process(record=record).status == StripeEvent.Status.PROCESSED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_taking_over_the_same_task_put_it_back_once(database_queue, settings, tmp_path):
+    settings.WORKER_LEASE_SECONDS = 10
+    worker_row("dead", beat_ago=11)
+    worker_row("third", beat_ago=1)
+    touch.enqueue(path=str(tmp_path / "orphan"))
+    DBTaskResult.objects.update(status="RUNNING", worker_ids=["dead"])
+    first, second, third = QueueWorker(), QueueWorker(), QueueWorker()
+    third.heartbeat.name = "third"
+    read = second._orphans
+
+    def first_and_third_meanwhile() -> dict[tuple[str, ...], list[object]]:
+        orphans = read()  # the second has read the dead worker's task; before it puts it back:
+        assert first.take_over() == 1
+        assert len(third._claim()) == 1
+        return orphans
+
+    with mock.patch.object(second, "_orphans", first_and_third_meanwhile):
+        taken = second.take_over()
+
+    assert taken == 0
+    row = DBTaskResult.objects.get()
+    assert (row.status, row.worker_ids) == (TaskResultStatus.RUNNING, ["dead", "third"])
