@@ -169,13 +169,12 @@ def refund_apply(
     if refund is None:
         refund = Refund.objects.select_for_update().filter(stripe_refund_id=stripe_id).first()
     ours = str((answer.get("metadata") or {}).get("amazin_refund") or "")
-    if refund is None:
-        if ours.isdigit():
-            refund = (
-                Refund.objects.select_for_update()
-                .filter(pk=int(ours), order=order, stripe_refund_id=None)
-                .first()
-            )
+    if refund is None and ours.isdigit():
+        refund = (
+            Refund.objects.select_for_update()
+            .filter(pk=int(ours), order=order, stripe_refund_id=None)
+            .first()
+        )
     if refund is not None and refund.order_id != order.pk:
         logger.error("Refund %s at Stripe is not of order %s", stripe_id, order.pk)
         return None
