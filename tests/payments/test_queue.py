@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django_tasks_db.models import DBTaskResult
 
-from payments import fulfilment, tasks
+from payments import fulfilment, stripe_api, tasks
 from payments.emails import order_email
 from payments.models import Order, StripeEvent
 from payments.queue import periodic_next
@@ -229,3 +229,20 @@ def waits_on_a_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
         return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db
+def test_stripe_out_of_reach_is_a_warning_and_the_next_run_is_queued(settings, caplog):
+    """A periodic task that cannot reach Stripe logs one line (no failed task, no traceback)
+    and is queued again: the next run asks Stripe again."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+    down = stripe_api.APIConnectionError("Connection refused")
+
+    with mock.patch("payments.reconcile.stripe_reconcile", side_effect=down):
+        tasks.stripe_reconcile_periodic.call()
+
+    path = tasks.stripe_reconcile_periodic.module_path
+    assert DBTaskResult.objects.filter(task_path=path).count() == 1  # the next run
+    [line] = [r for r in caplog.records if r.name == "payments.tasks"]
+    assert (line.levelname, line.exc_info) == ("WARNING", None)
+    assert "Stripe out of reach" in line.getMessage()
