@@ -117,8 +117,8 @@ class Worker:
                     if not self.heartbeat.name:
                         self.heartbeat.start()
                         self.take_over()
+                        self._database_back()  # it answers: said before any task runs
                     worked = self._cycle()
-                    self._database_back()
                     if not worked:
                         if self.once:
                             return
