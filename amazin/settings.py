@@ -285,5 +285,8 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "stripe": {"level": "WARNING"},  # the SDK logs every request at INFO
+        # Two INFO lines per task (started, finished), periodic sweeps included; a failed
+        # task is still logged, with its traceback, at ERROR.
+        "django_tasks": {"level": "WARNING"},
     },
 }

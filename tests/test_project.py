@@ -141,3 +141,13 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
 )
 def test_make_run_starts_the_emulator_unless_a_real_key_is_set(configured, real):
     assert uses_real_stripe(configured) is real
+
+
+def test_tasks_are_not_logged_one_by_one_but_their_failures_are():
+    """django-tasks says "started" and "finished" at INFO for every task (the periodic sweep
+    every 30 s included): not in the shop's log at its default level; a failed task is."""
+    import logging
+
+    tasks_log = logging.getLogger("django_tasks")
+    assert not tasks_log.isEnabledFor(logging.INFO)
+    assert tasks_log.isEnabledFor(logging.ERROR)
