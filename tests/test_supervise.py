@@ -241,7 +241,8 @@ def test_make_run_stops_everything_it_started_when_the_shop_never_answers(tmp_pa
     deadline = time.monotonic() + 600
     try:
         while run.poll() is None and time.monotonic() < deadline:
-            seen.update({p: command_line(p) for p in children(run.pid) if p not in seen})
+            # Read again while they live: just after its fork a child still reads as its parent.
+            seen.update({p: command_line(p) or seen.get(p, "") for p in children(run.pid)})
             time.sleep(0.1)  # sampling its children while it runs
     finally:
         if run.poll() is None:
